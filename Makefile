@@ -1,0 +1,45 @@
+# crisp — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+SWIFT ?= swift
+RELEASE_BIN = .build/release
+
+.PHONY: all deps build build-debug run test bench generate docs clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build -c release --product crispd
+	$(SWIFT) build -c release --product crispctl
+
+build-debug: deps
+	$(SWIFT) build --build-tests
+
+# Starts crispd with the built-in defaults (plus /etc/crisp/crisp.conf if present), in the foreground.
+run: build
+	$(RELEASE_BIN)/crispd
+
+# Builds everything and runs every test (unit and integration; integration tests need root).
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; exit $${PIPESTATUS[0]}
+
+# Benchmarks: every scripts/bench-*.sh, each prints a table with the ratio to its target.
+bench: deps
+	@for b in scripts/bench-*.sh; do [ -e "$$b" ] || continue; echo "== $$b"; bash "$$b" || exit 1; done
+
+# Regenerates Sources/CRIAPI from Protos/ (installs protoc, builds the two plugins). CI never runs it.
+generate:
+	scripts/generate.sh
+
+# Rewrites the configuration reference in README.md from the config schema.
+docs:
+	$(SWIFT) build --product crispd
+	scripts/update-readme-reference.sh .build/debug/crispd
+
+clean:
+	rm -rf .build

@@ -1,0 +1,148 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Upcoming features on every target: no library leaks a dependency through its public API.
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "crisp",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "crispd", targets: ["crispd"]),
+        .executable(name: "crispctl", targets: ["crispctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // MARK: core libraries
+        .target(
+            name: "CrispCore",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .target(name: "CCrispShim"),
+        .target(
+            name: "CrispOS",
+            dependencies: [
+                "CrispCore", "CCrispShim",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(name: "CrispOCI", dependencies: ["CrispCore"], swiftSettings: strict),
+        .target(
+            name: "CrispConfig",
+            dependencies: ["CrispCore", .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: strict),
+        .systemLibrary(
+            name: "CArchive", pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]),
+        .target(
+            name: "CrispStorage",
+            dependencies: [
+                "CrispCore", "CrispOCI", "CrispOS", "CArchive", "CCrispShim",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+
+        // MARK: API, orchestration, edge
+        .target(
+            name: "CRIAPI",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            // Generated code: compiled in Swift 6 mode, but the upcoming-feature set is left out
+            // because the generator writes `import` lines we do not control.
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .target(
+            name: "CrispService",
+            dependencies: [
+                "CrispCore", "CrispConfig",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "CrispServer",
+            dependencies: [
+                "CRIAPI", "CrispCore", "CrispConfig", "CrispService",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "crispd",
+            dependencies: [
+                "CrispCore", "CrispConfig", "CrispServer", "CrispService", "CrispOS", "CRIAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "crispctl",
+            dependencies: [
+                "CRIAPI", "CrispConfig",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        // MARK: tests
+        .target(
+            name: "CrispTestSupport",
+            dependencies: [
+                "CrispCore", "CrispOS", "CArchive",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/CrispTestSupport",
+            swiftSettings: strict),
+        .testTarget(name: "CrispCoreTests", dependencies: ["CrispCore"], swiftSettings: strict),
+        .testTarget(name: "CrispConfigTests", dependencies: ["CrispConfig", "CrispCore"], swiftSettings: strict),
+        .testTarget(
+            name: "CrispStorageTests",
+            dependencies: ["CrispStorage", "CrispOS", "CrispCore", "CrispTestSupport", "CArchive"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "CRIAPI", "CrispCore", "CrispConfig",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            ],
+            swiftSettings: strict),
+    ]
+)

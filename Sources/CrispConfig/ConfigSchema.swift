@@ -1,0 +1,220 @@
+import Foundation
+
+/// The list of every configuration key: its table, name, documentation and where it lives in
+/// `CrispConfiguration`. The file parser, the command-line flags, `crispd config`, the JSON in
+/// `Status` and the reference page in the README are all derived from this one list.
+public struct ConfigKey: Sendable {
+    public enum Kind: Sendable, Equatable {
+        case string
+        case choice([String])
+        case int(ClosedRange<Int>)
+        case bool
+        case strings
+    }
+
+    /// Table path such as `crisp.api`.
+    public let table: String
+    /// Key name as written in TOML, such as `stream_port`.
+    public let name: String
+    public let kind: Kind
+    public let doc: String
+    /// Applied again on SIGHUP without a restart.
+    public let reloadable: Bool
+    let access: Access
+
+    /// Dotted path such as `crisp.api.listen`.
+    public var path: String { "\(table).\(name)" }
+    /// The command-line flag, such as `--stream-port`.
+    public var flag: String { "--" + name.replacingOccurrences(of: "_", with: "-") }
+
+    enum Access: Sendable {
+        case string(any WritableKeyPath<CrispConfiguration, String> & Sendable)
+        case int(any WritableKeyPath<CrispConfiguration, Int> & Sendable)
+        case bool(any WritableKeyPath<CrispConfiguration, Bool> & Sendable)
+        case strings(any WritableKeyPath<CrispConfiguration, [String]> & Sendable)
+    }
+
+    public func value(in config: CrispConfiguration) -> ConfigValue {
+        switch access {
+        case .string(let kp): .string(config[keyPath: kp])
+        case .int(let kp): .int(config[keyPath: kp])
+        case .bool(let kp): .bool(config[keyPath: kp])
+        case .strings(let kp): .strings(config[keyPath: kp])
+        }
+    }
+
+    /// Stores a value already checked against `kind`.
+    func assign(_ value: ConfigValue, to config: inout CrispConfiguration) {
+        switch (access, value) {
+        case (.string(let kp), .string(let v)): config[keyPath: kp] = v
+        case (.int(let kp), .int(let v)): config[keyPath: kp] = v
+        case (.bool(let kp), .bool(let v)): config[keyPath: kp] = v
+        case (.strings(let kp), .strings(let v)): config[keyPath: kp] = v
+        default: preconditionFailure("config value of the wrong kind for \(path)")
+        }
+    }
+
+    /// Checks a value read from a file or a flag; returns the problem in words.
+    func check(_ value: ConfigValue) -> String? {
+        switch (kind, value) {
+        case (.string, .string), (.bool, .bool), (.strings, .strings): return nil
+        case (.choice(let options), .string(let v)):
+            return options.contains(v) ? nil : "invalid value \"\(v)\": want one of \(options.joined(separator: ", "))"
+        case (.int(let range), .int(let v)):
+            return range.contains(v) ? nil : "invalid value \(v): want \(range.lowerBound)…\(range.upperBound)"
+        default:
+            return "wrong type: want \(kind.typeName), got \(value.typeName)"
+        }
+    }
+}
+
+public enum ConfigValue: Sendable, Equatable {
+    case string(String)
+    case int(Int)
+    case bool(Bool)
+    case strings([String])
+
+    var typeName: String {
+        switch self {
+        case .string: "string"
+        case .int: "integer"
+        case .bool: "boolean"
+        case .strings: "array of strings"
+        }
+    }
+}
+
+extension ConfigKey.Kind {
+    var typeName: String {
+        switch self {
+        case .string, .choice: "string"
+        case .int: "integer"
+        case .bool: "boolean"
+        case .strings: "array of strings"
+        }
+    }
+}
+
+public enum ConfigSchema {
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    /// Storage drivers the configuration accepts. devicemapper and aufs are known names so that
+    /// selecting them is reported as unsupported rather than as a typo.
+    public static let storageDrivers = ["overlay", "vfs", "btrfs", "devicemapper", "aufs"]
+    public static let runtimeTypes = ["oci"]
+    /// Tables in file order; `crisp.runtime.runtimes` is the one table of named sub-tables.
+    public static let tables = ["crisp", "crisp.api", "crisp.runtime", "crisp.image", "crisp.network", "crisp.metrics"]
+    public static let handlersTable = "crisp.runtime.runtimes"
+
+    public static let keys: [ConfigKey] = [
+        ConfigKey(table: "crisp", name: "root", kind: .string,
+                  doc: "Directory for persistent state: images, layers, containers.",
+                  reloadable: false, access: .string(\.root)),
+        ConfigKey(table: "crisp", name: "runroot", kind: .string,
+                  doc: "Directory for state that lives until reboot: sockets, exit files, mounts.",
+                  reloadable: false, access: .string(\.runRoot)),
+        ConfigKey(table: "crisp", name: "log_level", kind: .choice(logLevels),
+                  doc: "Least severe level logged.", reloadable: true, access: .string(\.logLevel)),
+        ConfigKey(table: "crisp", name: "storage_driver", kind: .choice(storageDrivers),
+                  doc: "Layer storage driver: overlay, vfs or btrfs.",
+                  reloadable: false, access: .string(\.storageDriver)),
+        ConfigKey(table: "crisp", name: "storage_options", kind: .strings,
+                  doc: "Driver options as \"name=value\" strings.",
+                  reloadable: false, access: .strings(\.storageOptions)),
+
+        ConfigKey(table: "crisp.api", name: "listen", kind: .string,
+                  doc: "Path of the CRI gRPC unix socket.", reloadable: false, access: .string(\.api.listen)),
+        ConfigKey(table: "crisp.api", name: "stream_address", kind: .string,
+                  doc: "Address the exec/attach/port-forward streaming server binds.",
+                  reloadable: false, access: .string(\.api.streamAddress)),
+        ConfigKey(table: "crisp.api", name: "stream_port", kind: .int(0...65535),
+                  doc: "Port of the streaming server; 0 picks a free port.",
+                  reloadable: false, access: .int(\.api.streamPort)),
+        ConfigKey(table: "crisp.api", name: "grpc_max_send_msg_size", kind: .int(1...Int(Int32.max)),
+                  doc: "Largest gRPC message the daemon sends, in bytes.",
+                  reloadable: false, access: .int(\.api.grpcMaxSendMsgSize)),
+        ConfigKey(table: "crisp.api", name: "grpc_max_recv_msg_size", kind: .int(1...Int(Int32.max)),
+                  doc: "Largest gRPC message the daemon accepts, in bytes.",
+                  reloadable: false, access: .int(\.api.grpcMaxRecvMsgSize)),
+
+        ConfigKey(table: "crisp.runtime", name: "default_runtime", kind: .string,
+                  doc: "Runtime handler used when a pod names none; must be a key of [crisp.runtime.runtimes].",
+                  reloadable: false, access: .string(\.runtime.defaultRuntime)),
+        ConfigKey(table: "crisp.runtime", name: "conmon", kind: .string,
+                  doc: "Path of the conmon binary that supervises each container.",
+                  reloadable: false, access: .string(\.runtime.conmon)),
+        ConfigKey(table: "crisp.runtime", name: "cgroup_manager", kind: .choice(["cgroupfs", "systemd"]),
+                  doc: "Cgroup driver: cgroupfs or systemd; the kubelet's must match.",
+                  reloadable: false, access: .string(\.runtime.cgroupManager)),
+        ConfigKey(table: "crisp.runtime", name: "default_capabilities", kind: .strings,
+                  doc: "Capabilities every container gets unless it drops them.",
+                  reloadable: false, access: .strings(\.runtime.defaultCapabilities)),
+        ConfigKey(table: "crisp.runtime", name: "default_sysctls", kind: .strings,
+                  doc: "Sysctls set in every pod, as \"name=value\" strings.",
+                  reloadable: false, access: .strings(\.runtime.defaultSysctls)),
+        ConfigKey(table: "crisp.runtime", name: "pids_limit", kind: .int(-1...Int(Int32.max)),
+                  doc: "Process limit per container; 0 or -1 means no limit.",
+                  reloadable: false, access: .int(\.runtime.pidsLimit)),
+        ConfigKey(table: "crisp.runtime", name: "log_size_max", kind: .int(-1...Int.max),
+                  doc: "Largest container log file in bytes before conmon truncates it; -1 means no limit.",
+                  reloadable: false, access: .int(\.runtime.logSizeMax)),
+        ConfigKey(table: "crisp.runtime", name: "seccomp_profile", kind: .string,
+                  doc: "Path of the default seccomp profile (JSON); empty uses the built-in one.",
+                  reloadable: false, access: .string(\.runtime.seccompProfile)),
+
+        ConfigKey(table: "crisp.image", name: "pause_image", kind: .string,
+                  doc: "Image of the infra container; empty uses crisp's own pause binary.",
+                  reloadable: true, access: .string(\.image.pauseImage)),
+        ConfigKey(table: "crisp.image", name: "pause_command", kind: .string,
+                  doc: "Command run in the infra container.",
+                  reloadable: false, access: .string(\.image.pauseCommand)),
+        ConfigKey(table: "crisp.image", name: "registries_conf", kind: .string,
+                  doc: "containers-registries.conf(5) file: mirrors, insecure and blocked registries.",
+                  reloadable: true, access: .string(\.image.registriesConf)),
+        ConfigKey(table: "crisp.image", name: "signature_policy", kind: .string,
+                  doc: "containers-policy.json(5) file that decides which images may be pulled.",
+                  reloadable: false, access: .string(\.image.signaturePolicy)),
+        ConfigKey(table: "crisp.image", name: "global_auth_file", kind: .string,
+                  doc: "auth.json with registry credentials used when a pull brings none.",
+                  reloadable: false, access: .string(\.image.globalAuthFile)),
+        ConfigKey(table: "crisp.image", name: "image_volumes", kind: .choice(["mkdir", "bind", "ignore"]),
+                  doc: "What to do with an image's declared volumes: mkdir, bind or ignore.",
+                  reloadable: false, access: .string(\.image.imageVolumes)),
+        ConfigKey(table: "crisp.image", name: "max_parallel_downloads", kind: .int(1...64),
+                  doc: "Layers downloaded at once per pull.",
+                  reloadable: false, access: .int(\.image.maxParallelDownloads)),
+
+        ConfigKey(table: "crisp.network", name: "network_dir", kind: .string,
+                  doc: "Directory watched for CNI network configurations.",
+                  reloadable: false, access: .string(\.network.networkDir)),
+        ConfigKey(table: "crisp.network", name: "plugin_dirs", kind: .strings,
+                  doc: "Directories searched for CNI plugin binaries, in order.",
+                  reloadable: false, access: .strings(\.network.pluginDirs)),
+        ConfigKey(table: "crisp.network", name: "cni_default_network", kind: .string,
+                  doc: "Name of the CNI network for pods; empty takes the first file by name.",
+                  reloadable: false, access: .string(\.network.cniDefaultNetwork)),
+
+        ConfigKey(table: "crisp.metrics", name: "enable_metrics", kind: .bool,
+                  doc: "Serve Prometheus metrics on 127.0.0.1:metrics_port.",
+                  reloadable: false, access: .bool(\.metrics.enableMetrics)),
+        ConfigKey(table: "crisp.metrics", name: "metrics_port", kind: .int(1...65535),
+                  doc: "Port of the metrics endpoint.",
+                  reloadable: false, access: .int(\.metrics.metricsPort)),
+    ]
+
+    /// Keys of each `[crisp.runtime.runtimes.NAME]` table.
+    public static let handlerKeys: [(name: String, doc: String)] = [
+        ("runtime_path", "Path of the OCI runtime binary (runc or crun)."),
+        ("runtime_root", "State directory passed to the runtime as --root."),
+        ("runtime_type", "How the runtime is driven; only \"oci\" (through conmon)."),
+    ]
+
+    public static func key(path: String) -> ConfigKey? { keys.first { $0.path == path } }
+    public static func key(flagName: String) -> ConfigKey? { keys.first { $0.flag == "--" + flagName } }
+}
+
+extension ConfigKey {
+    /// Copies this key's value from one configuration to another.
+    public func copy(from source: CrispConfiguration, to target: inout CrispConfiguration) {
+        assign(value(in: source), to: &target)
+    }
+}

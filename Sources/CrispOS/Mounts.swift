@@ -1,0 +1,109 @@
+import CrispCore
+import CCrispShim
+import Glibc
+
+/// Mount helpers. Every mount crisp makes is private (no propagation to or from the host), so a
+/// container's rootfs never shows up in other mount namespaces' views.
+public enum Mounts {
+    public static func mount(source: String, target: String, type: String, flags: UInt = 0, data: String? = nil) throws {
+        let r: Int32
+        if let data {
+            r = crisp_mount(source, target, type, flags, data)
+        } else {
+            r = crisp_mount(source, target, type, flags, nil)
+        }
+        if r != 0 {
+            let what = data.map { " (\(type), \($0.count) bytes of options)" } ?? " (\(type))"
+            throw SystemCallError("mount", target + what, errno: errno)
+        }
+        // Best effort: a bind/overlay mount under a shared parent would propagate otherwise.
+        _ = crisp_mount("", target, nil, crisp_ms_private(), nil)
+    }
+
+    /// Unmounts `target`; a target that is not mounted is not an error. With `detach`, lazily
+    /// (MNT_DETACH) so a busy mount cannot block clean-up.
+    public static func unmount(_ target: String, detach: Bool = false) throws {
+        if crisp_umount2(target, detach ? crisp_mnt_detach() : 0) != 0 {
+            let e = errno
+            if e == EINVAL || e == ENOENT { return }  // not a mount point / gone
+            throw SystemCallError("umount2", target, errno: e)
+        }
+    }
+
+    /// The mount points of this process's mount namespace, from /proc/self/mountinfo, with octal
+    /// escapes (\040 for space) decoded.
+    public static func mountPoints() throws -> [String] {
+        guard let text = readSmallFile("/proc/self/mountinfo") else {
+            throw SystemCallError("open", "/proc/self/mountinfo", errno: errno)
+        }
+        var result: [String] = []
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
+            if fields.count > 4 { result.append(unescape(fields[4])) }
+        }
+        return result
+    }
+
+    /// Mount points at or below `prefix`, deepest first (the order they must be unmounted in).
+    public static func mountPoints(under prefix: String) throws -> [String] {
+        let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
+        return try mountPoints().filter { $0 == p || $0.hasPrefix(p + "/") }.sorted { $0.count > $1.count }
+    }
+
+    public static func isMountPoint(_ path: String) throws -> Bool {
+        try mountPoints().contains(path)
+    }
+
+    static func unescape(_ s: Substring) -> String {
+        guard s.contains("\\") else { return String(s) }
+        var out: [UInt8] = []
+        let b = Array(s.utf8)
+        var i = 0
+        while i < b.count {
+            if b[i] == 92, i + 3 < b.count,
+               let v = UInt8(String(decoding: b[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                out.append(v); i += 4
+            } else { out.append(b[i]); i += 1 }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Reads a small text file (proc files, link files) whole; nil when it cannot be opened.
+public func readSmallFile(_ path: String) -> String? {
+    let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { return nil }
+    defer { close(fd) }
+    var data: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; return nil }
+        if n == 0 { break }
+        data.append(contentsOf: buf[0..<n])
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// Writes `contents` to `path` atomically: a temporary file in the same directory, fsync, rename.
+public func writeFileAtomically(_ path: String, _ contents: String, mode: UInt32 = 0o644) throws {
+    let tmp = path + ".tmp-\(getpid())"
+    let fd = try syscallChecked("open", tmp) { Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode)) }
+    var ok = false
+    defer {
+        close(fd)
+        if !ok { unlink(tmp) }
+    }
+    var bytes = Array(contents.utf8)
+    var off = 0
+    while off < bytes.count {
+        let n = try bytes.withUnsafeMutableBytes { p in
+            try syscallChecked("write", tmp) { write(fd, p.baseAddress! + off, p.count - off) }
+        }
+        off += n
+    }
+    _ = try syscallChecked("fsync", tmp) { fsync(fd) }
+    _ = try syscallChecked("rename", path) { rename(tmp, path) }
+    ok = true
+    bytes.removeAll()
+}

@@ -1,0 +1,66 @@
+import CrispConfig
+import Foundation
+
+/// One condition of the runtime as the CRI `Status` call reports it.
+public struct RuntimeCondition: Sendable, Equatable {
+    public static let runtimeReady = "RuntimeReady"
+    public static let networkReady = "NetworkReady"
+
+    public var type: String
+    public var status: Bool
+    public var reason: String
+    public var message: String
+
+    public init(type: String, status: Bool, reason: String = "", message: String = "") {
+        self.type = type
+        self.status = status
+        self.reason = reason
+        self.message = message
+    }
+}
+
+/// Answers what the daemon is and whether it is ready. Reads the live configuration on every
+/// call so that a SIGHUP reload is seen at once.
+public struct RuntimeInfoService: Sendable {
+    public let config: LiveConfiguration
+
+    public init(config: LiveConfiguration) { self.config = config }
+
+    public enum CgroupDriver: Sendable { case cgroupfs, systemd }
+
+    public var cgroupDriver: CgroupDriver {
+        config.current.runtime.cgroupManager == "systemd" ? .systemd : .cgroupfs
+    }
+
+    public func conditions() -> [RuntimeCondition] {
+        let c = config.current
+        return [runtimeCondition(c), networkCondition(c)]
+    }
+
+    /// The runtime is ready when the default handler's binary and conmon can be executed.
+    func runtimeCondition(_ c: CrispConfiguration) -> RuntimeCondition {
+        let handler = c.runtime.runtimes[c.runtime.defaultRuntime]
+        let path = handler?.runtimePath ?? ""
+        if path.isEmpty || access(path, X_OK) != 0 {
+            return RuntimeCondition(type: RuntimeCondition.runtimeReady, status: false, reason: "RuntimeBinaryMissing",
+                                    message: "runtime \"\(c.runtime.defaultRuntime)\" binary \"\(path)\" is not executable")
+        }
+        if access(c.runtime.conmon, X_OK) != 0 {
+            return RuntimeCondition(type: RuntimeCondition.runtimeReady, status: false, reason: "ConmonMissing",
+                                    message: "conmon \"\(c.runtime.conmon)\" is not executable")
+        }
+        return RuntimeCondition(type: RuntimeCondition.runtimeReady, status: true)
+    }
+
+    /// Until the CNI manager lands this only checks that a network configuration file exists.
+    func networkCondition(_ c: CrispConfiguration) -> RuntimeCondition {
+        let dir = c.network.networkDir
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        let configs = names.filter { $0.hasSuffix(".conflist") || $0.hasSuffix(".conf") || $0.hasSuffix(".json") }
+        if configs.isEmpty {
+            return RuntimeCondition(type: RuntimeCondition.networkReady, status: false, reason: "NetworkPluginNotReady",
+                                    message: "Network plugin returns error: no CNI configuration file in \(dir)")
+        }
+        return RuntimeCondition(type: RuntimeCondition.networkReady, status: true)
+    }
+}

@@ -1,0 +1,144 @@
+import CrispCore
+import Glibc
+import Synchronization
+import Dispatch
+
+/// A synchronous, pull-based source of bytes for the tar reader, which runs on its own thread.
+/// `next()` returns the next chunk (valid until the following call) or nil at the end.
+protocol ByteSource: AnyObject {
+    func next() throws -> UnsafeRawBufferPointer?
+    /// Tells a producer on the other side to stop (the reader failed).
+    func cancel()
+}
+
+/// Reads a file descriptor in 1 MiB blocks; the caller keeps ownership of the fd.
+final class FileDescriptorSource: ByteSource {
+    private let fd: Int32
+    private let buffer: UnsafeMutableRawBufferPointer
+
+    init(fd: Int32) {
+        self.fd = fd
+        self.buffer = .allocate(byteCount: 1 << 20, alignment: 16)
+    }
+
+    deinit { buffer.deallocate() }
+
+    func next() throws -> UnsafeRawBufferPointer? {
+        while true {
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SystemCallError("read", "layer stream fd \(fd)", errno: errno)
+            }
+            if n == 0 { return nil }
+            return UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+        }
+    }
+
+    func cancel() {}
+}
+
+/// A bounded hand-over from an async producer (an HTTP download feeding decompressed chunks) to
+/// the synchronous tar reader thread. At most `capacity` bytes wait in the queue; the producer
+/// suspends (without blocking a thread of the cooperative pool) until the reader catches up, so
+/// memory stays bounded whatever the layer size.
+final class ChunkChannel: ByteSource, Sendable {
+    private struct State {
+        var queue: [[UInt8]] = []
+        var head = 0
+        var queuedBytes = 0
+        var finished = false
+        var failure: (any Error & Sendable)?
+        var cancelled = false
+        var waitingProducer: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+    private let available = DispatchSemaphore(value: 0)
+    let capacity: Int
+
+    /// The reader's copy of the chunk it was handed last (valid until its next call). Only the
+    /// reader thread touches it, one call at a time, so no lock is needed.
+    nonisolated(unsafe) private var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+
+    init(capacity: Int = 4 << 20) { self.capacity = capacity }
+
+    deinit { scratch.deallocate() }
+
+    /// Adds a chunk, suspending while the queue is full. Returns false when the reader has
+    /// stopped (the producer should stop too).
+    func send(_ chunk: [UInt8]) async -> Bool {
+        if chunk.isEmpty { return !state.withLock { $0.cancelled } }
+        let accepted = state.withLock { s -> Bool in
+            if s.cancelled { return false }
+            s.queue.append(chunk)
+            s.queuedBytes += chunk.count
+            return true
+        }
+        guard accepted else { return false }
+        available.signal()
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s -> Bool in
+                if s.cancelled || s.queuedBytes <= capacity { return true }
+                s.waitingProducer = c
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
+        return !state.withLock { $0.cancelled }
+    }
+
+    /// Ends the stream, with the producer's error if it failed.
+    func finish(error: (any Error & Sendable)? = nil) {
+        state.withLock { s in
+            s.finished = true
+            s.failure = error
+        }
+        available.signal()
+    }
+
+    func cancel() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.cancelled = true
+            s.queue.removeAll()
+            s.queuedBytes = 0
+            defer { s.waitingProducer = nil }
+            return s.waitingProducer
+        }
+        waiter?.resume()
+    }
+
+    func next() throws -> UnsafeRawBufferPointer? {
+        while true {
+            enum Step { case chunk([UInt8], CheckedContinuation<Void, Never>?), end, fail(any Error), wait }
+            let step = state.withLock { s -> Step in
+                if s.head < s.queue.count {
+                    let chunk = s.queue[s.head]
+                    s.queue[s.head] = []
+                    s.head += 1
+                    if s.head > 64 { s.queue.removeFirst(s.head); s.head = 0 }
+                    s.queuedBytes -= chunk.count
+                    var waiter: CheckedContinuation<Void, Never>?
+                    if s.queuedBytes <= capacity { waiter = s.waitingProducer; s.waitingProducer = nil }
+                    return .chunk(chunk, waiter)
+                }
+                if let f = s.failure { return .fail(f) }
+                if s.finished || s.cancelled { return .end }
+                return .wait
+            }
+            switch step {
+            case .chunk(let chunk, let waiter):
+                waiter?.resume()
+                if chunk.count > scratch.count {
+                    scratch.deallocate()
+                    scratch = .allocate(byteCount: chunk.count, alignment: 16)
+                }
+                chunk.withUnsafeBytes { scratch.copyMemory(from: $0) }
+                return UnsafeRawBufferPointer(rebasing: scratch[0..<chunk.count])
+            case .end: return nil
+            case .fail(let e): throw e
+            case .wait: available.wait()
+            }
+        }
+    }
+}

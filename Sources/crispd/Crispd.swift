@@ -1,0 +1,63 @@
+import ArgumentParser
+import CrispConfig
+import CrispCore
+import Foundation
+
+@main
+struct Crispd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crispd",
+        abstract: "crisp: a Kubernetes container runtime (CRI v1 over gRPC on a unix socket).",
+        discussion: """
+            Configuration is read from /etc/crisp/crisp.conf, then every *.conf in /etc/crisp/crisp.conf.d \
+            in lexical order, then these flags; each flag is named after its TOML key.
+            """,
+        version: CrispVersion.string,
+        subcommands: [ConfigCommand.self])
+
+    @OptionGroup var flags: ConfigFlags
+
+    func run() async throws {
+        let config: CrispConfiguration
+        do { config = try ConfigLoader.load(flags.sources) } catch {
+            FileHandleStderr.write("crispd: \(error)\n")
+            throw ExitCode(2)
+        }
+        do {
+            try await Daemon(config: config, sources: flags.sources).run()
+        } catch {
+            FileHandleStderr.write("crispd: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `crispd config`: the effective configuration as TOML, which crispd reads back unchanged.
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Print the effective configuration as TOML (or the reference as Markdown).")
+
+    @OptionGroup var flags: ConfigFlags
+    @Flag(help: "Print the configuration reference (Markdown table) instead.") var reference = false
+    @Flag(help: "Leave out the comment above each key.") var noComments = false
+
+    func run() throws {
+        if reference {
+            print(ConfigSchema.referenceMarkdown(), terminator: "")
+            return
+        }
+        do {
+            print(try ConfigLoader.load(flags.sources).toml(withComments: !noComments), terminator: "")
+        } catch {
+            FileHandleStderr.write("crispd: \(error)\n")
+            throw ExitCode(2)
+        }
+    }
+}
+
+enum FileHandleStderr {
+    static func write(_ s: String) {
+        FileHandle.standardError.write(Data(s.utf8))
+    }
+}

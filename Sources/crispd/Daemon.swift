@@ -1,0 +1,69 @@
+import CRIAPI
+import CrispConfig
+import CrispCore
+import CrispServer
+import CrispService
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// The composition root: configuration → services → gRPC on the unix socket, with signals.
+struct Daemon {
+    let config: CrispConfiguration
+    let sources: ConfigSources
+
+    func run() async throws {
+        let level = KeyValueLogHandler.Level(Logger.Level(rawValue: config.logLevel) ?? .info)
+        LoggingSystem.bootstrap { label in KeyValueLogHandler(label: label == "crispd" ? "" : label, sharedLevel: level) }
+        let logger = Logger(label: "crispd")
+
+        for dir in [config.root, config.runRoot] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o711])
+        }
+        let lock = try DaemonLock(path: config.daemonLockPath)
+        try SocketPreparation.prepare(path: config.api.listen)
+
+        var services: [any Service] = []
+        if config.metrics.enableMetrics {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            services.append(MetricsServer(port: config.metrics.metricsPort, registry: registry,
+                                          logger: Logger(label: "metrics")))
+        }
+
+        let live = LiveConfiguration(config)
+        let info = RuntimeInfoService(config: live)
+        let transport = HTTP2ServerTransport.Posix(
+            address: .unixDomainSocket(path: config.api.listen),
+            transportSecurity: .plaintext,
+            config: .defaults { $0.rpc.maxRequestPayloadSize = config.api.grpcMaxRecvMsgSize })
+        let server = GRPCServer(
+            transport: transport,
+            services: [RuntimeService(info: info), ImageService()],
+            interceptors: [RPCMetricsInterceptor(logger: Logger(label: "grpc"))])
+        services.append(GRPCServerService(server: server, socketPath: config.api.listen, logger: logger))
+        services.append(ReloadService(sources: sources, live: live, level: level, logger: logger))
+
+        logger.info("crispd starting", metadata: [
+            "version": "\(CrispVersion.string)", "pid": "\(getpid())", "root": "\(config.root)",
+            "runroot": "\(config.runRoot)", "listen": "\(config.api.listen)",
+        ])
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger))
+        defer {
+            SocketPreparation.remove(path: config.api.listen)
+            withExtendedLifetime(lock) {}
+        }
+        try await group.run()
+        logger.info("crispd stopped")
+    }
+}

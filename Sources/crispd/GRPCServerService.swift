@@ -1,0 +1,31 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import ServiceLifecycle
+
+/// Runs the gRPC server under swift-service-lifecycle: on SIGTERM/SIGINT it stops accepting new
+/// RPCs and lets in-flight ones finish; the service group bounds how long that may take.
+struct GRPCServerService: Service, CustomStringConvertible {
+    var description: String { "GRPCServerService" }
+
+    let server: GRPCServer<HTTP2ServerTransport.Posix>
+    let socketPath: String
+    let logger: Logger
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await server.serve() }
+                // Only once bound can the socket's mode be fixed and readiness be announced.
+                if let address = try await server.listeningAddress {
+                    try SocketPreparation.restrict(path: socketPath)
+                    logger.info("serving CRI", metadata: ["address": "\(address)"])
+                }
+            }
+        } onGracefulShutdown: {
+            logger.info("shutting down: no new RPCs, finishing in-flight ones")
+            server.beginGracefulShutdown()
+        }
+        SocketPreparation.remove(path: socketPath)
+    }
+}
