@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // MARK: core libraries
@@ -64,6 +66,50 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Storage test helper: applies layers so the crash-safety test can SIGKILL it mid-way.
+        .executableTarget(
+            name: "crisp-storage-crashhelper",
+            dependencies: ["CrispStorage", "CrispCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        // `make bench` (scripts/bench-storage.sh): layer apply time and peak RSS against tar -xf.
+        .executableTarget(
+            name: "crisp-bench",
+            dependencies: [
+                "CrispStorage", "CrispCore", "CrispOS", "CrispTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+
+        .target(
+            name: "CrispImage",
+            dependencies: [
+                "CrispCore", "CrispOCI", "CrispStorage", "CArchive",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "CrispNetwork",
+            dependencies: [
+                "CrispCore", "CrispOS",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "CrispRuntime",
+            dependencies: [
+                "CrispCore", "CrispOCI", "CCrispShim",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // Single-threaded C helper: creates namespaces with unshare and pins them with bind mounts,
+        // which a multithreaded Swift process must not do itself.
+        .executableTarget(name: "crisp-pinns"),
 
         // MARK: API, orchestration, edge
         .target(
@@ -79,7 +125,7 @@ let package = Package(
         .target(
             name: "CrispService",
             dependencies: [
-                "CrispCore", "CrispConfig",
+                "CrispCore", "CrispConfig", "CrispImage", "CrispStorage",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -130,11 +176,45 @@ let package = Package(
             ],
             path: "Tests/CrispTestSupport",
             swiftSettings: strict),
+        .target(
+            name: "RegistryTestSupport",
+            dependencies: [
+                "CrispCore", "CrispOCI", "CrispTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/RegistryTestSupport",
+            swiftSettings: strict),
         .testTarget(name: "CrispCoreTests", dependencies: ["CrispCore"], swiftSettings: strict),
         .testTarget(name: "CrispConfigTests", dependencies: ["CrispConfig", "CrispCore"], swiftSettings: strict),
         .testTarget(
             name: "CrispStorageTests",
-            dependencies: ["CrispStorage", "CrispOS", "CrispCore", "CrispTestSupport", "CArchive"],
+            dependencies: [
+                "CrispStorage", "CrispOS", "CrispCore", "CrispTestSupport", "CArchive",
+                "crisp-storage-crashhelper",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "CrispOSTests",
+            dependencies: ["CrispOS", "CrispCore", "CrispTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "CrispImageTests",
+            dependencies: [
+                "CrispImage", "CrispOCI", "CrispStorage", "CrispCore", "CrispTestSupport", "RegistryTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "CrispNetworkTests",
+            dependencies: ["CrispNetwork", "CrispOS", "CrispCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "CrispRuntimeTests",
+            dependencies: ["CrispRuntime", "CrispOCI", "CrispCore"],
             swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",

@@ -1,12 +1,13 @@
 import CrispCore
 import CCrispShim
 import Glibc
+import Synchronization
 
 /// An exclusive advisory lock (flock) on a file, held until `unlock()` or the process exits, so
 /// that two daemons never share one storage root. The kernel drops the lock if the process dies.
 public final class FileLock: Sendable {
     public let path: String
-    private let fd: Int32
+    private let fd: Mutex<Int32>
 
     /// Takes the lock without waiting; throws `failedPrecondition` naming the file when another
     /// process holds it.
@@ -21,8 +22,16 @@ public final class FileLock: Sendable {
             }
             throw CrispError(.internal, "cannot lock \(path)", cause: SystemCallError("flock", path, errno: e))
         }
-        self.fd = fd
+        self.fd = Mutex(fd)
     }
 
-    deinit { close(fd) }
+    /// Releases the lock (closing the file); idempotent.
+    public func unlock() {
+        fd.withLock { fd in
+            if fd >= 0 { close(fd) }
+            fd = -1
+        }
+    }
+
+    deinit { unlock() }
 }

@@ -125,8 +125,8 @@ extension MetadataStore {
                 }
             }
             let repo = String(decoding: try JSONEncoder().encode(o.repoDigests), as: UTF8.self)
-            if let existing = try String.fetchOne(db, sql: "SELECT topLayer FROM image WHERE id = ?", arguments: [o.id.description]) as String?? {
-                guard existing == o.topLayer?.rawValue else {
+            if let existing = try Row.fetchOne(db, sql: "SELECT topLayer FROM image WHERE id = ?", arguments: [o.id.description]) {
+                guard (existing["topLayer"] as String?) == o.topLayer?.rawValue else {
                     throw CrispError.alreadyExists("image \(o.id) exists with another top layer")
                 }
                 try db.execute(sql: "UPDATE image SET repoDigests = ? WHERE id = ?", arguments: [repo, o.id.description])
@@ -191,14 +191,13 @@ extension MetadataStore {
             try db.execute(sql: "DELETE FROM image WHERE id = ?", arguments: [id.description])
             var doomed: [LayerID] = []
             var cur: String? = row["topLayer"]
-            while let c = cur, try Self.references(db, layer: c) == 0 - doomed.count(where: { $0.rawValue == c }) {
-                let parent = try String.fetchOne(db, sql: "SELECT parent FROM layer WHERE id = ?", arguments: [c])
+            while let c = cur {
+                // A doomed child still references its parent until its row is deleted.
+                let refs = try Self.references(db, layer: c) - (doomed.isEmpty ? 0 : 1)
+                guard refs == 0 else { break }
                 try db.execute(sql: "UPDATE layer SET complete = 0 WHERE id = ?", arguments: [c])
                 doomed.append(LayerID(uncheckedRawValue: c))
-                // The child we just doomed still references the parent until its row goes.
-                cur = parent
-                if let p = parent, try Self.references(db, layer: p) - 1 == 0 { continue }
-                break
+                cur = try String.fetchOne(db, sql: "SELECT parent FROM layer WHERE id = ?", arguments: [c])
             }
             return doomed
         }

@@ -1,0 +1,17 @@
+#ifndef CRISP_PROCESS_H
+#define CRISP_PROCESS_H
+/* Process, pipe and inotify wrappers for CrispRuntime: GNU extensions and variadic calls that
+ * Swift's Glibc module does not import. */
+#include <spawn.h>
+#include <stdint.h>
+
+int crisp_pipe_cloexec(int fds[2]);
+int crisp_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *dir);
+short crisp_spawn_setsid_flag(void);
+int crisp_set_child_subreaper(void);
+int crisp_inotify_init(void);
+int crisp_inotify_add_watch(int fd, const char *path, uint32_t mask);
+uint32_t crisp_in_close_write(void);
+uint32_t crisp_in_moved_to(void);
+int crisp_pidfd_open(int pid);
+#endif

@@ -1,0 +1,28 @@
+#define _GNU_SOURCE
+#include "crisp_process.h"
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int crisp_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int crisp_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *dir) {
+    return posix_spawn_file_actions_addchdir_np(actions, dir);
+}
+
+short crisp_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
+
+int crisp_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+int crisp_inotify_init(void) { return inotify_init1(IN_CLOEXEC); }
+
+int crisp_inotify_add_watch(int fd, const char *path, uint32_t mask) { return inotify_add_watch(fd, path, mask); }
+
+uint32_t crisp_in_close_write(void) { return IN_CLOSE_WRITE; }
+
+uint32_t crisp_in_moved_to(void) { return IN_MOVED_TO; }
+
+int crisp_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }

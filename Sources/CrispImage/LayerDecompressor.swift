@@ -1,0 +1,83 @@
+import CArchive
+import CrispCore
+import Foundation
+
+/// Decompresses a layer blob on a thread of its own: compressed chunks come in through an
+/// `AsyncToThreadChannel`, the uncompressed tar goes out through a `ThreadToAsyncChannel`.
+/// The compression (gzip, zstd or none) is recognised by libarchive from the magic bytes, so a
+/// blob whose media type says otherwise is still read correctly.
+enum LayerDecompressor {
+    /// Starts the thread. The output ends with the input's error, a decompression error, or —
+    /// only after the whole input has been read without error — normally.
+    static func start(input: AsyncToThreadChannel, output: ThreadToAsyncChannel, blob: String) {
+        let thread = Thread {
+            do {
+                try run(input: input, output: output, blob: blob)
+                output.finish()
+            } catch {
+                input.cancel()
+                output.finish(error: (error as? CrispError) ?? CrispError(.invalidArgument, "cannot decompress layer \(blob)", cause: error))
+            }
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Keeps the chunk libarchive is reading alive between callbacks.
+    final class Reader {
+        let input: AsyncToThreadChannel
+        /// The bytes handed to libarchive last; valid until the next callback.
+        var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        var failure: (any Error)?
+        init(input: AsyncToThreadChannel) { self.input = input }
+        deinit { scratch.deallocate() }
+    }
+
+    static func run(input: AsyncToThreadChannel, output: ThreadToAsyncChannel, blob: String) throws {
+        guard let a = archive_read_new() else { throw CrispError.internal("archive_read_new failed") }
+        defer { archive_read_free(a) }
+        archive_read_support_filter_gzip(a)
+        archive_read_support_filter_zstd(a)
+        archive_read_support_format_raw(a)
+        let reader = Reader(input: input)
+        let context = Unmanaged.passUnretained(reader).toOpaque()
+        func fail(_ doing: String) -> any Error {
+            if let f = reader.failure { return f }
+            let msg = archive_error_string(a).map { String(cString: $0) } ?? "unknown error"
+            return CrispError.invalidArgument("layer \(blob): \(doing): \(msg)")
+        }
+        try withExtendedLifetime(reader) {
+            guard archive_read_open(a, context, nil, readCallback, nil) == ARCHIVE_OK else { throw fail("opening the blob") }
+            var entry: OpaquePointer?
+            guard archive_read_next_header(a, &entry) == ARCHIVE_OK else { throw fail("reading the blob") }
+            let size = 256 << 10
+            var buffer = [UInt8](repeating: 0, count: size)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, size) }
+                if n < 0 { throw fail("decompressing") }
+                if n == 0 { break }
+                guard output.send(Array(buffer[0..<n])) else { throw CancellationError() }
+            }
+            // The compressed stream may end before the input does (padding) or the input may
+            // still report a failure (digest mismatch): read it to the end.
+            while try input.next() != nil {}
+        }
+    }
+}
+
+private let readCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<UnsafeRawPointer?>?) -> Int = { _, context, buffer in
+    let reader = Unmanaged<LayerDecompressor.Reader>.fromOpaque(context!).takeUnretainedValue()
+    do {
+        guard let chunk = try reader.input.next() else { return 0 }
+        if chunk.count > reader.scratch.count {
+            reader.scratch.deallocate()
+            reader.scratch = .allocate(byteCount: chunk.count, alignment: 16)
+        }
+        chunk.withUnsafeBytes { reader.scratch.copyMemory(from: $0) }
+        buffer?.pointee = UnsafeRawPointer(reader.scratch.baseAddress)
+        return chunk.count
+    } catch {
+        reader.failure = error
+        return -1
+    }
+}

@@ -1,0 +1,85 @@
+import AsyncHTTPClient
+import CrispCore
+import CrispOCI
+import Crypto
+import NIOCore
+import NIOHTTP1
+import Foundation
+
+/// A manifest as served.
+struct FetchedManifest: Sendable {
+    var bytes: [UInt8]
+    var contentType: String?
+    /// SHA-256 of the bytes (of the JWS payload for a signed schema 1 manifest): the digest the
+    /// registry knows this manifest by.
+    var digest: CrispCore.Digest
+}
+
+extension RegistryClient {
+    static let manifestLimit = 4 << 20
+    static let configLimit = 16 << 20
+
+    /// Fetches a manifest by tag or digest. When `reference` is a digest the served bytes must
+    /// hash to it.
+    func manifest(_ reference: String, on source: PullSource, credentials: RegistryCredentials?) async throws -> FetchedManifest {
+        let what = "manifest \(source.reference.name):\(reference)".replacingOccurrences(of: ":sha256:", with: "@sha256:")
+        let r = try await get("/v2/\(source.reference.repository)/manifests/\(reference)", on: source,
+                              accept: MediaType.manifestAccept, credentials: credentials, what: what)
+        let bytes = try await Self.collect(r.body, limit: Self.manifestLimit, what: what)
+        let type = r.headers.first(name: "Content-Type")
+        var hashed = bytes
+        if let type, type.hasPrefix(MediaType.dockerSchema1Signed) || type.hasPrefix(MediaType.dockerSchema1) {
+            hashed = try Schema1Manifest.payload(of: bytes)
+        }
+        let digest = CrispCore.Digest(sha256Bytes: SHA256.hash(data: hashed))
+        if let wanted = try? CrispCore.Digest(parsing: reference), wanted != digest {
+            throw CrispError(.internal, "\(what) from \(source.reference.registry) has digest \(digest), want \(wanted)")
+        }
+        return FetchedManifest(bytes: bytes, contentType: type, digest: digest)
+    }
+
+    /// Fetches a small blob (an image config) whole, checking size and digest.
+    func smallBlob(_ d: Descriptor, on source: PullSource, credentials: RegistryCredentials?) async throws -> [UInt8] {
+        var out: [UInt8] = []
+        try await blob(d.digest, size: d.size, on: source, credentials: credentials, limit: Int64(Self.configLimit)) { chunk in
+            out += chunk
+        }
+        return out
+    }
+
+    /// Streams a blob to `sink`, hashing it; throws (after the sink saw the bytes) when the size
+    /// or digest differs from the descriptor's, so the consumer must not commit before this returns.
+    func blob(_ digest: CrispCore.Digest, size: Int64?, on source: PullSource, credentials: RegistryCredentials?,
+              limit: Int64? = nil, sink: ([UInt8]) async throws -> Void) async throws {
+        let what = "blob \(digest) of \(source.reference.name)"
+        let r = try await get("/v2/\(source.reference.repository)/blobs/\(digest)", on: source,
+                              credentials: credentials, what: what)
+        var hasher = SHA256()
+        var total: Int64 = 0
+        let max = size ?? limit
+        do {
+            for try await buffer in r.body {
+                let chunk = Array(buffer.readableBytesView)
+                total += Int64(chunk.count)
+                if let max, total > max {
+                    throw CrispError(.internal, "\(what) from \(source.reference.registry) is longer than \(max) bytes")
+                }
+                hasher.update(data: chunk)
+                try await sink(chunk)
+            }
+        } catch let e as CrispError {
+            throw e
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw CrispError(.unavailable, "download of \(what) from \(source.reference.registry) failed after \(total) bytes: \(Self.describe(error))")
+        }
+        if let size, total != size {
+            throw CrispError(.internal, "\(what) from \(source.reference.registry) has \(total) bytes, want \(size)")
+        }
+        let got = CrispCore.Digest(sha256Bytes: hasher.finalize())
+        if got != digest {
+            throw CrispError(.internal, "\(what) from \(source.reference.registry) has digest \(got): corrupted in transit or at the registry")
+        }
+    }
+}

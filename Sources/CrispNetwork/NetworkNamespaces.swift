@@ -1,0 +1,120 @@
+public import CrispCore
+import CrispOS
+import Foundation
+import Glibc
+import Synchronization
+
+/// Creates and removes pinned network namespaces. `PinnsNamespaces` does it through the
+/// crisp-pinns helper; `FakeNetworkNamespaces` only records, for tests without root.
+public protocol NetworkNamespaceProvider: Sendable {
+    /// The path a pod's pinned netns has (whether or not it exists).
+    func path(for name: String) -> String
+    /// Creates a new network namespace (loopback up) pinned at `path(for: name)` and returns that
+    /// path. Throws `alreadyExists` when the pin exists.
+    func create(name: String) async throws(CrispError) -> String
+    /// Unpins and removes; a pin that does not exist is not an error.
+    func remove(name: String) async throws(CrispError)
+    /// Whether the pin exists.
+    func exists(name: String) -> Bool
+}
+
+/// Namespace work through the single-threaded `crisp-pinns` helper (see ARCHITECTURE.md): the
+/// Swift process never unshares or setns's itself.
+public struct PinnsNamespaces: NetworkNamespaceProvider {
+    /// The helper binary.
+    public var pinnsPath: String
+    /// The pin root: network namespaces go to `pinDir/netns/NAME` (`/var/run` gives `ip netns`'s
+    /// directory), IPC and UTS ones to `pinDir/ipcns`, `pinDir/utsns`.
+    public var pinDir: String
+    public var timeout: Duration
+
+    public init(pinnsPath: String, pinDir: String = "/var/run", timeout: Duration = .seconds(30)) {
+        self.pinnsPath = pinnsPath
+        self.pinDir = pinDir
+        self.timeout = timeout
+    }
+
+    public enum Kind: String, Sendable, CaseIterable { case net, ipc, uts }
+
+    public func path(for name: String) -> String { path(.net, name) }
+
+    public func path(_ kind: Kind, _ name: String) -> String { "\(pinDir)/\(kind.rawValue)ns/\(name)" }
+
+    public func exists(name: String) -> Bool { access(path(for: name), F_OK) == 0 }
+
+    public func create(name: String) async throws(CrispError) -> String {
+        let pins = try await create(name: name, kinds: [.net], hostname: nil)
+        return pins[.net] ?? path(for: name)
+    }
+
+    /// Creates namespaces of the given kinds in one helper run (so they belong together), with
+    /// the UTS hostname when given; returns the pin of each.
+    public func create(name: String, kinds: Set<Kind>, hostname: String?) async throws(CrispError) -> [Kind: String] {
+        var args = ["create", "--dir", pinDir, "--name", name]
+        for k in Kind.allCases where kinds.contains(k) { args.append("--\(k.rawValue)") }
+        if let hostname { args += ["--hostname", hostname] }
+        let out = try await runPinns(args)
+        if out.status != 0 {
+            let msg = String(decoding: out.stderr, as: UTF8.self).trimmingSpaces
+            let code: CrispError.Code = msg.contains("File exists") ? .alreadyExists : .internal
+            throw CrispError(code, "cannot create namespaces \(kinds.map(\.rawValue).sorted()) for \"\(name)\": \(msg) (crisp-pinns exit \(out.status))")
+        }
+        var pins: [Kind: String] = [:]
+        for line in String(decoding: out.stdout, as: UTF8.self).split(separator: "\n") {
+            let f = line.split(separator: " ", maxSplits: 1)
+            if f.count == 2, let k = Kind(rawValue: String(f[0])) { pins[k] = String(f[1]) }
+        }
+        return pins
+    }
+
+    public func remove(name: String) async throws(CrispError) {
+        try await remove(name: name, kinds: [.net])
+    }
+
+    public func remove(name: String, kinds: Set<Kind>) async throws(CrispError) {
+        var args = ["remove", "--dir", pinDir, "--name", name]
+        for k in Kind.allCases where kinds.contains(k) { args.append("--\(k.rawValue)") }
+        let out = try await runPinns(args)
+        if out.status != 0 {
+            let msg = String(decoding: out.stderr, as: UTF8.self).trimmingSpaces
+            throw .internal("cannot remove namespaces of \"\(name)\": \(msg) (crisp-pinns exit \(out.status))")
+        }
+    }
+
+    func runPinns(_ args: [String]) async throws(CrispError) -> ChildProcess.Output {
+        guard access(pinnsPath, X_OK) == 0 else {
+            throw .failedPrecondition("crisp-pinns helper \(pinnsPath) is not executable")
+        }
+        let out = try await ChildProcess(path: pinnsPath, arguments: args, environment: [:], timeout: timeout).run()
+        if out.timedOut { throw CrispError(.deadlineExceeded, "crisp-pinns \(args.first ?? "") did not finish within \(timeout)") }
+        return out
+    }
+}
+
+/// A `NetworkNamespaceProvider` for unit tests: "pins" are names in memory, with an optional
+/// failure injected for creation.
+public final class FakeNetworkNamespaces: NetworkNamespaceProvider {
+    private let state = Mutex<(live: Set<String>, failCreate: CrispError?)>(([], nil))
+
+    public init() {}
+
+    public var live: Set<String> { state.withLock { $0.live } }
+    public func failNextCreate(_ e: CrispError?) { state.withLock { $0.failCreate = e } }
+
+    public func path(for name: String) -> String { "/fake/netns/" + name }
+    public func exists(name: String) -> Bool { state.withLock { $0.live.contains(name) } }
+
+    public func create(name: String) async throws(CrispError) -> String {
+        let r: Result<String, CrispError> = state.withLock { s in
+            if let e = s.failCreate { s.failCreate = nil; return .failure(e) }
+            if s.live.contains(name) { return .failure(.alreadyExists("netns \(name) exists")) }
+            s.live.insert(name)
+            return .success("/fake/netns/" + name)
+        }
+        return try r.get()
+    }
+
+    public func remove(name: String) async throws(CrispError) {
+        _ = state.withLock { $0.live.remove(name) }
+    }
+}

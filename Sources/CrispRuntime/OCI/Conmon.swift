@@ -1,0 +1,102 @@
+public import CrispCore
+import CCrispShim
+import Foundation
+import Glibc
+
+/// Starts containers the way CRI-O does: conmon runs `RUNTIME create`, keeps the container's
+/// stdio, writes the CRI log, records the exit code in the exit directory, and outlives crispd.
+public struct Conmon: Sendable {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    public struct CreateOptions: Sendable {
+        public var id: String
+        public var name: String
+        public var handler: RuntimeHandler
+        public var bundle: String
+        /// Directory conmon writes `ID` into, holding the exit code, when the container exits.
+        public var exitDirectory: String
+        public var logPath: String
+        public var logSizeMax: Int = -1
+        public var socketDirectory: String
+        public var stdin = false
+        public var stdinOnce = false
+        public var terminal = false
+        public init(id: String, name: String, handler: RuntimeHandler, bundle: String, exitDirectory: String,
+                    logPath: String, socketDirectory: String) {
+            self.id = id
+            self.name = name
+            self.handler = handler
+            self.bundle = bundle
+            self.exitDirectory = exitDirectory
+            self.logPath = logPath
+            self.socketDirectory = socketDirectory
+        }
+    }
+
+    public struct Created: Sendable, Equatable {
+        /// The container's init process.
+        public var pid: Int32
+        /// The long-lived conmon process.
+        public var conmonPID: Int32
+    }
+
+    func arguments(_ o: CreateOptions) -> [String] {
+        var a = ["--api-version", "1", "-c", o.id, "-u", o.id, "-n", o.name,
+                 "-r", o.handler.path, "-b", o.bundle, "-p", o.bundle + "/pidfile", "-P", o.bundle + "/conmon.pid",
+                 "--exit-dir", o.exitDirectory, "-l", "k8s-file:" + o.logPath, "--log-level", "error",
+                 "--socket-dir-path", o.socketDirectory, "--full-attach", "--syslog"]
+        if o.logSizeMax > 0 { a += ["--log-size-max", String(o.logSizeMax)] }
+        for arg in o.handler.globalArguments { a += ["--runtime-arg", arg] }
+        if o.handler.systemdCgroup { a.append("-s") }
+        if o.stdin { a.append("-i") }
+        if o.stdin && !o.stdinOnce { a.append("--leave-stdin-open") }
+        if o.terminal { a.append("-t") }
+        return a
+    }
+
+    /// Runs conmon and waits for it to report the container's pid through the sync pipe, or the
+    /// runtime's error. The container is then `created`, not yet running.
+    public func create(_ o: CreateOptions) async throws(CrispError) -> Created {
+        let sync = try Pipe2()
+        var spawn = Spawn.Options(path: path, arguments: arguments(o),
+                                  environment: Spawn.baseEnvironment + ["_OCI_SYNCPIPE=3"])
+        spawn.descriptors[3] = sync.write
+        spawn.directory = o.bundle
+        let pid: Int32
+        do { pid = try Spawn.start(spawn) } catch {
+            sync.closeBoth()
+            throw error
+        }
+        sync.closeWrite()
+        // conmon forks itself into the background; its first process exits once the child is set up.
+        let status = await Spawn.wait(pid)
+        // The first message is the pid (or the error); our read end is then closed.
+        let bytes = await Spawn.onThread { sync.readLine() }
+        sync.closeRead()
+        let message = ConmonSyncMessage.parse(bytes)
+        guard let pidValue = message.pid, pidValue > 0 else {
+            let why = message.message ?? (status != 0 ? "conmon exited with \(status)" : "conmon reported no pid")
+            throw CrispError(.internal, "creating container \(o.id) with \(o.handler.name) failed: \(why)")
+        }
+        let conmonPID = (try? String(contentsOfFile: o.bundle + "/conmon.pid", encoding: .utf8))
+            .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        return Created(pid: Int32(pidValue), conmonPID: conmonPID)
+    }
+}
+
+/// conmon writes one JSON object per line to the sync pipe: `{"data": PID}` on success,
+/// `{"data": -1, "message": "..."}` on failure.
+enum ConmonSyncMessage {
+    static func parse(_ bytes: [UInt8]) -> (pid: Int?, message: String?) {
+        var pid: Int?
+        var message: String?
+        for line in bytes.split(separator: UInt8(ascii: "\n")) {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { continue }
+            if let d = object["data"] as? Int { pid = d }
+            if let m = object["message"] as? String { message = m }
+        }
+        return (pid, message)
+    }
+}

@@ -1,0 +1,142 @@
+public import CrispCore
+public import CrispOCI
+public import Foundation
+import Glibc
+
+/// The seam between the container service and the OCI runtime; `ConmonRuntime` is the real one.
+public protocol OCIRuntime: Sendable {
+    func create(spec: RuntimeSpec, options: Conmon.CreateOptions) async throws(CrispError) -> Conmon.Created
+    func start(id: String, handler: RuntimeHandler) async throws(CrispError)
+    /// Sends `signal`, waits up to `timeout` for the exit, then SIGKILL. Returns the exit.
+    func stop(id: String, handler: RuntimeHandler, signal: Int32, timeout: Duration) async throws(CrispError) -> ContainerExit?
+    func execSync(id: String, handler: RuntimeHandler, process: RuntimeSpec.Process, timeout: Duration?) async throws(CrispError) -> ExecResult
+    func delete(id: String, handler: RuntimeHandler) async throws(CrispError)
+    func state(id: String, handler: RuntimeHandler) async throws(CrispError) -> RuncCLI.State
+}
+
+public struct ExecResult: Sendable, Equatable {
+    public static let outputCap = 16 << 20
+    public var exitCode: Int32
+    public var stdout: [UInt8]
+    public var stderr: [UInt8]
+    /// True when stdout or stderr exceeded `outputCap` and was cut there.
+    public var truncated: Bool
+}
+
+/// Drives runc/crun through conmon, writing bundles under `bundleRoot/ID`.
+public struct ConmonRuntime: OCIRuntime {
+    public let conmon: Conmon
+    public let exits: ExitTracker
+
+    public init(conmon: Conmon, exits: ExitTracker) {
+        self.conmon = conmon
+        self.exits = exits
+    }
+
+    public func create(spec: RuntimeSpec, options: Conmon.CreateOptions) async throws(CrispError) -> Conmon.Created {
+        try Bundle.write(spec: spec, to: options.bundle)
+        do {
+            return try await conmon.create(options)
+        } catch {
+            // conmon failed before or during `runtime create`: remove what the runtime may have left.
+            try? await RuncCLI(handler: options.handler).delete(id: options.id)
+            throw error
+        }
+    }
+
+    public func start(id: String, handler: RuntimeHandler) async throws(CrispError) {
+        try await RuncCLI(handler: handler).start(id: id)
+    }
+
+    public func stop(id: String, handler: RuntimeHandler, signal: Int32, timeout: Duration) async throws(CrispError) -> ContainerExit? {
+        if let done = await exits.exit(of: id) { return done }
+        let cli = RuncCLI(handler: handler)
+        if timeout > .zero {
+            do { try await cli.kill(id: id, signal: signal) } catch where error.code == .notFound {
+                return await exits.exit(of: id)
+            }
+            if let e = await exits.wait(for: id, timeout: timeout) { return e }
+        }
+        do { try await cli.kill(id: id, signal: SIGKILL, all: true) } catch where error.code == .notFound {}
+        catch {
+            // A container that already stopped refuses signals; its exit file is on its way.
+            if !(error.message.contains("not running") || error.message.contains("stopped")) { throw error }
+        }
+        return await exits.wait(for: id, timeout: .seconds(10))
+    }
+
+    public func execSync(id: String, handler: RuntimeHandler, process: RuntimeSpec.Process, timeout: Duration?) async throws(CrispError) -> ExecResult {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crisp-exec-\(UUID().uuidString)").path
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            throw CrispError(.internal, "cannot create \(dir): \(error.localizedDescription)")
+        }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let processFile = dir + "/process.json", pidFile = dir + "/pid"
+        try Bundle.writeJSON(process, to: processFile)
+        let out = try await RuncCLI(handler: handler).exec(id: id, processFile: processFile, pidFile: pidFile,
+                                                          timeout: timeout, cap: ExecResult.outputCap)
+        if out.timedOut {
+            throw CrispError(.deadlineExceeded, "command \(process.args) in container \(id) timed out after \(timeout ?? .zero); it was killed")
+        }
+        if out.status != 0 && out.stdout.isEmpty && out.stderr.isEmpty == false && out.stderrText.hasPrefix("runc") {
+            throw CrispError(.internal, "exec in container \(id) failed: \(out.stderrText)")
+        }
+        return ExecResult(exitCode: out.status, stdout: out.stdout, stderr: out.stderr,
+                          truncated: out.stdoutTruncated || out.stderrTruncated)
+    }
+
+    public func delete(id: String, handler: RuntimeHandler) async throws(CrispError) {
+        try await RuncCLI(handler: handler).delete(id: id)
+    }
+
+    public func state(id: String, handler: RuntimeHandler) async throws(CrispError) -> RuncCLI.State {
+        try await RuncCLI(handler: handler).state(id: id)
+    }
+}
+
+/// Bundle files: `config.json` written atomically (temp, fsync, rename).
+public enum Bundle {
+    public static func write(spec: RuntimeSpec, to bundle: String) throws(CrispError) {
+        do { try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true) } catch {
+            throw CrispError(.internal, "cannot create bundle \(bundle): \(error.localizedDescription)")
+        }
+        try writeJSON(spec, to: bundle + "/config.json")
+    }
+
+    public static func writeJSON(_ value: some Encodable, to path: String) throws(CrispError) {
+        let data: Data
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            data = try encoder.encode(value)
+        } catch {
+            throw CrispError(.internal, "cannot encode \(path): \(error)")
+        }
+        try AtomicFile.write(data, to: path)
+    }
+}
+
+/// write-temp-fsync-rename, so a crash leaves the old file or the new one, never half of one.
+public enum AtomicFile {
+    public static func write(_ data: Data, to path: String) throws(CrispError) {
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CrispError(.internal, "cannot write \(path)", cause: SystemCallError("open", tmp, errno: errno)) }
+        var ok = data.withUnsafeBytes { raw -> Bool in
+            var off = 0
+            while off < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                off += n
+            }
+            return true
+        }
+        ok = ok && fsync(fd) == 0
+        let e = errno
+        close(fd)
+        guard ok, rename(tmp, path) == 0 else {
+            unlink(tmp)
+            throw CrispError(.internal, "cannot write \(path)", cause: SystemCallError("write", path, errno: e))
+        }
+    }
+}

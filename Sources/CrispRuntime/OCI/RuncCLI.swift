@@ -1,0 +1,76 @@
+public import CrispCore
+import Foundation
+import Glibc
+
+/// The runc/crun command line (both accept the same verbs and flags for what crisp uses).
+public struct RuncCLI: Sendable {
+    public let handler: RuntimeHandler
+
+    public init(handler: RuntimeHandler) { self.handler = handler }
+
+    /// What `state` reports.
+    public struct State: Decodable, Sendable, Equatable {
+        public var id: String
+        /// creating, created, running, stopped, paused
+        public var status: String
+        public var pid: Int32
+        public var bundle: String?
+    }
+
+    func run(_ arguments: [String], timeout: Duration = .seconds(60)) async throws(CrispError) -> Spawn.Output {
+        let o = Spawn.Options(path: handler.path, arguments: handler.globalArguments + arguments)
+        let out = try await Spawn.run(o, timeout: timeout, cap: 1 << 20)
+        if out.timedOut {
+            throw CrispError(.deadlineExceeded, "\(handler.name) \(arguments.first ?? "") timed out after \(timeout)")
+        }
+        return out
+    }
+
+    func check(_ verb: String, _ id: String, _ out: Spawn.Output) throws(CrispError) {
+        guard out.status == 0 else {
+            let message = out.stderrText
+            let code: CrispError.Code = message.contains("does not exist") || message.contains("not found") ? .notFound : .internal
+            throw CrispError(code, "\(handler.name) \(verb) \(id) failed (exit \(out.status)): \(message)")
+        }
+    }
+
+    public func start(id: String) async throws(CrispError) {
+        try check("start", id, try await run(["start", id]))
+    }
+
+    public func kill(id: String, signal: Int32, all: Bool = false) async throws(CrispError) {
+        try check("kill", id, try await run(["kill"] + (all ? ["--all"] : []) + [id, String(signal)]))
+    }
+
+    public func delete(id: String, force: Bool = true) async throws(CrispError) {
+        let out = try await run(["delete"] + (force ? ["--force"] : []) + [id])
+        if out.status != 0, out.stderrText.contains("does not exist") || out.stderrText.contains("not found") { return }
+        try check("delete", id, out)
+    }
+
+    public func state(id: String) async throws(CrispError) -> State {
+        let out = try await run(["state", id])
+        try check("state", id, out)
+        do { return try JSONDecoder().decode(State.self, from: Data(out.stdout)) } catch {
+            throw CrispError(.internal, "\(handler.name) state \(id): unreadable output")
+        }
+    }
+
+    /// Applies new resources from a JSON file in the runtime's `update --resources` format.
+    public func update(id: String, resourcesFile: String) async throws(CrispError) {
+        try check("update", id, try await run(["update", "--resources", resourcesFile, id]))
+    }
+
+    /// Runs a process in a running container, capturing its output; kills it after `timeout`.
+    /// On timeout runc is killed, and so is the process it started (found through `pidFile`).
+    public func exec(id: String, processFile: String, pidFile: String, timeout: Duration?, cap: Int) async throws(CrispError) -> Spawn.Output {
+        let o = Spawn.Options(path: handler.path,
+                              arguments: handler.globalArguments + ["exec", "--process", processFile, "--pid-file", pidFile, id])
+        return try await Spawn.run(o, timeout: timeout, cap: cap) {
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 {
+                Glibc.kill(pid, SIGKILL)
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+public import CrispCore
+public import CrispOCI
+
+/// Turns a `ContainerSpecInput` into an OCI runtime spec. Pure: it reads no file and makes no
+/// system call, so every decision is unit-tested without root.
+public struct SpecBuilder: Sendable {
+    public init() {}
+
+    /// Things the caller should log: requests accepted but not (yet) enforced, values clamped.
+    public struct Notes: Sendable, Equatable {
+        public var clampedOOMScoreAdj: (requested: Int, applied: Int)?
+        public static func == (a: Notes, b: Notes) -> Bool {
+            a.clampedOOMScoreAdj?.requested == b.clampedOOMScoreAdj?.requested
+                && a.clampedOOMScoreAdj?.applied == b.clampedOOMScoreAdj?.applied
+        }
+    }
+
+    public func build(_ input: ContainerSpecInput) throws(CrispError) -> (spec: RuntimeSpec, notes: Notes) {
+        var notes = Notes()
+        var spec = RuntimeSpec()
+        spec.root = RuntimeSpec.Root(path: input.rootfs, readonly: input.security.readonlyRootfs ? true : nil)
+        spec.hostname = input.sandbox.hostNetwork || input.sandbox.hostname.isEmpty ? nil : input.sandbox.hostname
+        spec.process = try process(input, notes: &notes)
+        spec.mounts = mounts(input)
+        spec.annotations = input.annotations.isEmpty ? nil : input.annotations
+        spec.linux = linux(input)
+        return (spec, notes)
+    }
+
+    // MARK: process
+
+    func process(_ input: ContainerSpecInput, notes: inout Notes) throws(CrispError) -> RuntimeSpec.Process {
+        var p = RuntimeSpec.Process()
+        p.args = try Self.arguments(image: input.image, request: input.process)
+        p.env = Self.environment(input)
+        p.cwd = !input.process.workingDir.isEmpty ? input.process.workingDir
+            : (!input.image.workingDir.isEmpty ? input.image.workingDir : "/")
+        guard p.cwd.hasPrefix("/") else { throw .invalidArgument("working directory \"\(p.cwd)\" must be absolute") }
+        p.terminal = input.process.tty ? true : nil
+        let user = try UserResolution.resolve(input)
+        p.user = RuntimeSpec.User(uid: user.uid, gid: user.gid,
+                                  additionalGids: user.additionalGids.isEmpty ? nil : user.additionalGids)
+        p.capabilities = RuntimeSpec.Capabilities(all: try Self.capabilities(input))
+        p.noNewPrivileges = input.security.noNewPrivileges && !input.security.privileged ? true : nil
+        let requested = input.resources.oomScoreAdj
+        let applied = max(requested, input.defaults.minimumOOMScoreAdj)
+        if applied != requested { notes.clampedOOMScoreAdj = (requested, applied) }
+        p.oomScoreAdj = applied
+        return p
+    }
+
+    /// Kubernetes semantics: `command` replaces the entrypoint and drops the image's Cmd; `args`
+    /// alone replaces Cmd and keeps the entrypoint.
+    static func arguments(image: ContainerSpecInput.ImageDefaults, request: ContainerSpecInput.ProcessRequest) throws(CrispError) -> [String] {
+        let args: [String]
+        if !request.command.isEmpty {
+            args = request.command + request.args
+        } else if !request.args.isEmpty {
+            args = image.entrypoint + request.args
+        } else {
+            args = image.entrypoint + image.cmd
+        }
+        guard let first = args.first, !first.isEmpty else {
+            throw .invalidArgument("no command: the container config and the image give neither command nor entrypoint")
+        }
+        return args
+    }
+
+    static let defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// The image's environment, then the request's (same name wins), PATH when missing, HOSTNAME.
+    static func environment(_ input: ContainerSpecInput) -> [String] {
+        var order: [String] = []
+        var values: [String: String] = [:]
+        func set(_ key: String, _ value: String) {
+            if values[key] == nil { order.append(key) }
+            values[key] = value
+        }
+        for entry in input.image.env {
+            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            set(String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+        }
+        for (k, v) in input.process.env { set(k, v) }
+        if values["PATH"] == nil { set("PATH", String(defaultPath.dropFirst(5))) }
+        if input.process.tty && values["TERM"] == nil { set("TERM", "xterm") }
+        if !input.sandbox.hostname.isEmpty && values["HOSTNAME"] == nil { set("HOSTNAME", input.sandbox.hostname) }
+        return order.map { "\($0)=\(values[$0]!)" }
+    }
+
+    // MARK: capabilities
+
+    /// Every capability the kernel headers of this generation define, in CAP_ form.
+    public static let allCapabilities: [String] = [
+        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+        "CHECKPOINT_RESTORE",
+    ].map { "CAP_" + $0 }
+
+    static func normalize(_ cap: String) throws(CrispError) -> String {
+        let upper = cap.uppercased()
+        let name = upper.hasPrefix("CAP_") ? upper : "CAP_" + upper
+        guard allCapabilities.contains(name) else { throw .invalidArgument("unknown capability \"\(cap)\"") }
+        return name
+    }
+
+    /// Defaults, then drops, then adds (CRI-O's order); `ALL` in either list means every capability.
+    static func capabilities(_ input: ContainerSpecInput) throws(CrispError) -> [String] {
+        if input.security.privileged { return allCapabilities }
+        var set: [String] = []
+        for c in input.defaults.capabilities { set.append(try normalize(c)) }
+        let drop = input.security.dropCapabilities, add = input.security.addCapabilities
+        if drop.contains(where: { $0.uppercased() == "ALL" }) {
+            set = []
+        } else {
+            var dropped = Set<String>()
+            for c in drop { dropped.insert(try normalize(c)) }
+            set.removeAll { dropped.contains($0) }
+        }
+        if add.contains(where: { $0.uppercased() == "ALL" }) {
+            set = allCapabilities
+        } else {
+            for c in add {
+                let n = try normalize(c)
+                if !set.contains(n) { set.append(n) }
+            }
+        }
+        return set
+    }
+}

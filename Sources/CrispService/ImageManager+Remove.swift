@@ -1,0 +1,51 @@
+import CrispCore
+import CrispImage
+import CrispStorage
+import Logging
+import Synchronization
+
+extension ImageManager {
+    /// Removes what `image` names, with CRI semantics: an unknown image is not an error; a tag
+    /// that other tags share with its image is only untagged; otherwise (by id, by digest, or
+    /// a last tag) the image goes — but while a container uses it, it is only untagged and its
+    /// layers stay until the container is removed.
+    public func remove(_ image: String) async throws {
+        guard let found = try await find(image) else {
+            logger.debug("remove of an unknown image", metadata: ["image": "\(image)"])
+            return
+        }
+        if let ref = try? ImageReference(parsing: image), ref.digest == nil, !isID(image, found) {
+            let tag = registries.get().candidates(for: ref).map(\.description).first { found.names.contains($0) }
+            if let tag, found.names.count > 1 {
+                _ = try await storage.untagImage(tag)
+                logger.info("image untagged", metadata: ["image": "\(found.id)", "tag": "\(tag)"])
+                return
+            }
+        }
+        let inUse = try await storage.containers().contains { $0.imageID == found.id }
+        if inUse {
+            for name in found.names { _ = try await storage.untagImage(name) }
+            logger.info("image in use by a container: untagged, layers kept", metadata: ["image": "\(found.id)"])
+            return
+        }
+        do {
+            try await storage.removeImage(found.id)
+        } catch let e as CrispError where e.code == .notFound {
+            return  // removed concurrently
+        }
+        logger.info("image removed", metadata: ["image": "\(found.id)"])
+    }
+
+    func isID(_ s: String, _ image: CrispStorage.Image) -> Bool {
+        let hex = s.hasPrefix("sha256:") ? String(s.dropFirst(7)) : s
+        return image.id.hex.hasPrefix(hex) && !hex.isEmpty && hex.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+}
+
+/// A value behind a mutex, for configuration that a reload replaces.
+final class LockedValue<T: Sendable>: Sendable {
+    private let m: Mutex<T>
+    init(_ v: T) { m = Mutex(v) }
+    func get() -> T { m.withLock { $0 } }
+    func set(_ v: T) { m.withLock { $0 = v } }
+}

@@ -1,0 +1,121 @@
+public import CrispCore
+public import CrispImage
+public import CrispStorage
+public import Logging
+import Foundation
+
+/// One image as the CRI ImageService shows it.
+public struct ImageInfo: Sendable, Equatable {
+    public var id: CrispCore.Digest
+    public var repoTags: [String]
+    public var repoDigests: [String]
+    /// Uncompressed size of its layers.
+    public var size: UInt64
+    public var user: ImageUser
+    /// The pause image is pinned: the kubelet's image garbage collection leaves it alone.
+    public var pinned: Bool
+    /// The image config JSON (for verbose status).
+    public var config: [UInt8]
+}
+
+/// Filesystem usage for ImageFsInfo.
+public struct ImageFilesystemInfo: Sendable, Equatable {
+    public var images: FilesystemUsage
+    public var containers: FilesystemUsage
+    /// Nanoseconds since the epoch when measured.
+    public var timestamp: Int64
+}
+
+/// Image operations of the CRI ImageService (pull, status, list, remove, filesystem info) over
+/// `ImagePuller` and `Storage`. No gRPC here. Safe to call concurrently: storage gives readers
+/// an image either whole or not at all, and pulls are single-flighted by the puller.
+public final class ImageManager: Sendable {
+    let storage: Storage
+    let puller: ImagePuller
+    let registries: RegistriesHolder
+    let pauseImage: String
+    let logger: Logger
+
+    /// `registries` is consulted to expand short names when looking images up (it is the same
+    /// configuration the puller uses; `reloadRegistries` updates both).
+    public init(storage: Storage, puller: ImagePuller, registries: RegistriesConfiguration, pauseImage: String, logger: Logger) {
+        self.storage = storage
+        self.puller = puller
+        self.registries = RegistriesHolder(registries)
+        self.pauseImage = pauseImage
+        self.logger = logger
+    }
+
+    /// Replaces the registries configuration (SIGHUP).
+    public func reloadRegistries(_ conf: RegistriesConfiguration) {
+        registries.set(conf)
+        puller.updateRegistries(conf)
+    }
+
+    /// Pulls `image` (a reference as the kubelet sends it) and returns the image id.
+    public func pull(_ image: String, credentials: RegistryCredentials?) async throws -> CrispCore.Digest {
+        let ref = try ImageReference(parsing: image)
+        logger.info("pulling image", metadata: ["image": "\(ref)", "auth": "\(credentials == nil ? "none" : "request")"])
+        return try await puller.pull(ref, options: PullOptions(credentials: credentials)).id
+    }
+
+    /// The image `image` names (an id, an unambiguous id prefix, `name:tag`, `name@digest`, or
+    /// a short name), or nil.
+    public func status(_ image: String) async throws -> ImageInfo? {
+        try await find(image).map(info)
+    }
+
+    /// All images, or those matching `filter` (resolved as in `status`).
+    public func list(filter: String?) async throws -> [ImageInfo] {
+        if let filter, !filter.isEmpty { return try await status(filter).map { [$0] } ?? [] }
+        return try await storage.images().map(info)
+    }
+
+    /// Space used by images and by container layers.
+    public func filesystemInfo() async throws -> ImageFilesystemInfo {
+        let u = try await storage.usage()
+        return ImageFilesystemInfo(images: u.images, containers: u.containers,
+                                   timestamp: Int64(Date().timeIntervalSince1970 * 1_000_000_000))
+    }
+
+    func info(_ i: CrispStorage.Image) -> ImageInfo {
+        let pinned = !pauseImage.isEmpty && ((try? ImageReference(parsing: pauseImage)).map { p in
+            i.names.contains(p.description) || i.repoDigests.contains(p.description) || i.id.description == pauseImage
+        } ?? false)
+        return ImageInfo(id: i.id, repoTags: i.names, repoDigests: i.repoDigests, size: UInt64(max(0, i.size)),
+                         user: ImageUser(configBytes: i.config), pinned: pinned, config: i.config)
+    }
+
+    /// Resolves what a CRI request names to a stored image.
+    func find(_ image: String) async throws -> CrispStorage.Image? {
+        let s = image.hasPrefix("sha256:") ? String(image.dropFirst(7)) : image
+        let isHex = !s.isEmpty && s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+        if isHex && s.utf8.count == 64, let id = try? CrispCore.Digest(algorithm: .sha256, hex: s) {
+            if let i = try await storage.image(id) { return i }
+        }
+        if let ref = try? ImageReference(parsing: image) {
+            for candidate in registries.get().candidates(for: ref) {
+                if let digest = candidate.digest {
+                    let wanted = candidate.name + "@" + digest.description
+                    if let i = try await storage.images().first(where: { $0.repoDigests.contains(wanted) }) { return i }
+                } else if let i = try await storage.image(named: candidate.description) {
+                    return i
+                }
+            }
+        }
+        if isHex && s.utf8.count >= 3 && s.utf8.count < 64 {
+            let matches = try await storage.images().filter { $0.id.hex.hasPrefix(s) }
+            if matches.count == 1 { return matches[0] }
+            if matches.count > 1 { throw CrispError.invalidArgument("image id prefix \"\(image)\" is ambiguous (\(matches.count) images)") }
+        }
+        return nil
+    }
+}
+
+/// The registries configuration, replaceable at run time.
+final class RegistriesHolder: Sendable {
+    private let value: LockedValue<RegistriesConfiguration>
+    init(_ v: RegistriesConfiguration) { value = LockedValue(v) }
+    func get() -> RegistriesConfiguration { value.get() }
+    func set(_ v: RegistriesConfiguration) { value.set(v) }
+}

@@ -1,0 +1,116 @@
+public import CrispCore
+import CrispOS
+import Logging
+
+extension Storage {
+    /// Creates a container's read-write layer on its image's top layer and records the
+    /// container. The name must be unused (`alreadyExists`), the image must exist (`notFound`).
+    public func createContainer(_ options: CreateContainerOptions) async throws -> Container {
+        try checkOpen()
+        let layerID = LayerID.random()
+        let parent: LayerID?
+        do { parent = try metadata.beginContainer(options, layerID: layerID) } catch {
+            throw storageError(error, "creating container \(options.name)")
+        }
+        let driver = self.driver
+        do {
+            let chain = try parent.map { try metadata.chain($0).map(\.id) } ?? []
+            _ = try await runOnThread { try driver.createLayer(layerID, parentChain: chain) }
+            return try metadata.commitContainer(options, layerID: layerID)
+        } catch {
+            try? driver.removeLayer(layerID)
+            try? metadata.deleteLayerRows([layerID])
+            throw storageError(error, "creating container \(options.name)")
+        }
+    }
+
+    public func container(_ id: ContainerID) throws -> Container? {
+        try checkOpen()
+        return try metadata.container(id)
+    }
+
+    public func container(named name: String) throws -> Container? {
+        try checkOpen()
+        return try metadata.container(named: name)
+    }
+
+    public func containers() throws -> [Container] {
+        try checkOpen()
+        return try metadata.containers()
+    }
+
+    public func setContainerMetadata(_ id: ContainerID, _ metadata: String) throws {
+        try checkOpen()
+        try self.metadata.updateContainerMetadata(id, metadata)
+    }
+
+    /// Mounts the container's root filesystem and returns its path. Reference-counted: mounting
+    /// a mounted container only increments the count and returns the same path.
+    public func mountContainer(_ id: ContainerID) throws -> String {
+        try checkOpen()
+        guard let c = try metadata.container(id) else { throw CrispError.notFound("container \(id) not found") }
+        if let m = mounts[c.layerID] {
+            mounts[c.layerID] = (m.count + 1, m.path)
+            return m.path
+        }
+        do {
+            let chain = try metadata.chain(c.layerID).dropFirst().map(\.id)
+            let path = try driver.mount(c.layerID, parentChain: Array(chain))
+            mounts[c.layerID] = (1, path)
+            return path
+        } catch {
+            throw storageError(error, "mounting the root filesystem of container \(id)")
+        }
+    }
+
+    /// Drops one mount reference (all of them with `force`); unmounts at zero. Returns the
+    /// references left. Unmounting a container that is not mounted is not an error.
+    @discardableResult
+    public func unmountContainer(_ id: ContainerID, force: Bool = false) throws -> Int {
+        try checkOpen()
+        guard let c = try metadata.container(id) else { throw CrispError.notFound("container \(id) not found") }
+        guard let m = mounts[c.layerID] else { return 0 }
+        let left = force ? 0 : m.count - 1
+        if left > 0 {
+            mounts[c.layerID] = (left, m.path)
+            return left
+        }
+        do { try unmountLayer(c.layerID) } catch { throw storageError(error, "unmounting container \(id)") }
+        return 0
+    }
+
+    /// The path of a mounted container's root filesystem, or nil when it is not mounted.
+    public func mountPath(_ id: ContainerID) throws -> String? {
+        guard let c = try metadata.container(id) else { return nil }
+        return mounts[c.layerID]?.path
+    }
+
+    /// Unmounts (whatever the count) and removes the container and its read-write layer.
+    public func removeContainer(_ id: ContainerID) async throws {
+        try checkOpen()
+        guard let c = try metadata.container(id) else { throw CrispError.notFound("container \(id) not found") }
+        do {
+            if mounts[c.layerID] != nil { try unmountLayer(c.layerID) }
+            let layer = try metadata.beginRemoveContainer(id)
+            let driver = self.driver
+            try await runOnThread { try driver.removeLayer(layer) }
+            try metadata.deleteLayerRows([layer])
+            containerUsageCache[layer] = nil
+        } catch {
+            throw storageError(error, "removing container \(id)")
+        }
+    }
+
+    /// Unmounts; a busy mount is detached (lazily unmounted) rather than left behind.
+    func unmountLayer(_ layer: LayerID) throws {
+        do {
+            try driver.unmount(layer)
+        } catch let e as SystemCallError where e.errno == EBUSY {
+            logger.warning("rootfs busy, detaching it", metadata: ["layer": "\(layer)"])
+            if let path = mounts[layer]?.path { try Mounts.unmount(path, detach: true) }
+        }
+        mounts[layer] = nil
+    }
+}
+
+import Glibc

@@ -1,0 +1,56 @@
+import CrispCore
+import CrispNetwork
+import Foundation
+import Glibc
+import Logging
+
+/// A temporary directory removed by `cleanup()`.
+struct TempDir {
+    let path: String
+    init(_ prefix: String = "crisp-net-test") throws {
+        path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
+    func write(_ name: String, _ text: String) throws {
+        let p = path + "/" + name
+        try FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try text.write(toFile: p, atomically: true, encoding: .utf8)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+let testLogger: Logger = {
+    var l = Logger(label: "crisp.network.test")
+    l.logLevel = ProcessInfo.processInfo.environment["CRISP_TEST_DEBUG"] != nil ? .debug : .critical
+    return l
+}()
+
+func json(_ s: String) throws -> JSONValue { try JSONValue.parse(Array(s.utf8), what: "test json") }
+
+func sandboxID() -> String { SandboxID.random().rawValue }
+
+func pod(_ id: String = sandboxID(), name: String = "p") -> PodNetworkIdentity {
+    PodNetworkIdentity(id: id, name: name, namespace: "default", uid: "uid-\(id.prefix(8))")
+}
+
+/// Waits (without polling) for a readiness value on a watcher's stream, up to `timeout`.
+func waitForReadiness(_ stream: AsyncStream<NetworkReadiness>, ready: Bool, timeout: Duration = .seconds(10)) async -> Bool {
+    await withTaskGroup(of: Bool.self) { group in
+        group.addTask {
+            for await r in stream where r.ready == ready { return true }
+            return false
+        }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return false
+        }
+        let first = await group.next() ?? false
+        group.cancelAll()
+        return first
+    }
+}

@@ -1,0 +1,161 @@
+import CrispCore
+import CrispOCI
+import CrispRuntime
+import Foundation
+import Testing
+
+/// Real containers through conmon and runc (and crun where it works on this host).
+@Suite(.serialized) struct ConmonRuntimeTests {
+    static let handlers = [
+        RuntimeHandler(name: "runc", path: "/usr/sbin/runc", root: "/run/crisp-test-runc"),
+        RuntimeHandler(name: "crun", path: "/usr/bin/crun", root: "/run/crisp-test-crun"),
+    ]
+
+    /// crun 1.8.1 cannot start containers on this host's cgroup v1 hybrid layout; find out by trying.
+    static func skipReason(_ handler: RuntimeHandler) async -> String? {
+        if let r = RuntimeWorld.unavailable(runtime: handler.path) { return r }
+        guard handler.name == "crun" else { return nil }
+        do {
+            let world = try RuntimeWorld()
+            let id = randomID()
+            defer { Task { await world.cleanup(handler: handler, ids: [id]) } }
+            let runtime = ConmonRuntime(conmon: Conmon(path: "/usr/bin/conmon"), exits: world.tracker)
+            let spec = try SpecBuilder().build(world.input(id: id, command: ["/bin/true"])).spec
+            _ = try await runtime.create(spec: spec, options: world.options(id: id, handler: handler))
+            try await runtime.start(id: id, handler: handler)
+            return nil
+        } catch {
+            return "crun cannot run a container on this host: \(error)"
+        }
+    }
+
+    @Test(arguments: handlers)
+    func lifecycleLogsAndExitCode(_ handler: RuntimeHandler) async throws {
+        if let why = await Self.skipReason(handler) { print("skipped \(handler.name): \(why)"); return }
+        let world = try RuntimeWorld()
+        let id = randomID()
+        let runtime = ConmonRuntime(conmon: Conmon(path: "/usr/bin/conmon"), exits: world.tracker)
+        do {
+            let long = String(repeating: "x", count: 20000)
+            let spec = try SpecBuilder().build(world.input(id: id, command: [
+                "/bin/sh", "-c", "echo hello; echo oops >&2; echo \(long); printf partial; exit 3",
+            ])).spec
+            let created = try await runtime.create(spec: spec, options: world.options(id: id, handler: handler))
+            #expect(created.pid > 0)
+            #expect(try await runtime.state(id: id, handler: handler).status == "created")
+            try await runtime.start(id: id, handler: handler)
+            let exit = await world.tracker.wait(for: id, timeout: .seconds(20))
+            #expect(exit?.exitCode == 3)
+            let lines = world.logLines(id: id)
+            let pattern = #/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+(Z|[+-]\d\d:\d\d) (stdout|stderr) (F|P) /#
+            #expect(lines.allSatisfy { $0.contains(pattern) }, "\(lines.prefix(3))")
+            #expect(lines.contains { $0.hasSuffix(" stdout F hello") })
+            #expect(lines.contains { $0.hasSuffix(" stderr F oops") })
+            // A line longer than conmon's buffer comes in P pieces that join to the whole line.
+            let pieces = lines.filter { $0.contains(" stdout ") && $0.contains("xxxx") }
+            let joined = pieces.map { $0.split(separator: " ", maxSplits: 3).last.map(String.init) ?? "" }.joined()
+            #expect(joined.hasPrefix(long))
+            #expect(lines.last?.hasSuffix(" stdout P partial") == true)
+        } catch {
+            Issue.record("\(error)")
+        }
+        await world.cleanup(handler: handler, ids: [id])
+    }
+
+    @Test(arguments: handlers)
+    func execSyncOutputExitCodeAndTimeout(_ handler: RuntimeHandler) async throws {
+        if let why = await Self.skipReason(handler) { print("skipped \(handler.name): \(why)"); return }
+        let world = try RuntimeWorld()
+        let id = randomID()
+        let runtime = ConmonRuntime(conmon: Conmon(path: "/usr/bin/conmon"), exits: world.tracker)
+        do {
+            let spec = try SpecBuilder().build(world.input(id: id, command: [
+                "/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+            ])).spec
+            _ = try await runtime.create(spec: spec, options: world.options(id: id, handler: handler))
+            try await runtime.start(id: id, handler: handler)
+
+            var p = spec.process!
+            p.args = ["/bin/sh", "-c", "echo out; echo err >&2; exit 7"]
+            let r = try await runtime.execSync(id: id, handler: handler, process: p, timeout: .seconds(20))
+            #expect(r.exitCode == 7)
+            #expect(String(decoding: r.stdout, as: UTF8.self) == "out\n")
+            #expect(String(decoding: r.stderr, as: UTF8.self) == "err\n")
+            #expect(!r.truncated)
+
+            p.args = ["/bin/sleep", "100"]
+            do {
+                _ = try await runtime.execSync(id: id, handler: handler, process: p, timeout: .seconds(1))
+                Issue.record("exec did not time out")
+            } catch {
+                #expect(error.code == .deadlineExceeded)
+            }
+            // The timed-out exec is gone from the container.
+            p.args = ["/bin/sh", "-c", "ps -o args | grep -c '^sleep 100' || true"]
+            let ps = try await runtime.execSync(id: id, handler: handler, process: p, timeout: .seconds(20))
+            #expect(String(decoding: ps.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+
+            let exit = try await runtime.stop(id: id, handler: handler, signal: SIGTERM, timeout: .seconds(10))
+            #expect(exit?.exitCode == 0)
+        } catch {
+            Issue.record("\(error)")
+        }
+        await world.cleanup(handler: handler, ids: [id])
+    }
+
+    @Test(arguments: handlers)
+    func stopKillsAProcessThatIgnoresSigterm(_ handler: RuntimeHandler) async throws {
+        if let why = await Self.skipReason(handler) { print("skipped \(handler.name): \(why)"); return }
+        let world = try RuntimeWorld()
+        let id = randomID()
+        let runtime = ConmonRuntime(conmon: Conmon(path: "/usr/bin/conmon"), exits: world.tracker)
+        do {
+            let spec = try SpecBuilder().build(world.input(id: id, command: [
+                "/bin/sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done",
+            ])).spec
+            _ = try await runtime.create(spec: spec, options: world.options(id: id, handler: handler))
+            try await runtime.start(id: id, handler: handler)
+            // Wait until the trap is installed (the shell printed "ready").
+            let ready = ContinuousClock.now + .seconds(10)
+            while !world.logLines(id: id).contains(where: { $0.hasSuffix("ready") }), ContinuousClock.now < ready {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let start = ContinuousClock.now
+            let exit = try await runtime.stop(id: id, handler: handler, signal: SIGTERM, timeout: .seconds(2))
+            let took = ContinuousClock.now - start
+            #expect(exit?.exitCode == 137)
+            #expect(took >= .seconds(2))
+        } catch {
+            Issue.record("\(error)")
+        }
+        await world.cleanup(handler: handler, ids: [id])
+    }
+
+    @Test func capabilitiesAndUserAreApplied() async throws {
+        let handler = Self.handlers[0]
+        if let why = RuntimeWorld.unavailable(runtime: handler.path) { print("skipped: \(why)"); return }
+        let world = try RuntimeWorld()
+        let id = randomID()
+        let runtime = ConmonRuntime(conmon: Conmon(path: "/usr/bin/conmon"), exits: world.tracker)
+        do {
+            var input = world.input(id: id, command: ["/bin/sh", "-c", "grep CapEff /proc/self/status; id -u; id -g; touch /x || echo readonly"])
+            input.security.dropCapabilities = ["ALL"]
+            input.security.addCapabilities = ["NET_RAW"]
+            input.security.runAsUsername = "nobody"
+            input.security.readonlyRootfs = true
+            let spec = try SpecBuilder().build(input).spec
+            _ = try await runtime.create(spec: spec, options: world.options(id: id, handler: handler))
+            try await runtime.start(id: id, handler: handler)
+            let exit = await world.tracker.wait(for: id, timeout: .seconds(20))
+            #expect(exit?.exitCode == 0)
+            let text = world.logLines(id: id).map { $0.split(separator: " ", maxSplits: 3).last.map(String.init) ?? "" }
+            // CAP_NET_RAW is bit 13; a non-root user keeps no effective capabilities without ambient ones.
+            #expect(text.contains { $0.hasPrefix("CapEff:") })
+            #expect(text.contains("65534"))
+            #expect(text.contains("readonly"))
+        } catch {
+            Issue.record("\(error)")
+        }
+        await world.cleanup(handler: handler, ids: [id])
+    }
+}
