@@ -5,7 +5,7 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 SWIFT ?= swift
 RELEASE_BIN = .build/release
 
-.PHONY: all deps build build-debug run test bench generate docs clean
+.PHONY: all deps build build-debug pause run test bench generate docs clean
 
 all: build
 
@@ -15,6 +15,12 @@ deps:
 build: deps
 	$(SWIFT) build -c release --product crispd
 	$(SWIFT) build -c release --product crispctl
+	$(MAKE) pause DIR=.build/release
+
+# crisp's own pause program, static, next to crispd (SwiftPM links would pull in the Swift runtime).
+pause:
+	mkdir -p $(or $(DIR),.build/debug)
+	cc -static -O2 -Wall -o $(or $(DIR),.build/debug)/crisp-pause cmd/crisp-pause/pause.c
 
 build-debug: deps
 	$(SWIFT) build --build-tests
@@ -26,6 +32,7 @@ run: build
 # Builds everything and runs every test (unit and integration; integration tests need root).
 test: deps
 	$(SWIFT) build --build-tests
+	$(MAKE) pause DIR=.build/debug
 	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; exit $${PIPESTATUS[0]}
 
 # Benchmarks: every scripts/bench-*.sh, each prints a table with the ratio to its target.

@@ -132,7 +132,7 @@ let package = Package(
         .target(
             name: "CrispServer",
             dependencies: [
-                "CRIAPI", "CrispCore", "CrispConfig", "CrispService",
+                "CRIAPI", "CrispCore", "CrispConfig", "CrispService", "CrispImage", "CrispStorage",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -143,7 +143,7 @@ let package = Package(
         .executableTarget(
             name: "crispd",
             dependencies: [
-                "CrispCore", "CrispConfig", "CrispServer", "CrispService", "CrispOS", "CRIAPI",
+                "CrispCore", "CrispConfig", "CrispServer", "CrispService", "CrispOS", "CRIAPI", "CrispRuntime",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -184,6 +184,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Tests/RegistryTestSupport",
             swiftSettings: strict),
@@ -204,7 +205,7 @@ let package = Package(
         .testTarget(
             name: "CrispImageTests",
             dependencies: [
-                "CrispImage", "CrispOCI", "CrispStorage", "CrispCore", "CrispTestSupport", "RegistryTestSupport",
+                "CrispImage", "CrispOCI", "CrispStorage", "CrispCore", "CrispTestSupport", "RegistryTestSupport", "CrispService",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -219,7 +220,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "CRIAPI", "CrispCore", "CrispConfig",
+                "CRIAPI", "CrispCore", "CrispConfig", "CrispRuntime",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ],

@@ -10,7 +10,7 @@ swift build -c release --product crisp-bench >/dev/null
 BIN=.build/release/crisp-bench
 WORK=$(mktemp -d /var/tmp/crisp-bench-XXXXXX)
 cleanup() {
-    grep -o " $WORK[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | while read -r m; do umount -l "$m" || true; done
+    { grep -o " $WORK[^ ]*" /proc/self/mountinfo 2>/dev/null || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT

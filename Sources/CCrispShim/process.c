@@ -15,6 +15,10 @@ int crisp_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *dir) {
 
 short crisp_spawn_setsid_flag(void) { return POSIX_SPAWN_SETSID; }
 
+int crisp_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
 int crisp_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 
 int crisp_inotify_init(void) { return inotify_init1(IN_CLOEXEC); }

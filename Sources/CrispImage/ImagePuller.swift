@@ -48,7 +48,7 @@ public struct PullerSettings: Sendable {
 /// created and that nothing else uses, and leaves no temporary file.
 public final class ImagePuller: Sendable {
     let storage: Storage
-    let client: RegistryClient
+    public let client: RegistryClient
     let logger: Logger
     let settings: Mutex<PullerSettings>
     let pulls = Mutex<[String: Task<Image, any Error>]>([:])

@@ -1,4 +1,4 @@
-public import CrispCore
+import CrispCore
 public import Logging
 import CrispOS
 import Glibc

@@ -31,7 +31,13 @@ extension Storage {
             channel.cancel()
             producer.cancel()
         }
-        return try await applyLayer(options) { target in try LayerApplier.apply(source: channel, to: target) }
+        // Cancelling the caller (e.g. an aborted pull) ends the stream, which fails the apply and
+        // rolls the layer back.
+        return try await withTaskCancellationHandler {
+            try await applyLayer(options) { target in try LayerApplier.apply(source: channel, to: target) }
+        } onCancel: {
+            channel.finish(error: CancellationError())
+        }
     }
 
     func applyLayer(_ o: CreateLayerOptions, write: @escaping @Sendable (ApplyTarget) throws -> ApplyResult) async throws -> Layer {

@@ -1,6 +1,7 @@
 import CRIAPI
 import CrispConfig
 import CrispCore
+import CrispRuntime
 import CrispServer
 import CrispService
 import Foundation
@@ -39,13 +40,14 @@ struct Daemon {
 
         let live = LiveConfiguration(config)
         let info = RuntimeInfoService(config: live)
+        let runtime = try await makeRuntime(logger: logger)
         let transport = HTTP2ServerTransport.Posix(
             address: .unixDomainSocket(path: config.api.listen),
             transportSecurity: .plaintext,
             config: .defaults { $0.rpc.maxRequestPayloadSize = config.api.grpcMaxRecvMsgSize })
         let server = GRPCServer(
             transport: transport,
-            services: [RuntimeService(info: info), ImageService()],
+            services: [RuntimeService(info: info, sandboxes: runtime.sandboxes), ImageService()],
             interceptors: [RPCMetricsInterceptor(logger: Logger(label: "grpc"))])
         services.append(GRPCServerService(server: server, socketPath: config.api.listen, logger: logger))
         services.append(ReloadService(sources: sources, live: live, level: level, logger: logger))
@@ -60,6 +62,7 @@ struct Daemon {
             cancellationSignals: [],
             logger: logger))
         defer {
+            runtime.watcher.stop()
             SocketPreparation.remove(path: config.api.listen)
             withExtendedLifetime(lock) {}
         }

@@ -79,3 +79,16 @@ import Testing
         #expect(throws: CrispError.self) { try cache.load(podID: "../etc") }
     }
 }
+
+@Suite struct PodHostsFileTests {
+    @Test func hostsFileNamesEveryPodIP() {
+        let text = PodHostsFile.contents(hostname: "web-0", podIPs: ["10.250.0.5", "fd00::5"],
+                                         extraEntries: [("10.0.0.1", ["db", "db.local"])])
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.contains("127.0.0.1\tlocalhost"))
+        #expect(lines.contains("10.250.0.5\tweb-0"))
+        #expect(lines.contains("fd00::5\tweb-0"))
+        #expect(lines.last == "10.0.0.1\tdb db.local")
+        #expect(!PodHostsFile.contents(hostname: "", podIPs: ["10.0.0.9"]).contains("10.0.0.9"))
+    }
+}

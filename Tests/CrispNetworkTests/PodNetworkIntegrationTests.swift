@@ -96,6 +96,22 @@ struct PodNetworkIntegrationTests {
         }
     }
 
+    @Test func delWithoutTheNetnsStillReleasesTheIP() async throws {
+        try await withFixture(211) { f in
+            try f.writeConflist()
+            let m = f.manager()
+            let p = pod()
+            f.track(pod: p.id)
+            _ = try await m.setUp(PodNetworkRequest(pod: p))
+            // As after a reboot: the pin (on tmpfs) is gone, the cache (on disk) is not.
+            try await f.namespaces.remove(name: m.netnsName(podID: p.id))
+            #expect(f.allocatedIPs().count == 1)
+            try await m.tearDown(podID: p.id)
+            #expect(f.allocatedIPs().isEmpty)
+            #expect(try m.attachment(podID: p.id) == nil)
+        }
+    }
+
     @Test func missingPluginFailsClearlyAndLeavesNothing() async throws {
         try await withFixture(205) { f in
             try f.writeConflist(extraPlugins: [#"{"type":"crisp-no-such-plugin"}"#])

@@ -46,9 +46,8 @@ struct BtrfsDriverTests {
     @Test("layers are subvolumes and snapshots; whiteouts, entry types, containers, removal")
     func endToEnd() async throws {
         try await Self.withBtrfs { mnt in
-            let f = try await StorageFixture.make("btrfs", root: mnt + "/root")
-            let s = f.storage
-            do {
+            try await withStorage("btrfs", root: mnt + "/root") { f in
+                let s = f.storage
                 let l1 = try await f.layer(fidelityEntries() + [.file("a/x", "x"), .file("a/y", "y"), .file("d/old", "o")])
                 let l2 = try await f.layer([.file("a/.wh.x", ""), .file("d/.wh..wh..opq", ""), .file("d/new", "n"),
                                             .hardlink("bin/su-again", to: "bin/su")], parent: l1)
@@ -75,11 +74,7 @@ struct BtrfsDriverTests {
                 #expect(try s.driver.layerIDsOnDisk().isEmpty)
                 let subvolumes = try runCommand(["/usr/bin/btrfs", "subvolume", "list", mnt])
                 #expect(!subvolumes.output.contains("subvolumes/"), "no subvolume left: \(subvolumes.output)")
-            } catch {
-                await f.storage.close()
-                throw error
             }
-            await f.storage.close()
         }
     }
 

@@ -69,3 +69,16 @@ struct ChunkSequence: AsyncSequence, Sendable {
 
 /// Drivers usable on /var/tmp here (btrfs needs its own filesystem: see BtrfsDriverTests).
 let copyAndOverlayDrivers = ["overlay", "vfs"]
+
+/// Runs `body` with a fresh store and always closes it and removes its directories afterwards
+/// (an async `defer` is not available).
+func withStorage(_ driver: String, root: String? = nil, _ body: (StorageFixture) async throws -> Void) async throws {
+    let f = try await StorageFixture.make(driver, root: root)
+    do {
+        try await body(f)
+    } catch {
+        await f.close()
+        throw error
+    }
+    await f.close()
+}

@@ -39,156 +39,155 @@ struct StorageTests {
 
     @Test("3-layer image: whiteouts and opaque dirs hide lower content in the container rootfs", arguments: copyAndOverlayDrivers)
     func threeLayerWhiteouts(driver: String) async throws {
-        let f = try await StorageFixture.make(driver)
-        defer { Task { await f.close() } }
-        let l1 = try await f.layer([.file("a/x", "x"), .file("a/y", "y"), .file("b/z", "z"), .file("d/old", "old"), .file("d/sub/old2", "o"),
-                                    TarEntry("bin/tool", .file(.bytes(Array("tool".utf8))), mode: 0o755)])
-        let l2 = try await f.layer([.file("a/.wh.x", ""), .dir("d"), .file("d/.wh..wh..opq", ""), .file("d/new", "new"),
-                                    .hardlink("bin/tool-link", to: "bin/tool")], parent: l1)
-        let l3 = try await f.layer([.file(".wh.b", ""), .file("top", "3")], parent: l2)
-        let image = try await f.image("example.com/three:latest", top: l3)
-        let c = try await f.storage.createContainer(CreateContainerOptions(name: "c1", imageID: image.id))
-        let root = try await f.storage.mountContainer(c.id)
-        defer { Task { try? await f.storage.unmountContainer(c.id, force: true) } }
-        if driver == "overlay" { #expect(try Mounts.isMountPoint(root)) }
-        #expect(listing(root) == ["a", "bin", "d", "top"])
-        #expect(listing(root + "/a") == ["y"])
-        #expect(listing(root + "/d") == ["new"])
-        #expect(fileText(root + "/top") == "3")
-        #expect(lstatOf(root + "/bin/tool-link")?.st_ino == lstatOf(root + "/bin/tool")?.st_ino)
-        #expect(lstatOf(root + "/bin/tool")!.st_mode & 0o777 == 0o755)
-        // The rootfs is writable and writes land in the container layer only.
-        try writeFile(root + "/written", Array("rw".utf8))
-        #expect(lstatOf(f.storage.driver.changesDirectory(c.layerID) + "/written") != nil)
-        #expect(lstatOf(f.storage.driver.changesDirectory(l3.id) + "/written") == nil)
-        try await f.storage.unmountContainer(c.id)
-        if driver == "overlay" { #expect(try !Mounts.isMountPoint(root)) }
+        try await withStorage(driver) { f in
+            let l1 = try await f.layer([.file("a/x", "x"), .file("a/y", "y"), .file("b/z", "z"), .file("d/old", "old"), .file("d/sub/old2", "o"),
+                                        TarEntry("bin/tool", .file(.bytes(Array("tool".utf8))), mode: 0o755)])
+            let l2 = try await f.layer([.file("a/.wh.x", ""), .dir("d"), .file("d/.wh..wh..opq", ""), .file("d/new", "new"),
+                                        .hardlink("bin/tool-link", to: "bin/tool")], parent: l1)
+            let l3 = try await f.layer([.file(".wh.b", ""), .file("top", "3")], parent: l2)
+            let image = try await f.image("example.com/three:latest", top: l3)
+            let c = try await f.storage.createContainer(CreateContainerOptions(name: "c1", imageID: image.id))
+            let root = try await f.storage.mountContainer(c.id)
+            if driver == "overlay" { #expect(try Mounts.isMountPoint(root)) }
+            #expect(listing(root) == ["a", "bin", "d", "top"])
+            #expect(listing(root + "/a") == ["y"])
+            #expect(listing(root + "/d") == ["new"])
+            #expect(fileText(root + "/top") == "3")
+            #expect(lstatOf(root + "/bin/tool-link")?.st_ino == lstatOf(root + "/bin/tool")?.st_ino)
+            #expect(lstatOf(root + "/bin/tool")!.st_mode & 0o777 == 0o755)
+            // The rootfs is writable and writes land in the container layer only.
+            try writeFile(root + "/written", Array("rw".utf8))
+            #expect(lstatOf(f.storage.driver.changesDirectory(c.layerID) + "/written") != nil)
+            #expect(lstatOf(f.storage.driver.changesDirectory(l3.id) + "/written") == nil)
+            try await f.storage.unmountContainer(c.id)
+            if driver == "overlay" { #expect(try !Mounts.isMountPoint(root)) }
+        }
     }
 
     @Test("mounts are reference counted, also under concurrent callers", arguments: copyAndOverlayDrivers)
     func mountRefcount(driver: String) async throws {
-        let f = try await StorageFixture.make(driver)
-        defer { Task { await f.close() } }
-        let l = try await f.layer([.file("etc/hostname", "h")])
-        let image = try await f.image("example.com/one:1", top: l)
-        let c = try await f.storage.createContainer(CreateContainerOptions(name: "c", imageID: image.id))
-        let storage = f.storage
-        let paths = try await withThrowingTaskGroup(of: String.self) { g in
-            for _ in 0..<10 { g.addTask { try await storage.mountContainer(c.id) } }
-            return try await g.reduce(into: Set<String>()) { $0.insert($1) }
+        try await withStorage(driver) { f in
+            let l = try await f.layer([.file("etc/hostname", "h")])
+            let image = try await f.image("example.com/one:1", top: l)
+            let c = try await f.storage.createContainer(CreateContainerOptions(name: "c", imageID: image.id))
+            let storage = f.storage
+            let paths = try await withThrowingTaskGroup(of: String.self) { g in
+                for _ in 0..<10 { g.addTask { try await storage.mountContainer(c.id) } }
+                return try await g.reduce(into: Set<String>()) { $0.insert($1) }
+            }
+            #expect(paths.count == 1)
+            let path = paths.first!
+            if driver == "overlay" { #expect(try Mounts.mountPoints(under: path).count == 1) }
+            for expected in stride(from: 9, through: 1, by: -1) {
+                #expect(try await storage.unmountContainer(c.id) == expected)
+                #expect(fileText(path + "/etc/hostname") == "h")
+            }
+            #expect(try await storage.unmountContainer(c.id) == 0)
+            if driver == "overlay" { #expect(try Mounts.mountPoints(under: path).isEmpty) }
+            #expect(try await storage.unmountContainer(c.id) == 0, "unmounting an unmounted container is harmless")
+            // Remove while mounted leaves no mount and no layer behind.
+            _ = try await storage.mountContainer(c.id)
+            try await storage.removeContainer(c.id)
+            #expect(try Mounts.mountPoints(under: f.tmp.path).isEmpty)
+            #expect(try await storage.container(c.id) == nil)
+            #expect(try f.storage.driver.layerIDsOnDisk() == [l.id.rawValue])
         }
-        #expect(paths.count == 1)
-        let path = paths.first!
-        if driver == "overlay" { #expect(try Mounts.mountPoints(under: path).count == 1) }
-        for expected in stride(from: 9, through: 1, by: -1) {
-            #expect(try await storage.unmountContainer(c.id) == expected)
-            #expect(fileText(path + "/etc/hostname") == "h")
-        }
-        #expect(try await storage.unmountContainer(c.id) == 0)
-        if driver == "overlay" { #expect(try Mounts.mountPoints(under: path).isEmpty) }
-        #expect(try await storage.unmountContainer(c.id) == 0, "unmounting an unmounted container is harmless")
-        // Remove while mounted leaves no mount and no layer behind.
-        _ = try await storage.mountContainer(c.id)
-        try await storage.removeContainer(c.id)
-        #expect(try Mounts.mountPoints(under: f.tmp.path).isEmpty)
-        #expect(try await storage.container(c.id) == nil)
-        #expect(try f.storage.driver.layerIDsOnDisk() == [l.id.rawValue])
     }
 
     @Test("images sharing layers: removing one keeps the shared ones", arguments: copyAndOverlayDrivers)
     func sharedLayers(driver: String) async throws {
-        let f = try await StorageFixture.make(driver)
-        defer { Task { await f.close() } }
-        let base = try await f.layer([.file("base", "b")])
-        let a = try await f.layer([.file("a", "a")], parent: base)
-        let b = try await f.layer([.file("b", "b")], parent: base)
-        let imageA = try await f.image("example.com/a:1", top: a)
-        let imageB = try await f.image("example.com/b:1", top: b)
-        let baseOnly = try await f.image("example.com/base:1", top: base)
-        #expect(try await f.storage.removeImage(imageA.id) == [a.id])
-        #expect(try await f.storage.layer(base.id) != nil)
-        #expect(try await f.storage.layer(b.id) != nil)
-        #expect(try await f.storage.removeImage(baseOnly.id) == [], "base still under b")
-        // An image in use by a container cannot be removed.
-        let c = try await f.storage.createContainer(CreateContainerOptions(name: "user", imageID: imageB.id))
-        await #expect(throws: CrispError.self) { try await f.storage.removeImage(imageB.id) }
-        try await f.storage.removeContainer(c.id)
-        #expect(Set(try await f.storage.removeImage(imageB.id)) == [b.id, base.id])
-        #expect(try await f.storage.layers().isEmpty)
-        #expect(try f.storage.driver.layerIDsOnDisk().isEmpty)
-        #expect(try await f.storage.images().isEmpty)
+        try await withStorage(driver) { f in
+            let base = try await f.layer([.file("base", "b")])
+            let a = try await f.layer([.file("a", "a")], parent: base)
+            let b = try await f.layer([.file("b", "b")], parent: base)
+            let imageA = try await f.image("example.com/a:1", top: a)
+            let imageB = try await f.image("example.com/b:1", top: b)
+            let baseOnly = try await f.image("example.com/base:1", top: base)
+            #expect(try await f.storage.removeImage(imageA.id) == [a.id])
+            #expect(try await f.storage.layer(base.id) != nil)
+            #expect(try await f.storage.layer(b.id) != nil)
+            #expect(try await f.storage.removeImage(baseOnly.id) == [], "base still under b")
+            // An image in use by a container cannot be removed.
+            let c = try await f.storage.createContainer(CreateContainerOptions(name: "user", imageID: imageB.id))
+            await #expect(throws: CrispError.self) { try await f.storage.removeImage(imageB.id) }
+            try await f.storage.removeContainer(c.id)
+            #expect(Set(try await f.storage.removeImage(imageB.id)) == [b.id, base.id])
+            #expect(try await f.storage.layers().isEmpty)
+            #expect(try f.storage.driver.layerIDsOnDisk().isEmpty)
+            #expect(try await f.storage.images().isEmpty)
+        }
     }
 
     @Test("names, lookups, duplicate container names")
     func namesAndLookups() async throws {
-        let f = try await StorageFixture.make("vfs")
-        defer { Task { await f.close() } }
-        let l = try await f.layer([.file("f", "1")])
-        let one = try await f.image("example.com/x:latest", top: l)
-        #expect(try await f.storage.image(named: "example.com/x:latest")?.id == one.id)
-        let two = try await f.image("example.com/y:latest", top: l)
-        _ = try await f.storage.createImage(CreateImageOptions(id: two.id, names: ["example.com/x:latest"], topLayer: l.id))
-        #expect(try await f.storage.image(named: "example.com/x:latest")?.id == two.id, "the tag moved")
-        #expect(try await f.storage.image(one.id)?.names == [])
-        _ = try await f.storage.createContainer(CreateContainerOptions(name: "same", imageID: one.id))
-        await #expect(throws: CrispError.self) { try await f.storage.createContainer(CreateContainerOptions(name: "same", imageID: one.id)) }
-        await #expect(throws: CrispError.self) { try await f.storage.createContainer(CreateContainerOptions(name: "other", imageID: diffDigest(of: [9]))) }
-        #expect(try await f.storage.containers().count == 1)
-        #expect(try await f.storage.layers().count == 2, "image layer + one container layer; failed creates left nothing")
+        try await withStorage("vfs") { f in
+            let l = try await f.layer([.file("f", "1")])
+            let one = try await f.image("example.com/x:latest", top: l)
+            #expect(try await f.storage.image(named: "example.com/x:latest")?.id == one.id)
+            let two = try await f.image("example.com/y:latest", top: l)
+            _ = try await f.storage.createImage(CreateImageOptions(id: two.id, names: ["example.com/x:latest"], topLayer: l.id))
+            #expect(try await f.storage.image(named: "example.com/x:latest")?.id == two.id, "the tag moved")
+            #expect(try await f.storage.image(one.id)?.names == [])
+            _ = try await f.storage.createContainer(CreateContainerOptions(name: "same", imageID: one.id))
+            await #expect(throws: CrispError.self) { try await f.storage.createContainer(CreateContainerOptions(name: "same", imageID: one.id)) }
+            await #expect(throws: CrispError.self) { try await f.storage.createContainer(CreateContainerOptions(name: "other", imageID: diffDigest(of: [9]))) }
+            #expect(try await f.storage.containers().count == 1)
+            #expect(try await f.storage.layers().count == 2, "image layer + one container layer; failed creates left nothing")
+        }
     }
 
     @Test("a digest mismatch leaves no layer, row or directory", arguments: copyAndOverlayDrivers)
     func digestMismatch(driver: String) async throws {
-        let f = try await StorageFixture.make(driver)
-        defer { Task { await f.close() } }
-        let tar = try TarBuilder.build([.file("f", "content")])
-        let id = LayerID.random()
-        await #expect(throws: CrispError.self) {
-            try await f.storage.applyLayer(CreateLayerOptions(id: id, parent: nil, expectedDiffDigest: diffDigest(of: [1])),
-                                           chunks: ChunkSequence(bytes: tar, size: 100))
+        try await withStorage(driver) { f in
+            let tar = try TarBuilder.build([.file("f", "content")])
+            let id = LayerID.random()
+            await #expect(throws: CrispError.self) {
+                try await f.storage.applyLayer(CreateLayerOptions(id: id, parent: nil, expectedDiffDigest: diffDigest(of: [1])),
+                                               chunks: ChunkSequence(bytes: tar, size: 100))
+            }
+            #expect(try await f.storage.layer(id) == nil)
+            #expect(try f.storage.metadata.allLayerIDs().isEmpty)
+            #expect(try f.storage.driver.layerIDsOnDisk().isEmpty)
+            // A failing stream fails the apply the same way.
+            struct Broken: Error {}
+            let stream = AsyncThrowingStream<[UInt8], any Error> { c in
+                c.yield(Array(tar[0..<600]))
+                c.finish(throwing: Broken())
+            }
+            await #expect(throws: CrispError.self) {
+                try await f.storage.applyLayer(CreateLayerOptions(id: id, parent: nil, expectedDiffDigest: diffDigest(of: tar)), chunks: stream)
+            }
+            #expect(try f.storage.driver.layerIDsOnDisk().isEmpty)
         }
-        #expect(try await f.storage.layer(id) == nil)
-        #expect(try f.storage.metadata.allLayerIDs().isEmpty)
-        #expect(try f.storage.driver.layerIDsOnDisk().isEmpty)
-        // A failing stream fails the apply the same way.
-        struct Broken: Error {}
-        let stream = AsyncThrowingStream<[UInt8], any Error> { c in
-            c.yield(Array(tar[0..<600]))
-            c.finish(throwing: Broken())
-        }
-        await #expect(throws: CrispError.self) {
-            try await f.storage.applyLayer(CreateLayerOptions(id: id, parent: nil, expectedDiffDigest: diffDigest(of: tar)), chunks: stream)
-        }
-        #expect(try f.storage.driver.layerIDsOnDisk().isEmpty)
     }
 
     @Test("concurrent applies of two layers on one parent, and of the same layer", arguments: copyAndOverlayDrivers)
     func concurrentApplies(driver: String) async throws {
-        let f = try await StorageFixture.make(driver)
-        defer { Task { await f.close() } }
-        let base = try await f.layer([TarEntry("big", .file(.pattern(size: 4 << 20, seed: 1)))])
-        async let a = f.layer([TarEntry("a", .file(.pattern(size: 2 << 20, seed: 2)))], parent: base)
-        async let b = f.layer([TarEntry("b", .file(.pattern(size: 2 << 20, seed: 3)))], parent: base)
-        async let a2 = f.layer([TarEntry("a", .file(.pattern(size: 2 << 20, seed: 2)))], parent: base)
-        let (la, lb, la2) = try await (a, b, a2)
-        #expect(la.parent == base.id && lb.parent == base.id && la.id == la2.id)
-        #expect(try await f.storage.layers().count == 3)
+        try await withStorage(driver) { f in
+            let base = try await f.layer([TarEntry("big", .file(.pattern(size: 4 << 20, seed: 1)))])
+            async let a = f.layer([TarEntry("a", .file(.pattern(size: 2 << 20, seed: 2)))], parent: base)
+            async let b = f.layer([TarEntry("b", .file(.pattern(size: 2 << 20, seed: 3)))], parent: base)
+            async let a2 = f.layer([TarEntry("a", .file(.pattern(size: 2 << 20, seed: 2)))], parent: base)
+            let (la, lb, la2) = try await (a, b, a2)
+            #expect(la.parent == base.id && lb.parent == base.id && la.id == la2.id)
+            #expect(try await f.storage.layers().count == 3)
+        }
     }
 
     @Test("usage: image layers from recorded sizes, container layers measured", arguments: copyAndOverlayDrivers)
     func usage(driver: String) async throws {
-        let f = try await StorageFixture.make(driver)
-        defer { Task { await f.close() } }
-        let l = try await f.layer([TarEntry("big", .file(.pattern(size: 1 << 20, seed: 1))), .file("small", "s")])
-        let image = try await f.image("example.com/u:1", top: l)
-        let c = try await f.storage.createContainer(CreateContainerOptions(name: "u", imageID: image.id))
-        let root = try await f.storage.mountContainer(c.id)
-        try writeFile(root + "/new", [UInt8](repeating: 1, count: 512 << 10))
-        let u = try await f.storage.usage()
-        #expect(u.images.usedBytes >= 1 << 20 && u.images.inodesUsed >= 2)
-        #expect(u.containers.usedBytes >= 512 << 10 && u.containers.inodesUsed >= 2)
-        #expect(u.images.mountpoint.hasPrefix(f.tmp.path))
-        try await f.storage.unmountContainer(c.id)
+        try await withStorage(driver) { f in
+            let l = try await f.layer([TarEntry("big", .file(.pattern(size: 1 << 20, seed: 1))), .file("small", "s")])
+            let image = try await f.image("example.com/u:1", top: l)
+            let c = try await f.storage.createContainer(CreateContainerOptions(name: "u", imageID: image.id))
+            let root = try await f.storage.mountContainer(c.id)
+            try writeFile(root + "/new", [UInt8](repeating: 1, count: 512 << 10))
+            let u = try await f.storage.usage()
+            #expect(u.images.usedBytes >= 1 << 20 && u.images.inodesUsed >= 2)
+            #expect(u.containers.usedBytes >= 512 << 10 && u.containers.inodesUsed >= 2)
+            #expect(u.images.mountpoint.hasPrefix(f.tmp.path))
+            try await f.storage.unmountContainer(c.id)
+        }
     }
 
     @Test("start-up removes stray mounts, incomplete layers and orphan directories")
@@ -234,5 +233,27 @@ struct DriverOptionTests {
         #expect((d as? OverlayDriver)?.mountOptions == ["nodev", "noatime"])
         #expect(throws: CrispError.self) { _ = try makeStorageDriver(name: "zfs", root: "/nonexistent", options: []) }
         #expect(throws: CrispError.self) { _ = try makeStorageDriver(name: "nope", root: "/nonexistent", options: []) }
+    }
+}
+
+@Suite("Cancellation")
+struct CancellationTests {
+    @Test("cancelling a streamed apply rolls the layer back")
+    func cancelStreamedApply() async throws {
+        try await withStorage("overlay") { f in
+            let tar = try TarBuilder.build([TarEntry("f", .file(.pattern(size: 1 << 20, seed: 1)))])
+            let digest = diffDigest(of: tar)
+            let id = LayerID.chainID(parent: nil, diffDigest: digest)
+            // A stream that hands over half the tar and then stalls until cancelled.
+            let stalled = AsyncThrowingStream<[UInt8], any Error> { c in c.yield(Array(tar[0..<(tar.count / 2)])) }
+            let storage = f.storage
+            let task = Task { try await storage.applyLayer(CreateLayerOptions(id: id, parent: nil, expectedDiffDigest: digest), chunks: stalled) }
+            try await Task.sleep(for: .milliseconds(200))
+            task.cancel()
+            await #expect(throws: (any Error).self) { try await task.value }
+            #expect(try await storage.layer(id) == nil)
+            #expect(try storage.driver.layerIDsOnDisk().isEmpty)
+            #expect(try storage.metadata.allLayerIDs().isEmpty)
+        }
     }
 }

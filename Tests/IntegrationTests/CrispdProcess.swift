@@ -1,4 +1,5 @@
 import CRIAPI
+import CrispRuntime
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
@@ -7,10 +8,15 @@ import Testing
 /// A crispd started by a test as a subprocess, with its own temporary root, runroot, socket and
 /// config directory. `stop()` (or deinit) terminates it by PID and removes every file it made.
 final class CrispdProcess: @unchecked Sendable {
-    // @unchecked: the Process is only touched by the test that owns this value, sequentially.
+    // @unchecked: used by the one test that owns it; the exit status is behind a lock.
     let dir: String
-    let process = Process()
     let logPath: String
+    /// crispd is started with posix_spawn and reaped by a waitpid thread of our own: Foundation's
+    /// Process left a SIGKILLed crispd unreaped and spun in waitUntilExit.
+    private(set) var pid: Int32 = 0
+    private let exitStatus = ExitBox()
+    var processIdentifier: Int32 { pid }
+    var isRunning: Bool { pid != 0 && exitStatus.value == nil }
     var root: String { dir + "/root" }
     var runRoot: String { dir + "/run" }
     var socket: String { dir + "/run/crisp.sock" }
@@ -52,13 +58,14 @@ final class CrispdProcess: @unchecked Sendable {
     /// Starts crispd and waits until its socket accepts connections.
     func start(extra: [String] = [], waitForSocket: Bool = true) throws {
         if !FileManager.default.fileExists(atPath: configDir + "/crisp.conf") { try writeConfig("") }
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = baseArguments() + extra
-        let log = FileHandle(forWritingAtPath: logPath)
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        let fd = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw TestFailure("cannot open \(logPath)") }
+        defer { close(fd) }
+        var o = Spawn.Options(path: Self.binary, arguments: baseArguments() + extra)
+        o.descriptors = [1: fd, 2: fd]
+        pid = try Spawn.start(o)
+        let box = exitStatus, child = pid
+        Thread { box.set(Spawn.waitBlocking(child)) }.start()
         if waitForSocket { try waitUntilServing() }
     }
 
@@ -66,7 +73,7 @@ final class CrispdProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if log.contains("msg=\"serving CRI\"") { return }
-            if !process.isRunning { throw TestFailure("crispd exited with \(process.terminationStatus):\n\(log)") }
+            if !isRunning { throw TestFailure("crispd exited with \(exitStatus.value ?? -1):\n\(log)") }
             usleep(20_000)
         }
         throw TestFailure("crispd did not serve within \(timeout):\n\(log)")
@@ -75,18 +82,20 @@ final class CrispdProcess: @unchecked Sendable {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Sends a signal and waits for exit; returns the exit status.
+    /// Sends a signal; for SIGTERM, SIGINT and SIGKILL waits (at most 60 s) for the exit and
+    /// returns the exit status (128+signal when killed).
     @discardableResult
     func signal(_ sig: Int32) -> Int32 {
-        guard process.isRunning else { return process.terminationStatus }
-        kill(process.processIdentifier, sig)
-        if sig == SIGTERM || sig == SIGINT || sig == SIGKILL { process.waitUntilExit() }
-        return process.isRunning ? -1 : process.terminationStatus
+        guard isRunning else { return exitStatus.value ?? -1 }
+        kill(pid, sig)
+        if sig == SIGTERM || sig == SIGINT || sig == SIGKILL { return exitStatus.wait(seconds: 60) ?? -1 }
+        return -1
     }
 
     func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
+        if isRunning {
+            kill(pid, SIGTERM)
+            if exitStatus.wait(seconds: 30) == nil { kill(pid, SIGKILL); _ = exitStatus.wait(seconds: 30) }
         }
         try? FileManager.default.removeItem(atPath: dir)
     }
@@ -102,6 +111,22 @@ final class CrispdProcess: @unchecked Sendable {
                                                            transportSecurity: .plaintext)) { client in
             try await body(Runtime_V1_RuntimeService.Client(wrapping: client), Runtime_V1_ImageService.Client(wrapping: client))
         }
+    }
+}
+
+/// The exit status of a child, set once by its reaper thread.
+final class ExitBox: @unchecked Sendable {
+    // @unchecked: every access goes through the condition's lock.
+    private let condition = NSCondition()
+    private var status: Int32?
+    var value: Int32? { condition.lock(); defer { condition.unlock() }; return status }
+    func set(_ s: Int32) { condition.lock(); status = s; condition.broadcast(); condition.unlock() }
+    func wait(seconds: Double) -> Int32? {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        condition.lock()
+        defer { condition.unlock() }
+        while status == nil { if !condition.wait(until: deadline) { break } }
+        return status
     }
 }
 

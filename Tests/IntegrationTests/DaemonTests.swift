@@ -102,7 +102,7 @@ import Testing
         try d.start()
         let (status, output) = try runCrispd(d.baseArguments().map { $0 == d.socket ? d.dir + "/other.sock" : $0 })
         #expect(status != 0)
-        #expect(output.contains("another crispd (pid \(d.process.processIdentifier)) already uses this root"))
+        #expect(output.contains("another crispd (pid \(d.processIdentifier)) already uses this root"))
         // The first one is unharmed.
         try await d.withClients { runtime, _ in
             let v = try await runtime.version(Runtime_V1_VersionRequest())

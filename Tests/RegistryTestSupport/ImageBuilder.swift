@@ -6,6 +6,7 @@ import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// A layer of a fixture image: tar entries and how the blob is compressed.
 public struct FixtureLayer: Sendable {
@@ -44,17 +45,27 @@ public struct RegistryPusher: Sendable {
     public let host: String
     let authorization: String?
     let http: HTTPClient
+    let scheme: String
 
-    public init(host: String, basicAuth: (user: String, password: String)? = nil) {
+    /// `trustedCA`: push over HTTPS trusting this CA file.
+    public init(host: String, basicAuth: (user: String, password: String)? = nil, trustedCA: String? = nil) {
         self.host = host
         self.authorization = basicAuth.map { "Basic " + Data("\($0.user):\($0.password)".utf8).base64EncodedString() }
-        self.http = HTTPClient(eventLoopGroupProvider: .singleton)
+        if let trustedCA {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.file(trustedCA)]
+            self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+            self.scheme = "https"
+        } else {
+            self.http = HTTPClient(eventLoopGroupProvider: .singleton)
+            self.scheme = "http"
+        }
     }
 
     public func shutdown() async throws { try await http.shutdown() }
 
     func request(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, contentType: String? = nil) async throws -> HTTPClientResponse {
-        var req = HTTPClientRequest(url: url.hasPrefix("http") ? url : "http://\(host)\(url)")
+        var req = HTTPClientRequest(url: url.hasPrefix("http") ? url : "\(scheme)://\(host)\(url)")
         req.method = method
         if let authorization { req.headers.add(name: "Authorization", value: authorization) }
         if let contentType { req.headers.add(name: "Content-Type", value: contentType) }

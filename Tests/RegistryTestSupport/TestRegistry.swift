@@ -12,9 +12,13 @@ public final class TestRegistry: @unchecked Sendable {
         /// htpasswd Basic auth with one user.
         public var basicAuth: (user: String, password: String)?
         public var schema1: Bool = false
-        public init(basicAuth: (user: String, password: String)? = nil, schema1: Bool = false) {
+        /// Serve HTTPS with this certificate and key (PEM files).
+        public var tls: (certificate: String, key: String)?
+        public init(basicAuth: (user: String, password: String)? = nil, schema1: Bool = false,
+                    tls: (certificate: String, key: String)? = nil) {
             self.basicAuth = basicAuth
             self.schema1 = schema1
+            self.tls = tls
         }
     }
 
@@ -54,7 +58,7 @@ public final class TestRegistry: @unchecked Sendable {
                     enabled: true
                 http:
                   addr: 127.0.0.1:\(port)
-                \(auth)\(schema1)
+                \(options.tls.map { "  tls:\n    certificate: \($0.certificate)\n    key: \($0.key)\n" } ?? "")\(auth)\(schema1)
                 """
             try config.write(toFile: dir.sub("config.yml"), atomically: true, encoding: .utf8)
             let p = Process()

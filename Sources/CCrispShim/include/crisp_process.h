@@ -8,6 +8,7 @@
 int crisp_pipe_cloexec(int fds[2]);
 int crisp_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *dir);
 short crisp_spawn_setsid_flag(void);
+int crisp_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 int crisp_set_child_subreaper(void);
 int crisp_inotify_init(void);
 int crisp_inotify_add_watch(int fd, const char *path, uint32_t mask);

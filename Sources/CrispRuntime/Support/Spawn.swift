@@ -24,8 +24,9 @@ public enum Spawn {
 
     public static let baseEnvironment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
 
-    /// Spawns and returns the pid. Descriptors not listed are closed in the child, as long as
-    /// the parent opened them close-on-exec (every descriptor crisp opens is).
+    /// Spawns and returns the pid. Descriptors not listed are closed in the child, whatever their
+    /// close-on-exec flag: a listening socket leaked into a long-lived conmon would keep the CRI
+    /// socket "alive" after crispd died.
     public static func start(_ o: Options) throws(CrispError) -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -38,6 +39,7 @@ public enum Spawn {
         for (child, parent) in map.sorted(by: { $0.key < $1.key }) {
             posix_spawn_file_actions_adddup2(&actions, parent, child)
         }
+        crisp_spawn_addclosefrom(&actions, (map.keys.max() ?? 2) + 1)
         if let dir = o.directory { crisp_spawn_addchdir(&actions, dir) }
 
         var attr = posix_spawnattr_t()
@@ -76,15 +78,15 @@ public enum Spawn {
     /// Waits for a child to exit without blocking the cooperative pool: the blocking waitpid
     /// runs on a thread of its own. Returns the exit status, or 128+signal.
     public static func wait(_ pid: Int32) async -> Int32 {
-        await withCheckedContinuation { (cont: CheckedContinuation<Int32, Never>) in
-            let t = Thread {
-                var status: Int32 = 0
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-                let exited = (status & 0x7f) == 0
-                cont.resume(returning: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f))
-            }
-            t.start()
-        }
+        await onThread { waitBlocking(pid) }
+    }
+
+    /// Blocks the calling thread until the child exits; exit status or 128+signal.
+    public static func waitBlocking(_ pid: Int32) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = (status & 0x7f) == 0
+        return exited ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
     /// Runs a program to completion, collecting stdout and stderr (each capped), with an

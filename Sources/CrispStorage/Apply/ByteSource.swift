@@ -92,7 +92,7 @@ final class ChunkChannel: ByteSource, Sendable {
     func finish(error: (any Error & Sendable)? = nil) {
         state.withLock { s in
             s.finished = true
-            s.failure = error
+            if s.failure == nil { s.failure = error }  // a cancellation is not undone by a later normal end
         }
         available.signal()
     }

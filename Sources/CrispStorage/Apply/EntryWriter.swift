@@ -118,7 +118,13 @@ final class EntryWriter {
             } else {
                 let pfd = try root.open(current, flags: CRISP_O_PATH | O_DIRECTORY)
                 defer { close(pfd) }
-                _ = try syscallChecked("mkdirat", "\(target.root)/\(next)") { mkdirat(pfd, String(component), 0o755) }
+                if mkdirat(pfd, String(component), 0o755) != 0 {
+                    if errno == EEXIST {
+                        // Only a dangling symlink (e.g. to an absolute path outside) gets here.
+                        throw CrispError.invalidArgument("layer path \"\(next)\" exists but does not lead to a directory inside the layer")
+                    }
+                    throw SystemCallError("mkdirat", "\(target.root)/\(next)", errno: errno)
+                }
                 inodes += 1
                 if target.whiteouts == .remove { written.insert(next) }
                 if let st = lowerStat(next), (st.st_mode & Glibc.S_IFMT) == Glibc.S_IFDIR {

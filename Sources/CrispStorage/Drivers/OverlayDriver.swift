@@ -89,6 +89,9 @@ struct OverlayDriver: StorageDriver {
         if lowers.isEmpty { lowers = ["\(prefix)/empty"] }  // overlay needs a lower layer; a scratch image has none
         var data = "lowerdir=\(lowers.joined(separator: ":")),upperdir=\(prefix)/\(id.rawValue)/diff,workdir=\(prefix)/\(id.rawValue)/work"
         if !mountOptions.isEmpty { data += "," + mountOptions.joined(separator: ",") }
+        guard data.utf8.count < 4096 else {
+            throw CrispError(.resourceExhausted, "overlay: \(lowers.count) lower layers make \(data.utf8.count) bytes of mount options, over the kernel's one-page limit")
+        }
         try Mounts.mount(source: "overlay", target: dir + "/merged", type: "overlay", data: data)
         return dir + "/merged"
     }
@@ -105,8 +108,7 @@ struct OverlayDriver: StorageDriver {
     func removeDanglingLinks() -> [String] {
         var removed: [String] = []
         for name in (try? listDirectory(home + "/l")) ?? [] {
-            var st = stat()
-            if stat("\(home)/l/\(name)", &st) != 0 && errno == ENOENT {
+            if access("\(home)/l/\(name)", F_OK) != 0 && errno == ENOENT {  // follows the link: its diff is gone
                 unlink("\(home)/l/\(name)")
                 removed.append(name)
             }

@@ -1,0 +1,99 @@
+import CRIAPI
+import CrispCore
+import CrispService
+
+/// RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox.
+extension RuntimeService {
+    func runPodSandbox(_ r: Runtime_V1_RunPodSandboxRequest) async throws -> Runtime_V1_RunPodSandboxResponse {
+        let c = r.config
+        var req = RunSandboxRequest(metadata: .init(name: c.metadata.name, uid: c.metadata.uid,
+                                                    namespace: c.metadata.namespace, attempt: c.metadata.attempt))
+        req.hostname = c.hostname
+        req.logDirectory = c.logDirectory
+        req.labels = c.labels
+        req.annotations = c.annotations
+        req.runtimeHandler = r.runtimeHandler
+        let ns = c.linux.securityContext.namespaceOptions
+        req.hostNetwork = ns.network == .node
+        req.hostIPC = ns.ipc == .node
+        req.hostPID = ns.pid == .node
+        req.sharedPID = ns.pid == .pod
+        req.cgroupParent = c.linux.cgroupParent
+        req.sysctls = c.linux.sysctls
+        req.dnsServers = c.dnsConfig.servers
+        req.dnsSearches = c.dnsConfig.searches
+        req.dnsOptions = c.dnsConfig.options
+        let s = try await sandboxes.run(req)
+        var out = Runtime_V1_RunPodSandboxResponse()
+        out.podSandboxID = s.id
+        return out
+    }
+
+    func stopPodSandbox(_ r: Runtime_V1_StopPodSandboxRequest) async throws -> Runtime_V1_StopPodSandboxResponse {
+        do { try await sandboxes.stop(r.podSandboxID) } catch let e as CrispError where e.code == .notFound {
+            // The CRI asks StopPodSandbox to succeed for pods that are already gone.
+        }
+        return Runtime_V1_StopPodSandboxResponse()
+    }
+
+    func removePodSandbox(_ r: Runtime_V1_RemovePodSandboxRequest) async throws -> Runtime_V1_RemovePodSandboxResponse {
+        try await sandboxes.remove(r.podSandboxID)
+        return Runtime_V1_RemovePodSandboxResponse()
+    }
+
+    func podSandboxStatus(_ r: Runtime_V1_PodSandboxStatusRequest) async throws -> Runtime_V1_PodSandboxStatusResponse {
+        let s = try await sandboxes.status(r.podSandboxID)
+        var out = Runtime_V1_PodSandboxStatusResponse()
+        var st = Runtime_V1_PodSandboxStatus()
+        st.id = s.id
+        st.metadata = Self.metadata(s)
+        st.state = s.state == .ready ? .sandboxReady : .sandboxNotready
+        st.createdAt = s.createdAt
+        st.labels = s.labels
+        st.annotations = s.annotations
+        st.runtimeHandler = s.runtimeHandler
+        var options = Runtime_V1_NamespaceOption()
+        options.network = s.hostNetwork ? .node : .pod
+        options.ipc = s.hostIPC ? .node : .pod
+        options.pid = s.hostPID ? .node : (s.sharedPID ? .pod : .container)
+        st.linux.namespaces.options = options
+        // Host-network pods have no pod IP of their own; the kubelet uses the node's.
+        st.network = Runtime_V1_PodSandboxNetworkStatus()
+        out.status = st
+        if r.verbose {
+            out.info = ["info": "{\"pid\":\(s.infraPID),\"runtimeHandler\":\"\(s.runtimeHandler)\",\"runDirectory\":\"\(s.runDirectory)\"}"]
+        }
+        return out
+    }
+
+    func listPodSandbox(_ r: Runtime_V1_ListPodSandboxRequest) async throws -> Runtime_V1_ListPodSandboxResponse {
+        var filter = SandboxFilter()
+        if r.hasFilter {
+            filter.id = r.filter.id.isEmpty ? nil : r.filter.id
+            if r.filter.hasState { filter.state = r.filter.state.state == .sandboxReady ? .ready : .notReady }
+            filter.labels = r.filter.labelSelector
+        }
+        var out = Runtime_V1_ListPodSandboxResponse()
+        out.items = await sandboxes.list(filter).map { s in
+            var p = Runtime_V1_PodSandbox()
+            p.id = s.id
+            p.metadata = Self.metadata(s)
+            p.state = s.state == .ready ? .sandboxReady : .sandboxNotready
+            p.createdAt = s.createdAt
+            p.labels = s.labels
+            p.annotations = s.annotations
+            p.runtimeHandler = s.runtimeHandler
+            return p
+        }
+        return out
+    }
+
+    static func metadata(_ s: Sandbox) -> Runtime_V1_PodSandboxMetadata {
+        var m = Runtime_V1_PodSandboxMetadata()
+        m.name = s.metadata.name
+        m.uid = s.metadata.uid
+        m.namespace = s.metadata.namespace
+        m.attempt = s.metadata.attempt
+        return m
+    }
+}

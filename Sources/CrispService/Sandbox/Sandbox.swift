@@ -1,0 +1,87 @@
+public import Foundation
+
+/// A pod as crisp keeps it: what the kubelet asked for plus what crisp made for it. Persisted as
+/// JSON (atomically) under `root/sandboxes/ID/sandbox.json`, so it survives a daemon restart.
+public struct Sandbox: Codable, Sendable, Equatable {
+    public struct Metadata: Codable, Sendable, Equatable, Hashable {
+        public var name: String
+        public var uid: String
+        public var namespace: String
+        public var attempt: UInt32
+        public init(name: String, uid: String, namespace: String, attempt: UInt32) {
+            self.name = name
+            self.uid = uid
+            self.namespace = namespace
+            self.attempt = attempt
+        }
+        /// The reservation key: two pods with the same metadata cannot exist at once.
+        var key: String { "\(name)_\(namespace)_\(uid)_\(attempt)" }
+    }
+
+    public enum State: String, Codable, Sendable { case ready, notReady }
+
+    public var id: String
+    public var metadata: Metadata
+    public var labels: [String: String]
+    public var annotations: [String: String]
+    /// Nanoseconds since the epoch, as the CRI reports times.
+    public var createdAt: Int64
+    public var state: State
+    public var runtimeHandler: String
+    public var hostname: String
+    public var logDirectory: String
+    public var hostNetwork: Bool
+    public var hostIPC: Bool
+    public var hostPID: Bool
+    /// All containers of the pod share one PID namespace (the infra process's).
+    public var sharedPID: Bool
+    public var cgroupParent: String
+    public var infraPID: Int32
+    /// Where the pod's own files live (hostname, hosts, resolv.conf, shm).
+    public var runDirectory: String
+    public var shmMounted: Bool
+
+    public var hostnamePath: String { runDirectory + "/hostname" }
+    public var hostsPath: String { runDirectory + "/hosts" }
+    public var resolvConfPath: String { runDirectory + "/resolv.conf" }
+    public var shmPath: String { runDirectory + "/shm" }
+}
+
+/// What RunPodSandbox asks for, translated from the CRI message.
+public struct RunSandboxRequest: Sendable {
+    public var metadata: Sandbox.Metadata
+    public var hostname = ""
+    public var logDirectory = ""
+    public var labels: [String: String] = [:]
+    public var annotations: [String: String] = [:]
+    public var runtimeHandler = ""
+    public var hostNetwork = false
+    public var hostIPC = false
+    public var hostPID = false
+    public var sharedPID = false
+    public var cgroupParent = ""
+    public var dnsServers: [String] = []
+    public var dnsSearches: [String] = []
+    public var dnsOptions: [String] = []
+    public var sysctls: [String: String] = [:]
+
+    public init(metadata: Sandbox.Metadata) { self.metadata = metadata }
+}
+
+/// ListPodSandbox's filter; nil fields match everything.
+public struct SandboxFilter: Sendable {
+    public var id: String?
+    public var state: Sandbox.State?
+    public var labels: [String: String] = [:]
+    public init(id: String? = nil, state: Sandbox.State? = nil, labels: [String: String] = [:]) {
+        self.id = id
+        self.state = state
+        self.labels = labels
+    }
+
+    func matches(_ s: Sandbox) -> Bool {
+        if let id, !id.isEmpty, !s.id.hasPrefix(id) { return false }
+        if let state, s.state != state { return false }
+        return labels.allSatisfy { s.labels[$0.key] == $0.value }
+    }
+}

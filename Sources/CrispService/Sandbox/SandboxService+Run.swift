@@ -1,0 +1,163 @@
+public import CrispCore
+import CrispOCI
+import CrispOS
+import CrispRuntime
+import Foundation
+import Glibc
+import Logging
+
+extension SandboxService {
+    /// Creates the pod: its files, /dev/shm, and the infra process that holds its namespaces.
+    /// Every step registers its undo; a failure runs them in reverse and leaves nothing behind.
+    public func run(_ request: RunSandboxRequest) async throws(CrispError) -> Sandbox {
+        let m = request.metadata
+        guard !m.name.isEmpty, !m.namespace.isEmpty, !m.uid.isEmpty else {
+            throw .invalidArgument("pod metadata needs name, namespace and uid (got name \"\(m.name)\", namespace \"\(m.namespace)\", uid \"\(m.uid)\")")
+        }
+        if let existing = reservations[m.key] {
+            throw .alreadyExists("pod \(m.namespace)/\(m.name) (uid \(m.uid), attempt \(m.attempt)) already exists as \(existing)")
+        }
+        let handler = try handler(named: request.runtimeHandler)
+        guard request.hostNetwork else {
+            throw .failedPrecondition("pod \(m.namespace)/\(m.name) asks for its own network namespace, but pod networking (CNI) is not wired into crisp yet; only host-network pods can run")
+        }
+        let id = SandboxID.random().rawValue
+        reservations[m.key] = id
+        var undo: [() async -> Void] = [{ [m] in await self.release(m.key) }]
+        func rollback() async { for u in undo.reversed() { await u() } }
+
+        do {
+            let runDir = settings.runRoot + "/sandboxes/" + id
+            try make(directory: runDir)
+            undo.append { try? FileManager.default.removeItem(atPath: runDir) }
+            let hostname = request.hostname.isEmpty ? ProcessInfo.processInfo.hostName : request.hostname
+            var sandbox = Sandbox(
+                id: id, metadata: m, labels: request.labels, annotations: request.annotations,
+                createdAt: Self.now(), state: .ready, runtimeHandler: handler.name, hostname: hostname,
+                logDirectory: request.logDirectory, hostNetwork: request.hostNetwork, hostIPC: request.hostIPC,
+                hostPID: request.hostPID, sharedPID: request.sharedPID, cgroupParent: request.cgroupParent,
+                infraPID: 0, runDirectory: runDir, shmMounted: false)
+            try writePodFiles(sandbox, request: request)
+            if !request.hostIPC {
+                try mountShm(at: sandbox.shmPath)
+                sandbox.shmMounted = true
+                undo.append { try? Mounts.unmount(sandbox.shmPath, detach: true) }
+            }
+            let rootfs = try pauseRootfs()
+            var input = ContainerSpecInput(id: id, rootfs: rootfs)
+            input.process.command = ["/pause"]
+            input.security.readonlyRootfs = true
+            input.security.dropCapabilities = ["ALL"]
+            input.security.noNewPrivileges = true
+            input.resources.oomScoreAdj = -998
+            input.defaults.cgroupManager = settings.cgroupManager
+            input.defaults.minimumOOMScoreAdj = settings.minimumOOMScoreAdj
+            input.defaults.sysctls = request.hostNetwork ? [:] : settings.defaultSysctls.merging(request.sysctls) { $1 }
+            input.sandbox.hostNetwork = request.hostNetwork
+            input.sandbox.hostIPC = request.hostIPC
+            input.sandbox.hostPID = request.hostPID
+            input.sandbox.hostname = hostname
+            input.sandbox.cgroupParent = request.cgroupParent
+            input.sandbox.shmPath = sandbox.shmMounted ? sandbox.shmPath : nil
+            input.annotations = ["io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": id]
+            let (spec, notes) = try SpecBuilder().build(input)
+            if let c = notes.clampedOOMScoreAdj, !oomClampLogged {
+                // The kubelet asks for -998 on every pod; without CAP_SYS_RESOURCE the runtime cannot
+                // set a negative value, so crisp clamps (as CRI-O does) and says so once.
+                oomClampLogged = true
+                logger.notice("oom_score_adj clamped to what this daemon may set (no CAP_SYS_RESOURCE); logged once",
+                              metadata: ["requested": "\(c.requested)", "applied": "\(c.applied)"])
+            }
+            let bundle = settings.root + "/sandboxes/" + id + "/infra"
+            var options = Conmon.CreateOptions(id: id, name: "k8s_POD_\(m.name)_\(m.namespace)_\(m.uid)_\(m.attempt)",
+                                               handler: handler, bundle: bundle, exitDirectory: settings.exitDirectory,
+                                               logPath: runDir + "/infra.log", socketDirectory: settings.runRoot + "/attach")
+            options.logSizeMax = 1 << 20
+            undo.append { [runtime] in try? await runtime.delete(id: id, handler: handler) }
+            undo.append { try? FileManager.default.removeItem(atPath: self.settings.root + "/sandboxes/" + id) }
+            let created = try await runtime.create(spec: spec, options: options)
+            sandbox.infraPID = created.pid
+            try await runtime.start(id: id, handler: handler)
+            try persist(sandbox)
+            logger.info("pod started", metadata: ["pod": "\(id)", "name": "\(m.namespace)/\(m.name)", "handler": "\(handler.name)"])
+            return sandbox
+        } catch {
+            logger.warning("pod start failed; rolled back", metadata: ["name": "\(m.namespace)/\(m.name)", "error": "\(error)"])
+            await rollback()
+            sandboxes[id] = nil
+            throw error
+        }
+    }
+
+    func release(_ key: String) { reservations[key] = nil }
+
+    static func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    func make(directory: String) throws(CrispError) {
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw CrispError(.internal, "cannot create \(directory): \(error.localizedDescription)")
+        }
+    }
+
+    func writePodFiles(_ s: Sandbox, request: RunSandboxRequest) throws(CrispError) {
+        var resolv = ""
+        if request.dnsServers.isEmpty && request.dnsSearches.isEmpty && request.dnsOptions.isEmpty {
+            resolv = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
+        } else {
+            if !request.dnsSearches.isEmpty { resolv += "search \(request.dnsSearches.joined(separator: " "))\n" }
+            for server in request.dnsServers { resolv += "nameserver \(server)\n" }
+            if !request.dnsOptions.isEmpty { resolv += "options \(request.dnsOptions.joined(separator: " "))\n" }
+        }
+        let hosts = """
+            127.0.0.1\tlocalhost
+            ::1\tlocalhost ip6-localhost ip6-loopback
+            127.0.1.1\t\(s.hostname)
+
+            """
+        for (path, text) in [(s.hostnamePath, s.hostname + "\n"), (s.hostsPath, hosts), (s.resolvConfPath, resolv)] {
+            try AtomicFile.write(Data(text.utf8), to: path)
+            chmod(path, 0o644)
+        }
+    }
+
+    func mountShm(at path: String) throws(CrispError) {
+        try make(directory: path)
+        do {
+            try Mounts.mount(source: "shm", target: path, type: "tmpfs", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC),
+                             data: "mode=1777,size=65536k")
+        } catch {
+            throw CrispError(.internal, "cannot mount the pod's /dev/shm at \(path): \(error)")
+        }
+    }
+
+    /// A read-only root filesystem holding only crisp's static pause program, shared by every
+    /// infra container. Made once; replaced when the program changes.
+    func pauseRootfs() throws(CrispError) -> String {
+        let rootfs = settings.root + "/pause/rootfs"
+        let target = rootfs + "/pause"
+        let fm = FileManager.default
+        guard fm.isExecutableFile(atPath: settings.pauseBinary) else {
+            throw .failedPrecondition("crisp's pause program is missing at \(settings.pauseBinary) (build it with `make pause`)")
+        }
+        let want = (try? fm.attributesOfItem(atPath: settings.pauseBinary))?[.size] as? Int
+        let have = (try? fm.attributesOfItem(atPath: target))?[.size] as? Int
+        if want == nil || want != have {
+            do {
+                for d in ["", "/proc", "/sys", "/dev", "/etc"] { try fm.createDirectory(atPath: rootfs + d, withIntermediateDirectories: true) }
+                let tmp = target + ".tmp"
+                try? fm.removeItem(atPath: tmp)
+                try fm.copyItem(atPath: settings.pauseBinary, toPath: tmp)
+                chmod(tmp, 0o755)
+                guard rename(tmp, target) == 0 else { throw CrispError(.internal, "rename \(tmp): errno \(errno)") }
+            } catch {
+                throw CrispError(.internal, "cannot prepare the pause root filesystem at \(rootfs): \(error)")
+            }
+        }
+        return rootfs
+    }
+}
+

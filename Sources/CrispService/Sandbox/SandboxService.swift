@@ -1,0 +1,100 @@
+public import CrispConfig
+public import CrispCore
+import CrispOS
+public import CrispRuntime
+import Foundation
+public import Logging
+
+/// Pods: create, stop, remove, inspect. One actor owns the in-memory registry (a cache of the
+/// records on disk, rebuilt by `restore()`); each operation lives in `SandboxService+Op.swift`.
+public actor SandboxService {
+    public struct Settings: Sendable {
+        public var root: String
+        public var runRoot: String
+        public var handlers: [String: RuntimeHandler]
+        public var defaultHandler: String
+        public var cgroupManager: String
+        /// crisp's static pause program, copied into the infra root filesystem.
+        public var pauseBinary: String
+        public var exitDirectory: String
+        public var minimumOOMScoreAdj: Int
+        public var defaultSysctls: [String: String]
+
+        public init(config: CrispConfiguration, pauseBinary: String, minimumOOMScoreAdj: Int) {
+            root = config.root
+            runRoot = config.runRoot
+            handlers = Dictionary(uniqueKeysWithValues: config.runtime.runtimes.map { name, h in
+                (name, RuntimeHandler(name: name, path: h.runtimePath, root: h.runtimeRoot,
+                                      systemdCgroup: config.runtime.cgroupManager == "systemd"))
+            })
+            defaultHandler = config.runtime.defaultRuntime
+            cgroupManager = config.runtime.cgroupManager
+            self.pauseBinary = pauseBinary
+            exitDirectory = config.runRoot + "/exits"
+            self.minimumOOMScoreAdj = minimumOOMScoreAdj
+            defaultSysctls = Dictionary(config.runtime.defaultSysctls.compactMap { s in
+                let p = s.split(separator: "=", maxSplits: 1).map(String.init)
+                return p.count == 2 ? (p[0], p[1]) : nil
+            }, uniquingKeysWith: { $1 })
+        }
+    }
+
+    let settings: Settings
+    let runtime: any OCIRuntime
+    let logger: Logger
+    var sandboxes: [String: Sandbox] = [:]
+    /// Metadata key → sandbox id, including pods still being created.
+    var reservations: [String: String] = [:]
+    var oomClampLogged = false
+
+    public init(settings: Settings, runtime: any OCIRuntime, logger: Logger) {
+        self.settings = settings
+        self.runtime = runtime
+        self.logger = logger
+    }
+
+    var recordsDirectory: String { settings.root + "/sandboxes" }
+    func recordPath(_ id: String) -> String { "\(recordsDirectory)/\(id)/sandbox.json" }
+
+    func persist(_ s: Sandbox) throws(CrispError) {
+        do {
+            try FileManager.default.createDirectory(atPath: "\(recordsDirectory)/\(s.id)", withIntermediateDirectories: true)
+        } catch {
+            throw CrispError(.internal, "cannot create sandbox directory for \(s.id): \(error.localizedDescription)")
+        }
+        try Bundle.writeJSON(s, to: recordPath(s.id))
+        sandboxes[s.id] = s
+    }
+
+    func handler(named name: String) throws(CrispError) -> RuntimeHandler {
+        let n = name.isEmpty ? settings.defaultHandler : name
+        guard let h = settings.handlers[n] else {
+            throw .invalidArgument("unknown runtime handler \"\(n)\" (configured: \(settings.handlers.keys.sorted().joined(separator: ", ")))")
+        }
+        return h
+    }
+
+    /// Finds a pod by full id or unique id prefix.
+    func lookup(_ idOrPrefix: String) throws(CrispError) -> Sandbox {
+        guard !idOrPrefix.isEmpty else { throw .invalidArgument("pod sandbox id is empty") }
+        if let s = sandboxes[idOrPrefix] { return s }
+        let matches = sandboxes.values.filter { $0.id.hasPrefix(idOrPrefix) }
+        if matches.count == 1 { return matches[0] }
+        if matches.isEmpty { throw .notFound("pod sandbox \"\(idOrPrefix)\" not found") }
+        throw .invalidArgument("pod sandbox id prefix \"\(idOrPrefix)\" is ambiguous (\(matches.count) pods)")
+    }
+
+    /// The infra process exited (killed, or it crashed): the pod is no longer ready.
+    public func infraExited(_ exit: ContainerExit) {
+        guard var s = sandboxes[exit.id], s.state == .ready else { return }
+        s.state = .notReady
+        logger.info("pod infra process exited", metadata: ["pod": "\(exit.id)", "code": "\(exit.exitCode)"])
+        try? persist(s)
+    }
+
+    public func status(_ id: String) throws(CrispError) -> Sandbox { try lookup(id) }
+
+    public func list(_ filter: SandboxFilter) -> [Sandbox] {
+        sandboxes.values.filter(filter.matches).sorted { $0.createdAt < $1.createdAt }
+    }
+}

@@ -1,0 +1,55 @@
+import CrispConfig
+import CrispCore
+import CrispRuntime
+import CrispService
+import Foundation
+import Logging
+
+/// Builds the container runtime side: exit watching, conmon/runc driver, pod service.
+extension Daemon {
+    struct RuntimeParts {
+        let watcher: ExitWatcher
+        let tracker: ExitTracker
+        let sandboxes: SandboxService
+    }
+
+    func makeRuntime(logger: Logger) async throws -> RuntimeParts {
+        let watcher = try ExitWatcher(directory: config.runRoot + "/exits")
+        let tracker = ExitTracker()
+        let runtime = ConmonRuntime(conmon: Conmon(path: config.runtime.conmon), exits: tracker)
+        let settings = SandboxService.Settings(config: config, pauseBinary: Self.pauseBinary(),
+                                               minimumOOMScoreAdj: Self.minimumOOMScoreAdj())
+        let sandboxes = SandboxService(settings: settings, runtime: runtime, logger: Logger(label: "pods"))
+        await tracker.onExit { exit in Task { await sandboxes.infraExited(exit) } }
+        // Exits that happened while crispd was down are already in the directory.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: watcher.directory)) ?? [] {
+            if let e = watcher.recordedExit(id: name) { await tracker.record(e) }
+        }
+        Task { await tracker.follow(watcher) }
+        await sandboxes.restore()
+        return RuntimeParts(watcher: watcher, tracker: tracker, sandboxes: sandboxes)
+    }
+
+    /// crisp-pause is installed next to crispd (`make build`, `make test`).
+    static func pauseBinary() -> String {
+        if let p = ProcessInfo.processInfo.environment["CRISP_PAUSE_BINARY"] { return p }
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let candidates = [exe.deletingLastPathComponent().appendingPathComponent("crisp-pause").path,
+                          "/usr/local/libexec/crisp/crisp-pause", "/usr/libexec/crisp/crisp-pause"]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
+    /// The lowest oom_score_adj this process may give its children: anything with
+    /// CAP_SYS_RESOURCE, otherwise no lower than its own.
+    static func minimumOOMScoreAdj() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        if let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+           let bits = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16),
+           bits & (1 << 24) != 0 {
+            return -1000
+        }
+        let own = (try? String(contentsOfFile: "/proc/self/oom_score_adj", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return own.flatMap(Int.init) ?? 0
+    }
+}
