@@ -73,7 +73,23 @@ import Testing
             #expect(leftover.isEmpty, "conmon processes left: \(leftover)")
         }
 
+        /// Also when a test failed half-way: delete every container runc still knows in this test's
+        /// state directory, unmount what is left under the test directory, then remove cgroups.
         func cleanup() {
+            crispd.signal(SIGTERM)
+            let runcRoot = crispd.dir + "/runc-root"
+            for id in (try? FileManager.default.contentsOfDirectory(atPath: runcRoot)) ?? [] {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: "/usr/sbin/runc")
+                p.arguments = ["--root", runcRoot, "delete", "--force", id]
+                try? p.run()
+                p.waitUntilExit()
+            }
+            let mounts = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+            for line in mounts.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                if fields.count > 4, fields[4].hasPrefix(crispd.dir) { umount2(String(fields[4]), Int32(MNT_DETACH)) }
+            }
             crispd.stop()
             for c in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
                 let base = "/sys/fs/cgroup/\(c)\(cgroupParent)"
