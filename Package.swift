@@ -125,14 +125,14 @@ let package = Package(
         .target(
             name: "CrispService",
             dependencies: [
-                "CrispCore", "CrispConfig", "CrispImage", "CrispStorage",
+                "CrispCore", "CrispConfig", "CrispImage", "CrispStorage", "CrispRuntime", "CrispOCI", "CrispOS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .target(
             name: "CrispServer",
             dependencies: [
-                "CRIAPI", "CrispCore", "CrispConfig", "CrispService", "CrispImage", "CrispStorage",
+                "CRIAPI", "CrispCore", "CrispConfig", "CrispService", "CrispImage", "CrispStorage", "CrispRuntime",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -143,7 +143,7 @@ let package = Package(
         .executableTarget(
             name: "crispd",
             dependencies: [
-                "CrispCore", "CrispConfig", "CrispServer", "CrispService", "CrispOS", "CRIAPI", "CrispRuntime",
+                "CrispCore", "CrispConfig", "CrispServer", "CrispService", "CrispOS", "CRIAPI", "CrispRuntime", "CrispStorage",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -220,8 +220,9 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "CRIAPI", "CrispCore", "CrispConfig", "CrispRuntime",
+                "CRIAPI", "CrispCore", "CrispConfig", "CrispRuntime", "CrispStorage", "CrispTestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ],
             swiftSettings: strict),

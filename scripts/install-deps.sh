@@ -10,7 +10,7 @@ packages=(
   # run: OCI runtimes, the container monitor, CNI plugins
   runc crun conmon containernetworking-plugins iproute2 iptables util-linux
   # tests: a real registry, test images, filesystems
-  docker-registry busybox-static btrfs-progs e2fsprogs curl
+  docker-registry busybox-static btrfs-progs e2fsprogs curl openssl bc python3
 )
 
 missing=()

@@ -78,14 +78,13 @@ extension RegistriesConfiguration {
         let name = ref.name
         let rest = name.count >= rule.prefix.count ? String(name.dropFirst(rule.prefix.count)) : ""
         let newName = location + rest
-        guard let slash = newName.firstIndex(of: "/") else {
+        guard newName.contains("/") else {
             throw .invalidArgument("registries.conf location \"\(location)\" rewrites \(ref) to \"\(newName)\", which has no repository")
         }
         let parsed: ImageReference
         do { parsed = try ImageReference(parsing: newName) } catch {
             throw .invalidArgument("registries.conf location \"\(location)\" rewrites \(ref) to an invalid name: \(error.message)")
         }
-        _ = slash
         return ImageReference(registry: parsed.registry, repository: parsed.repository, tag: ref.tag, digest: ref.digest,
                               isShortName: false)
     }

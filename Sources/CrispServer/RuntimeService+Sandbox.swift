@@ -30,13 +30,20 @@ extension RuntimeService {
     }
 
     func stopPodSandbox(_ r: Runtime_V1_StopPodSandboxRequest) async throws -> Runtime_V1_StopPodSandboxResponse {
-        do { try await sandboxes.stop(r.podSandboxID) } catch let e as CrispError where e.code == .notFound {
+        do {
+            let pod = try await sandboxes.status(r.podSandboxID)
+            try await containers.stopAll(inSandbox: pod.id, timeout: .zero)
+            try await sandboxes.stop(pod.id)
+        } catch let e as CrispError where e.code == .notFound {
             // The CRI asks StopPodSandbox to succeed for pods that are already gone.
         }
         return Runtime_V1_StopPodSandboxResponse()
     }
 
     func removePodSandbox(_ r: Runtime_V1_RemovePodSandboxRequest) async throws -> Runtime_V1_RemovePodSandboxResponse {
+        if let pod = try? await sandboxes.status(r.podSandboxID) {
+            try await containers.removeAll(inSandbox: pod.id)
+        }
         try await sandboxes.remove(r.podSandboxID)
         return Runtime_V1_RemovePodSandboxResponse()
     }

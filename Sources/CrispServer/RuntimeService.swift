@@ -7,10 +7,12 @@ public import GRPCCore
 public struct RuntimeService: RegistrableRPCService {
     let info: RuntimeInfoService
     let sandboxes: SandboxService
+    let containers: ContainerService
 
-    public init(info: RuntimeInfoService, sandboxes: SandboxService) {
+    public init(info: RuntimeInfoService, sandboxes: SandboxService, containers: ContainerService) {
         self.info = info
         self.sandboxes = sandboxes
+        self.containers = containers
     }
 
     public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
@@ -23,6 +25,13 @@ public struct RuntimeService: RegistrableRPCService {
         router.unary(M.RemovePodSandbox.descriptor) { (r: Runtime_V1_RemovePodSandboxRequest, _) in try await removePodSandbox(r) }
         router.unary(M.PodSandboxStatus.descriptor) { (r: Runtime_V1_PodSandboxStatusRequest, _) in try await podSandboxStatus(r) }
         router.unary(M.ListPodSandbox.descriptor) { (r: Runtime_V1_ListPodSandboxRequest, _) in try await listPodSandbox(r) }
+        router.unary(M.CreateContainer.descriptor) { (r: Runtime_V1_CreateContainerRequest, _) in try await createContainer(r) }
+        router.unary(M.StartContainer.descriptor) { (r: Runtime_V1_StartContainerRequest, _) in try await startContainer(r) }
+        router.unary(M.StopContainer.descriptor) { (r: Runtime_V1_StopContainerRequest, _) in try await stopContainer(r) }
+        router.unary(M.RemoveContainer.descriptor) { (r: Runtime_V1_RemoveContainerRequest, _) in try await removeContainer(r) }
+        router.unary(M.ContainerStatus.descriptor) { (r: Runtime_V1_ContainerStatusRequest, _) in try await containerStatus(r) }
+        router.unary(M.ListContainers.descriptor) { (r: Runtime_V1_ListContainersRequest, _) in try await listContainers(r) }
+        router.unary(M.ExecSync.descriptor) { (r: Runtime_V1_ExecSyncRequest, _) in try await execSync(r) }
         router.unimplemented(M.descriptors)
     }
 }

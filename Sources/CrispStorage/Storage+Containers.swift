@@ -1,5 +1,6 @@
 public import CrispCore
 import CrispOS
+import Glibc
 import Logging
 
 extension Storage {
@@ -112,5 +113,3 @@ extension Storage {
         mounts[layer] = nil
     }
 }
-
-import Glibc

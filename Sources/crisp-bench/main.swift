@@ -101,12 +101,13 @@ struct FileChunks: AsyncSequence, Sendable {
         deinit { if fd >= 0 { close(fd) } }
         func next() async throws -> [UInt8]? {
             guard fd >= 0 else { throw SystemCallError("open", "bench tar", errno: ENOENT) }
-            var chunk = [UInt8](repeating: 0, count: 1 << 20)
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { throw SystemCallError("read", "bench tar", errno: errno) }
-            if n == 0 { return nil }
-            chunk.removeSubrange(n...)
-            return chunk
+            var failure: Int32 = 0
+            let chunk = [UInt8](unsafeUninitializedCapacity: 1 << 20) { buf, count in
+                let n = read(fd, buf.baseAddress, buf.count)
+                if n < 0 { failure = errno; count = 0 } else { count = n }
+            }
+            if failure != 0 { throw SystemCallError("read", "bench tar", errno: failure) }
+            return chunk.isEmpty ? nil : chunk
         }
     }
 

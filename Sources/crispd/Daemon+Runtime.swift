@@ -2,6 +2,7 @@ import CrispConfig
 import CrispCore
 import CrispRuntime
 import CrispService
+import CrispStorage
 import Foundation
 import Logging
 
@@ -11,23 +12,32 @@ extension Daemon {
         let watcher: ExitWatcher
         let tracker: ExitTracker
         let sandboxes: SandboxService
+        let containers: ContainerService
     }
 
-    func makeRuntime(logger: Logger) async throws -> RuntimeParts {
+    func makeRuntime(storage: Storage, logger: Logger) async throws -> RuntimeParts {
         let watcher = try ExitWatcher(directory: config.runRoot + "/exits")
         let tracker = ExitTracker()
         let runtime = ConmonRuntime(conmon: Conmon(path: config.runtime.conmon), exits: tracker)
         let settings = SandboxService.Settings(config: config, pauseBinary: Self.pauseBinary(),
                                                minimumOOMScoreAdj: Self.minimumOOMScoreAdj())
         let sandboxes = SandboxService(settings: settings, runtime: runtime, logger: Logger(label: "pods"))
-        await tracker.onExit { exit in Task { await sandboxes.infraExited(exit) } }
+        let containers = ContainerService(settings: settings, config: config, runtime: runtime, storage: storage,
+                                          sandboxes: sandboxes, logger: Logger(label: "containers"))
+        await tracker.onExit { exit in
+            Task {
+                await sandboxes.infraExited(exit)
+                await containers.exited(exit)
+            }
+        }
         // Exits that happened while crispd was down are already in the directory.
         for name in (try? FileManager.default.contentsOfDirectory(atPath: watcher.directory)) ?? [] {
             if let e = watcher.recordedExit(id: name) { await tracker.record(e) }
         }
         Task { await tracker.follow(watcher) }
         await sandboxes.restore()
-        return RuntimeParts(watcher: watcher, tracker: tracker, sandboxes: sandboxes)
+        await containers.restore(exits: tracker)
+        return RuntimeParts(watcher: watcher, tracker: tracker, sandboxes: sandboxes, containers: containers)
     }
 
     /// crisp-pause is installed next to crispd (`make build`, `make test`).

@@ -2,6 +2,7 @@ import CRIAPI
 import CrispConfig
 import CrispCore
 import CrispRuntime
+import CrispStorage
 import CrispServer
 import CrispService
 import Foundation
@@ -40,17 +41,19 @@ struct Daemon {
 
         let live = LiveConfiguration(config)
         let info = RuntimeInfoService(config: live)
-        let runtime = try await makeRuntime(logger: logger)
+        let storage = try await openStorage()
+        let images = try makeImageService(storage: storage)
+        let runtime = try await makeRuntime(storage: storage, logger: logger)
         let transport = HTTP2ServerTransport.Posix(
             address: .unixDomainSocket(path: config.api.listen),
             transportSecurity: .plaintext,
             config: .defaults { $0.rpc.maxRequestPayloadSize = config.api.grpcMaxRecvMsgSize })
         let server = GRPCServer(
             transport: transport,
-            services: [RuntimeService(info: info, sandboxes: runtime.sandboxes), ImageService()],
+            services: [RuntimeService(info: info, sandboxes: runtime.sandboxes, containers: runtime.containers), images.service],
             interceptors: [RPCMetricsInterceptor(logger: Logger(label: "grpc"))])
         services.append(GRPCServerService(server: server, socketPath: config.api.listen, logger: logger))
-        services.append(ReloadService(sources: sources, live: live, level: level, logger: logger))
+        services.append(ReloadService(sources: sources, live: live, level: level, images: images.manager, logger: logger))
 
         logger.info("crispd starting", metadata: [
             "version": "\(CrispVersion.string)", "pid": "\(getpid())", "root": "\(config.root)",
@@ -66,7 +69,11 @@ struct Daemon {
             SocketPreparation.remove(path: config.api.listen)
             withExtendedLifetime(lock) {}
         }
-        try await group.run()
+        let result = await Result(catching: { try await group.run() })
+        // Containers keep running under conmon; only the daemon's own resources are released.
+        await images.manager.shutdown()
+        await storage.close()
+        try result.get()
         logger.info("crispd stopped")
     }
 }

@@ -12,6 +12,7 @@ struct ReloadService: Service, CustomStringConvertible {
     let sources: ConfigSources
     let live: LiveConfiguration
     let level: KeyValueLogHandler.Level
+    let images: ImageManager
     let logger: Logger
 
     func run() async throws {
@@ -29,6 +30,12 @@ struct ReloadService: Service, CustomStringConvertible {
         }
         let (applied, needRestart) = live.reload(from: new)
         if let l = Logger.Level(rawValue: live.current.logLevel) { level.current = l }
+        do {
+            // registries.conf is re-read on every SIGHUP: its contents may change while its path does not.
+            try images.reloadRegistries(path: live.current.image.registriesConf)
+        } catch {
+            logger.error("registries configuration not reloaded; keeping the previous one", metadata: ["error": "\(error)"])
+        }
         logger.info("configuration reloaded", metadata: [
             "changed": "\(applied.joined(separator: ","))",
             "ignored_until_restart": "\(needRestart.joined(separator: ","))",

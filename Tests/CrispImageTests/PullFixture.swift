@@ -23,7 +23,7 @@ final class PullFixture: Sendable {
     }
 
     init(registry options: TestRegistry.Options = .init(), configure: (String) -> RegistriesConfiguration = { registriesInsecure([$0]) },
-         policy: SignaturePolicy? = nil, authFile: String = "", pusherCA: String? = nil) async throws {
+         policy: SignaturePolicy? = nil, authFile: String = "", pusherCA: String? = nil, pusherToken: String? = nil) async throws {
         tmp = try TempDirectory("crisp-pull")
         do {
             storage = try await Storage.open(StorageOptions(root: tmp.sub("root"), runRoot: tmp.sub("run"), driver: "vfs"),
@@ -37,7 +37,7 @@ final class PullFixture: Sendable {
             tmp.remove()
             throw error
         }
-        pusher = RegistryPusher(host: registry.host, basicAuth: options.basicAuth, trustedCA: pusherCA)
+        pusher = RegistryPusher(host: registry.host, basicAuth: options.basicAuth, trustedCA: pusherCA, bearerToken: pusherToken)
         var o = RegistryClientOptions()
         o.retries = 1
         o.retryBackoff = .milliseconds(20)
@@ -78,10 +78,10 @@ final class PullFixture: Sendable {
 }
 
 func withPullFixture(registry: TestRegistry.Options = .init(), configure: ((String) -> RegistriesConfiguration)? = nil,
-                     policy: SignaturePolicy? = nil, authFile: String = "", pusherCA: String? = nil,
+                     policy: SignaturePolicy? = nil, authFile: String = "", pusherCA: String? = nil, pusherToken: String? = nil,
                      _ body: (PullFixture) async throws -> Void) async throws {
     let f = try await PullFixture(registry: registry, configure: configure ?? { PullFixture.registriesInsecure([$0]) },
-                                  policy: policy, authFile: authFile, pusherCA: pusherCA)
+                                  policy: policy, authFile: authFile, pusherCA: pusherCA, pusherToken: pusherToken)
     do {
         try await body(f)
     } catch {

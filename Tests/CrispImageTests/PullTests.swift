@@ -220,3 +220,20 @@ struct PullFailureTests {
         }
     }
 }
+
+@Suite(.enabled(if: TestRegistry.available, "needs /usr/bin/docker-registry (apt docker-registry)"), .serialized)
+struct PullRetryTests {
+    @Test(arguments: [0, 1])
+    func serverErrorIsRetried(layerIndex: Int) async throws {
+        try await withPullFixture(configure: { _ in RegistriesConfiguration() }) { f in
+            let pushed = try await f.pusher.pushImage("test/retry", tag: "t", layers: [FixtureLayer([.file("a", "1")]), FixtureLayer([.file("b", "2")])])
+            let blob = pushed.layers[layerIndex].digest
+            let proxy = try await TestProxy(upstream: f.registry.host, failOnce: blob)
+            defer { proxy.stop() }
+            f.puller.updateRegistries(PullFixture.registriesInsecure([proxy.host]))
+            let image = try await f.puller.pull(try ImageReference(parsing: "\(proxy.host)/test/retry:t"))
+            #expect(image.id == pushed.configDigest)
+            #expect(try await proxy.counts()["GET /v2/test/retry/blobs/\(blob)"] == 2)
+        }
+    }
+}

@@ -56,3 +56,28 @@ struct Schema1PullTests {
         }
     }
 }
+
+@Suite(.enabled(if: TestRegistry.available && FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"),
+                "needs /usr/bin/docker-registry and /usr/bin/openssl"), .serialized)
+struct TokenAuthPullTests {
+    @Test func bearerTokenFlowWithCachingPerScope() async throws {
+        let tokens = try await TestTokenServer(user: "tok", password: "tok-pw", repository: "tok/app")
+        defer { tokens.stop() }
+        try await withPullFixture(registry: .init(token: (tokens.realm, tokens.service, tokens.issuer, tokens.certificate)),
+                                  pusherToken: try tokens.mint(repository: "tok/app")) { f in
+            let pushed = try await f.pusher.pushImage("tok/app", tag: "1", layers: [FixtureLayer([.file("f", "token")])])
+            let ref = try ImageReference(parsing: "\(f.registry.host)/tok/app:1")
+            await #expect { try await f.puller.pull(ref, options: PullOptions(credentials: RegistryCredentials(username: "tok", password: "bad"))) } throws: { e in
+                let e = e as? CrispError
+                return e?.code == .permissionDenied && e?.message.contains("bad") == false
+            }
+            let before = try tokens.requests()
+            let good = PullOptions(credentials: RegistryCredentials(username: "tok", password: "tok-pw"))
+            let image = try await f.puller.pull(ref, options: good)
+            #expect(image.id == pushed.configDigest)
+            _ = try await f.puller.pull(ref, options: good)
+            // One token for the scope, reused by every request of both pulls.
+            #expect(try tokens.requests() - before == 1)
+        }
+    }
+}

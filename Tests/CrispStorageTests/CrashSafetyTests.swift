@@ -47,7 +47,9 @@ struct CrashSafetyTests {
         return result
     }
 
-    func runHelper(root: String, driver: String, layers: [LayerFiles], killAfter: Duration?) async throws -> Int32 {
+    /// Runs the helper; returns true when it was killed by the signal, false when it finished.
+    /// Any other exit is a test failure.
+    func runHelper(root: String, driver: String, layers: [LayerFiles], killAfter: Duration?) async throws -> Bool {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.helperPath)
         p.arguments = [root, driver] + layers.flatMap { [$0.path, $0.digest.description] }
@@ -58,7 +60,9 @@ struct CrashSafetyTests {
             kill(p.processIdentifier, SIGKILL)
         }
         p.waitUntilExit()
-        return p.terminationStatus
+        if p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGKILL { return true }
+        #expect(p.terminationStatus == 0, "helper failed on its own (status \(p.terminationStatus))")
+        return false
     }
 
     @Test("SIGKILL at random points during layer application, 20 times", arguments: ["overlay", "vfs"])
@@ -73,7 +77,7 @@ struct CrashSafetyTests {
         let root = tmp.sub("root")
         // Calibrate: one uninterrupted run, then remove its layers.
         let start = ContinuousClock.now
-        #expect(try await runHelper(root: root, driver: driver, layers: layers, killAfter: nil) == 0)
+        #expect(try await runHelper(root: root, driver: driver, layers: layers, killAfter: nil) == false)
         let fullRun = ContinuousClock.now - start
         try await verifyAndReset(root: root, driver: driver, layers: layers, iteration: -1)
 
@@ -85,8 +89,11 @@ struct CrashSafetyTests {
         while killedMidway < 20 && attempts < 80 {
             attempts += 1
             let delay = window * Double.random(in: 0.0...0.9)
-            let status = try await runHelper(root: root, driver: driver, layers: layers, killAfter: delay)
-            if status != 0 { killedMidway += 1 } else { window = window * 0.7 }
+            if try await runHelper(root: root, driver: driver, layers: layers, killAfter: delay) {
+                killedMidway += 1
+            } else {
+                window = window * 0.7
+            }
             try await verifyAndReset(root: root, driver: driver, layers: layers, iteration: attempts)
         }
         print("crash test (\(driver)): calibration run \(fullRun), \(killedMidway) runs killed mid-way in \(attempts) attempts")

@@ -52,7 +52,7 @@ import Testing
         let d = try CrispdProcess()
         defer { d.stop() }
         try d.start()
-        try await d.withClients { runtime, images in
+        try await d.withClients { runtime, _ in
             do {
                 _ = try await runtime.attach(Runtime_V1_AttachRequest())
                 Issue.record("Attach succeeded")
@@ -61,13 +61,11 @@ import Testing
                 #expect(error.message.contains("RuntimeService/Attach"))
             }
             do {
-                var pull = Runtime_V1_PullImageRequest()
-                pull.image.image = "busybox"
-                _ = try await images.pullImage(pull)
-                Issue.record("PullImage succeeded")
+                _ = try await runtime.portForward(Runtime_V1_PortForwardRequest())
+                Issue.record("PortForward succeeded")
             } catch let error as RPCError {
                 #expect(error.code == .unimplemented)
-                #expect(error.message.contains("ImageService/PullImage"))
+                #expect(error.message.contains("RuntimeService/PortForward"))
             }
             // A server-streaming RPC too, and the daemon still answers afterwards.
             do {
@@ -182,8 +180,8 @@ import Testing
         try d.writeConfig("[crisp]\nlog_level = \"debug\"\n[crisp.image]\npause_image = \"localhost/pause:1\"\n[crisp.api]\nstream_port = 4242\n")
         d.signal(SIGHUP)
         let deadline = ContinuousClock.now + .seconds(10)
-        while !d.log.contains("configuration reloaded"), ContinuousClock.now < deadline { usleep(20_000) }
-        let line = d.log.split(separator: "\n").first { $0.contains("configuration reloaded") }.map(String.init) ?? ""
+        while !d.log.contains("msg=\"configuration reloaded\""), ContinuousClock.now < deadline { usleep(20_000) }
+        let line = d.log.split(separator: "\n").first { $0.contains("msg=\"configuration reloaded\"") }.map(String.init) ?? ""
         #expect(line.contains("changed=crisp.log_level,crisp.image.pause_image"))
         #expect(line.contains("ignored_until_restart=crisp.api.stream_port"))
         try await d.withClients { runtime, _ in

@@ -48,10 +48,16 @@ import Testing
     final class World: @unchecked Sendable {
         // @unchecked: used by one test at a time.
         let crispd: CrispdProcess
-        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
+        let cgroupParent: String
         init() throws {
             crispd = try CrispdProcess()
+            cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
             try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+        }
+
+        init(crispd: CrispdProcess, cgroupParent: String) {
+            self.crispd = crispd
+            self.cgroupParent = cgroupParent
         }
 
         func restart() throws -> CrispdProcess {

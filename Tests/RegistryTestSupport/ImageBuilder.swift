@@ -48,9 +48,11 @@ public struct RegistryPusher: Sendable {
     let scheme: String
 
     /// `trustedCA`: push over HTTPS trusting this CA file.
-    public init(host: String, basicAuth: (user: String, password: String)? = nil, trustedCA: String? = nil) {
+    public init(host: String, basicAuth: (user: String, password: String)? = nil, trustedCA: String? = nil,
+                bearerToken: String? = nil) {
         self.host = host
-        self.authorization = basicAuth.map { "Basic " + Data("\($0.user):\($0.password)".utf8).base64EncodedString() }
+        self.authorization = bearerToken.map { "Bearer " + $0 }
+            ?? basicAuth.map { "Basic " + Data("\($0.user):\($0.password)".utf8).base64EncodedString() }
         if let trustedCA {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.additionalTrustRoots = [.file(trustedCA)]

@@ -18,7 +18,7 @@ public final class TestProxy: @unchecked Sendable {
 
     static let script = #"""
 import http.server, json, sys, threading, urllib.request, urllib.error
-upstream, port, corrupt = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+upstream, port, corrupt, fail_once = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 counts = {}
 lock = threading.Lock()
 class H(http.server.BaseHTTPRequestHandler):
@@ -29,7 +29,14 @@ class H(http.server.BaseHTTPRequestHandler):
             with lock: body = json.dumps(counts).encode()
             self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
             self.wfile.write(body); return
-        with lock: counts[method + " " + self.path] = counts.get(method + " " + self.path, 0) + 1
+        with lock:
+            key = method + " " + self.path
+            counts[key] = counts.get(key, 0) + 1
+            first = counts[key] == 1
+        if fail_once and first and self.path.endswith("/blobs/" + fail_once):
+            body = b"temporarily unavailable"
+            self.send_response(503); self.send_header("Content-Length", str(len(body))); self.end_headers()
+            self.wfile.write(body); return
         req = urllib.request.Request("http://" + upstream + self.path, method=method)
         for k in ("Accept", "Authorization", "User-Agent"):
             if self.headers.get(k): req.add_header(k, self.headers.get(k))
@@ -53,15 +60,15 @@ http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 """#
 
     /// Starts a proxy to `upstream` (`127.0.0.1:PORT`); `corrupt` names a blob digest whose
-    /// body gets one byte flipped.
-    public init(upstream: String, corrupt: CrispCore.Digest? = nil) async throws {
+    /// body gets one byte flipped; the first request for blob `failOnce` gets HTTP 503.
+    public init(upstream: String, corrupt: CrispCore.Digest? = nil, failOnce: CrispCore.Digest? = nil) async throws {
         dir = try TempDirectory("crisp-proxy")
         do {
             port = try freePort()
             try Self.script.write(toFile: dir.sub("proxy.py"), atomically: true, encoding: .utf8)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", dir.sub("proxy.py"), upstream, "\(port)", corrupt?.description ?? ""]
+            p.arguments = ["python3", dir.sub("proxy.py"), upstream, "\(port)", corrupt?.description ?? "", failOnce?.description ?? ""]
             p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
             p.standardError = FileHandle(forWritingAtPath: "/dev/null")
             try p.run()

@@ -14,11 +14,15 @@ public final class TestRegistry: @unchecked Sendable {
         public var schema1: Bool = false
         /// Serve HTTPS with this certificate and key (PEM files).
         public var tls: (certificate: String, key: String)?
+        /// `auth: token` with this realm, service, issuer and root certificate bundle.
+        public var token: (realm: String, service: String, issuer: String, rootCertBundle: String)?
         public init(basicAuth: (user: String, password: String)? = nil, schema1: Bool = false,
-                    tls: (certificate: String, key: String)? = nil) {
+                    tls: (certificate: String, key: String)? = nil,
+                    token: (realm: String, service: String, issuer: String, rootCertBundle: String)? = nil) {
             self.basicAuth = basicAuth
             self.schema1 = schema1
             self.tls = tls
+            self.token = token
         }
     }
 
@@ -43,6 +47,9 @@ public final class TestRegistry: @unchecked Sendable {
                 try "\(b.user):\(hash.trimmingCharacters(in: .whitespacesAndNewlines))\n"
                     .write(toFile: dir.sub("htpasswd"), atomically: true, encoding: .utf8)
                 auth = "auth:\n  htpasswd:\n    realm: crisp-test\n    path: \(dir.sub("htpasswd"))\n"
+            }
+            if let t = options.token {
+                auth = "auth:\n  token:\n    realm: \(t.realm)\n    service: \(t.service)\n    issuer: \(t.issuer)\n    rootcertbundle: \(t.rootCertBundle)\n"
             }
             let schema1 = options.schema1 ? "compatibility:\n  schema1:\n    enabled: true\n" : ""
             let config = """

@@ -2,6 +2,7 @@ import CrispCore
 import Glibc
 import Synchronization
 import Dispatch
+import Crypto
 
 /// A synchronous, pull-based source of bytes for the tar reader, which runs on its own thread.
 /// `next()` returns the next chunk (valid until the following call) or nil at the end.
@@ -9,6 +10,17 @@ protocol ByteSource: AnyObject {
     func next() throws -> UnsafeRawBufferPointer?
     /// Tells a producer on the other side to stop (the reader failed).
     func cancel()
+    /// Whether the source hashes what it delivers itself (off the extracting thread); if not,
+    /// the reader hashes as it reads.
+    var computesDigest: Bool { get }
+    /// SHA-256 and length of everything delivered, for a source that `computesDigest`; nil when
+    /// the stream did not end normally. Asked only after `next()` returned nil.
+    func streamDigest() -> (digest: [UInt8], size: Int64)?
+}
+
+extension ByteSource {
+    var computesDigest: Bool { false }
+    func streamDigest() -> (digest: [UInt8], size: Int64)? { nil }
 }
 
 /// Reads a file descriptor in 1 MiB blocks; the caller keeps ownership of the fd.
@@ -61,7 +73,22 @@ final class ChunkChannel: ByteSource, Sendable {
     /// reader thread touches it, one call at a time, so no lock is needed.
     nonisolated(unsafe) private var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
 
+    /// The producer hashes what it sends, on its own thread, so the SHA-256 of a layer overlaps
+    /// with its extraction instead of adding to it. Only the single producer touches these
+    /// while it sends; the reader reads them after it saw `finished` under the lock (which
+    /// orders the accesses).
+    nonisolated(unsafe) private var hasher = SHA256()
+    nonisolated(unsafe) private var sentBytes: Int64 = 0
+
     init(capacity: Int = 4 << 20) { self.capacity = capacity }
+
+    var computesDigest: Bool { true }
+
+    func streamDigest() -> (digest: [UInt8], size: Int64)? {
+        let finishedCleanly = state.withLock { $0.finished && $0.failure == nil && !$0.cancelled }
+        guard finishedCleanly else { return nil }
+        return (Array(hasher.finalize()), sentBytes)
+    }
 
     deinit { scratch.deallocate() }
 
@@ -69,6 +96,8 @@ final class ChunkChannel: ByteSource, Sendable {
     /// stopped (the producer should stop too).
     func send(_ chunk: [UInt8]) async -> Bool {
         if chunk.isEmpty { return !state.withLock { $0.cancelled } }
+        hasher.update(data: chunk)
+        sentBytes += Int64(chunk.count)
         let accepted = state.withLock { s -> Bool in
             if s.cancelled { return false }
             s.queue.append(chunk)

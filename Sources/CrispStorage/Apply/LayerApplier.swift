@@ -60,7 +60,7 @@ public enum LayerApplier {
     }
 
     static func apply(source: any ByteSource, to target: ApplyTarget) throws -> ApplyResult {
-        let reader = StreamReader(source: source)
+        let reader = StreamReader(source: source, hashing: !source.computesDigest)
         guard let archive = archive_read_new() else { throw CrispError.internal("archive_read_new failed") }
         defer { archive_read_free(archive) }
         archive_read_support_format_tar(archive)
@@ -83,11 +83,21 @@ public enum LayerApplier {
             try writer.finish()
             // libarchive stops at the end-of-archive marker; the digest covers every byte.
             try reader.drain()
-            let digest = CrispCore.Digest(sha256Bytes: reader.hasher.finalize())
+            let digest: CrispCore.Digest
+            var streamSize = reader.total
+            if source.computesDigest {
+                guard let own = source.streamDigest() else {
+                    throw CrispError(.unavailable, "layer stream ended before it was complete (cancelled)")
+                }
+                digest = CrispCore.Digest(sha256Bytes: own.digest)
+                streamSize = own.size
+            } else {
+                digest = CrispCore.Digest(sha256Bytes: reader.hasher.finalize())
+            }
             if let expected = target.expectedDigest, expected != digest {
                 throw CrispError.invalidArgument("layer diff digest mismatch: expected \(expected), got \(digest)")
             }
-            return ApplyResult(diffDigest: digest, streamSize: reader.total,
+            return ApplyResult(diffDigest: digest, streamSize: streamSize,
                                contentBytes: writer.contentBytes, inodes: writer.inodes)
         } catch {
             source.cancel()
@@ -108,12 +118,17 @@ final class StreamReader {
     var total: Int64 = 0
     var failure: (any Error)?
 
-    init(source: any ByteSource) { self.source = source }
+    let hashing: Bool
+
+    init(source: any ByteSource, hashing: Bool) {
+        self.source = source
+        self.hashing = hashing
+    }
 
     func nextChunk() -> UnsafeRawBufferPointer? {
         do {
             guard let chunk = try source.next() else { return nil }
-            hasher.update(bufferPointer: chunk)
+            if hashing { hasher.update(bufferPointer: chunk) }
             total += Int64(chunk.count)
             return chunk
         } catch {

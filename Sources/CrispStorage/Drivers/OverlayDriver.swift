@@ -25,8 +25,11 @@ struct OverlayDriver: StorageDriver {
         try makeDirectory(home + "/empty", mode: 0o755)
         // A real mount with two lower layers and an upper: proves overlay (and its whiteout
         // devices) work on this backing filesystem, e.g. fails on overlay-on-overlay.
+        for stale in (try? listDirectory(home)) ?? [] where stale.hasPrefix("probe-") {  // a crash during an earlier check
+            try? Mounts.unmount("\(home)/\(stale)/merged", detach: true)
+            try? DirectoryWalk.removeTree("\(home)/\(stale)")
+        }
         let probe = home + "/probe-\(getpid())"
-        try? DirectoryWalk.removeTree(probe)
         try makeDirectory(probe)
         defer {
             try? Mounts.unmount(probe + "/merged", detach: true)

@@ -1,0 +1,100 @@
+public import Foundation
+
+/// A container as crisp keeps it, persisted as JSON under `root/containers/ID/container.json`.
+public struct ContainerRecord: Codable, Sendable, Equatable {
+    /// Each state carries only what is valid in it.
+    public enum Lifecycle: Codable, Sendable, Equatable {
+        case created
+        case running(pid: Int32, startedAt: Int64)
+        case exited(exitCode: Int32, startedAt: Int64, finishedAt: Int64, reason: String)
+    }
+
+    public var id: String
+    public var sandboxID: String
+    public var name: String
+    public var attempt: UInt32
+    /// The image as the request named it, and the resolved image id (`sha256:…`).
+    public var image: String
+    public var imageID: String
+    public var labels: [String: String]
+    public var annotations: [String: String]
+    public var createdAt: Int64
+    public var lifecycle: Lifecycle
+    public var logPath: String
+    public var runtimeHandler: String
+    public var stopSignal: Int32
+    public var bundle: String
+    /// The process spec, kept to run ExecSync with the same user, environment and capabilities.
+    public var processJSON: Data
+    public var mounts: [MountInfo]
+
+    public struct MountInfo: Codable, Sendable, Equatable {
+        public var containerPath: String
+        public var hostPath: String
+        public var readonly: Bool
+    }
+
+    public var reservationKey: String { "\(name)_\(sandboxID)_\(attempt)" }
+}
+
+/// ListContainers' filter; nil fields match everything.
+public struct ContainerFilter: Sendable {
+    public enum State: Sendable { case created, running, exited }
+    public var id: String?
+    public var sandboxID: String?
+    public var state: State?
+    public var labels: [String: String] = [:]
+    public init() {}
+
+    func matches(_ c: ContainerRecord) -> Bool {
+        if let id, !id.isEmpty, !c.id.hasPrefix(id) { return false }
+        if let sandboxID, !sandboxID.isEmpty, !c.sandboxID.hasPrefix(sandboxID) { return false }
+        if let state {
+            switch (state, c.lifecycle) {
+            case (.created, .created), (.running, .running), (.exited, .exited): break
+            default: return false
+            }
+        }
+        return labels.allSatisfy { c.labels[$0.key] == $0.value }
+    }
+}
+
+/// What CreateContainer asks for, translated from the CRI message.
+public struct CreateContainerRequest: Sendable {
+    public var sandboxID: String
+    public var name: String
+    public var attempt: UInt32 = 0
+    public var image: String
+    public var command: [String] = []
+    public var args: [String] = []
+    public var env: [(key: String, value: String)] = []
+    public var workingDir = ""
+    public var labels: [String: String] = [:]
+    public var annotations: [String: String] = [:]
+    /// Relative to the pod's log directory.
+    public var logPath = ""
+    public var tty = false
+    public var stdin = false
+    public var stdinOnce = false
+    public var mounts: [(containerPath: String, hostPath: String, readonly: Bool)] = []
+    public var privileged = false
+    public var readonlyRootfs = false
+    public var noNewPrivileges = false
+    public var addCapabilities: [String] = []
+    public var dropCapabilities: [String] = []
+    public var runAsUser: Int64?
+    public var runAsUsername = ""
+    public var runAsGroup: Int64?
+    public var supplementalGroups: [Int64] = []
+    public var cpuShares: Int64 = 0
+    public var cpuQuota: Int64 = 0
+    public var cpuPeriod: Int64 = 0
+    public var memoryLimit: Int64 = 0
+    public var oomScoreAdj: Int64 = 0
+
+    public init(sandboxID: String, name: String, image: String) {
+        self.sandboxID = sandboxID
+        self.name = name
+        self.image = image
+    }
+}

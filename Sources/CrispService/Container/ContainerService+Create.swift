@@ -1,0 +1,201 @@
+public import CrispCore
+import CrispOCI
+import CrispOS
+import CrispRuntime
+import CrispStorage
+import Foundation
+import Glibc
+import Logging
+
+extension ContainerService {
+    /// Creates a container in a ready pod: a read-write layer on the image, an OCI bundle, and
+    /// the container process under conmon (created, not started). Rolls back on any failure.
+    public func create(_ r: CreateContainerRequest) async throws(CrispError) -> ContainerRecord {
+        guard !r.name.isEmpty else { throw .invalidArgument("container metadata needs a name") }
+        guard !r.image.isEmpty else { throw .invalidArgument("container \(r.name) names no image") }
+        let pod = try await sandboxes.status(r.sandboxID)
+        guard pod.state == .ready else { throw .failedPrecondition("pod \(pod.id) is not ready; cannot create container \(r.name) in it") }
+        let key = "\(r.name)_\(pod.id)_\(r.attempt)"
+        if let existing = reservations[key] {
+            throw .alreadyExists("container \(r.name) (attempt \(r.attempt)) already exists in pod \(pod.id) as \(existing)")
+        }
+        let image = try await findImage(r.image)
+        let handler = try handler(pod.runtimeHandler)
+        let id = ContainerID.random()
+        reservations[key] = id.rawValue
+        var undo: [() async -> Void] = [{ await self.unreserve(key) }]
+        do {
+            _ = try await storage.createContainer(CreateContainerOptions(id: id, name: "\(r.name)-\(id.short)", imageID: image.id))
+            undo.append { [storage] in try? await storage.removeContainer(id) }
+            let rootfs = try await storage.mountContainer(id)
+            undo.append { [storage] in _ = try? await storage.unmountContainer(id, force: true) }
+            let config = ImageConfigSubset.parse(image.config)
+            var input = ContainerSpecInput(id: id.rawValue, rootfs: rootfs)
+            input.image.entrypoint = config.entrypoint
+            input.image.cmd = config.cmd
+            input.image.env = config.env
+            input.image.workingDir = config.workingDir
+            input.image.user = config.user
+            input.process.command = r.command
+            input.process.args = r.args
+            input.process.env = r.env
+            input.process.workingDir = r.workingDir
+            input.process.tty = r.tty
+            input.process.stdin = r.stdin
+            input.mounts = r.mounts.map { .init(containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly) }
+            input.security.privileged = r.privileged
+            input.security.readonlyRootfs = r.readonlyRootfs
+            input.security.noNewPrivileges = r.noNewPrivileges
+            input.security.addCapabilities = r.addCapabilities
+            input.security.dropCapabilities = r.dropCapabilities
+            input.security.runAsUser = r.runAsUser
+            input.security.runAsUsername = r.runAsUsername
+            input.security.runAsGroup = r.runAsGroup
+            input.security.supplementalGroups = r.supplementalGroups
+            input.resources.cpuShares = UInt64(max(0, r.cpuShares))
+            input.resources.cpuQuota = r.cpuQuota
+            input.resources.cpuPeriod = UInt64(max(0, r.cpuPeriod))
+            input.resources.memoryLimit = r.memoryLimit
+            input.resources.oomScoreAdj = Int(r.oomScoreAdj)
+            input.defaults.capabilities = defaultCapabilities
+            input.defaults.cgroupManager = settings.cgroupManager
+            input.defaults.minimumOOMScoreAdj = settings.minimumOOMScoreAdj
+            input.defaults.pidsLimit = pidsLimit
+            input.sandbox = sandboxContext(pod)
+            input.annotations = r.annotations.merging(["io.kubernetes.cri.container-type": "container",
+                                                       "io.kubernetes.cri.sandbox-id": pod.id]) { $1 }
+            input.passwd = Self.readImageFile(rootfs: rootfs, path: "etc/passwd")
+            input.group = Self.readImageFile(rootfs: rootfs, path: "etc/group")
+            let (spec, _) = try SpecBuilder().build(input)
+
+            let bundle = "\(recordsDirectory)/\(id.rawValue)/bundle"
+            let logPath = r.logPath.isEmpty ? "\(recordsDirectory)/\(id.rawValue)/console.log"
+                : (pod.logDirectory.isEmpty ? r.logPath : pod.logDirectory + "/" + r.logPath)
+            try? FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent,
+                                                     withIntermediateDirectories: true)
+            var options = Conmon.CreateOptions(id: id.rawValue, name: "k8s_\(r.name)_\(pod.metadata.name)_\(pod.metadata.namespace)_\(pod.metadata.uid)_\(r.attempt)",
+                                               handler: handler, bundle: bundle, exitDirectory: settings.exitDirectory,
+                                               logPath: logPath, socketDirectory: settings.runRoot + "/attach")
+            options.stdin = r.stdin
+            options.stdinOnce = r.stdinOnce
+            options.terminal = r.tty
+            undo.append { [runtime] in try? await runtime.delete(id: id.rawValue, handler: handler) }
+            undo.append { try? FileManager.default.removeItem(atPath: "\(self.recordsDirectory)/\(id.rawValue)") }
+            _ = try await runtime.create(spec: spec, options: options)
+            let processJSON = (try? JSONEncoder().encode(spec.process)) ?? Data()
+            let record = ContainerRecord(
+                id: id.rawValue, sandboxID: pod.id, name: r.name, attempt: r.attempt, image: r.image,
+                imageID: image.id.description, labels: r.labels, annotations: r.annotations,
+                createdAt: SandboxService.now(), lifecycle: .created, logPath: logPath, runtimeHandler: handler.name,
+                stopSignal: Self.signal(named: config.stopSignal), bundle: bundle, processJSON: processJSON,
+                mounts: r.mounts.map { .init(containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly) })
+            try persist(record)
+            logger.info("container created", metadata: ["container": "\(id)", "pod": "\(pod.id)", "name": "\(r.name)"])
+            return record
+        } catch {
+            for u in undo.reversed() { await u() }
+            throw error as? CrispError ?? CrispError(.internal, "creating container \(r.name) failed: \(error)")
+        }
+    }
+
+    func unreserve(_ key: String) { reservations[key] = nil }
+
+    func findImage(_ reference: String) async throws(CrispError) -> CrispStorage.Image {
+        do {
+            if let d = try? Digest(parsing: reference.hasPrefix("sha256:") ? reference : "sha256:" + reference),
+               let image = try await storage.image(d) {
+                return image
+            }
+            for name in Self.candidateNames(reference) {
+                if let image = try await storage.image(named: name) { return image }
+            }
+        } catch let e as CrispError {
+            throw e
+        } catch {
+            throw CrispError(.internal, "looking up image \(reference) failed", cause: error)
+        }
+        throw .notFound("image \"\(reference)\" is not present; pull it first")
+    }
+
+    /// `busybox` → `docker.io/library/busybox:latest` and the name as given.
+    static func candidateNames(_ reference: String) -> [String] {
+        var name = reference
+        let lastComponent = name.split(separator: "/").last ?? ""
+        if !lastComponent.contains(":") && !name.contains("@") { name += ":latest" }
+        let first = name.split(separator: "/").first.map(String.init) ?? ""
+        let hasDomain = name.contains("/") && (first.contains(".") || first.contains(":") || first == "localhost")
+        var out = [reference, name]
+        if !hasDomain { out.append(name.contains("/") ? "docker.io/" + name : "docker.io/library/" + name) }
+        return out
+    }
+
+    func sandboxContext(_ pod: Sandbox) -> ContainerSpecInput.SandboxContext {
+        var s = ContainerSpecInput.SandboxContext()
+        let ns = "/proc/\(pod.infraPID)/ns/"
+        s.hostNetwork = pod.hostNetwork
+        s.hostIPC = pod.hostIPC
+        s.hostPID = pod.hostPID
+        s.networkNamespace = pod.hostNetwork ? nil : ns + "net"
+        s.ipcNamespace = pod.hostIPC ? nil : ns + "ipc"
+        s.utsNamespace = pod.hostNetwork ? nil : ns + "uts"
+        s.pidNamespace = pod.sharedPID ? ns + "pid" : nil
+        s.hostname = pod.hostname
+        s.hostsFile = pod.hostsPath
+        s.hostnameFile = pod.hostnamePath
+        s.resolvConf = pod.resolvConfPath
+        s.shmPath = pod.shmMounted ? pod.shmPath : nil
+        s.cgroupParent = pod.cgroupParent
+        return s
+    }
+
+    /// Reads a small file of the image through RESOLVE_IN_ROOT, so a symlink in the image cannot
+    /// point the daemon at the host's files.
+    static func readImageFile(rootfs: String, path: String) -> String? {
+        guard let root = try? SafeRoot(path: rootfs) else { return nil }
+        guard let fd = try? root.open(path, flags: O_RDONLY) else { return nil }
+        defer { close(fd) }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while out.count < 4 << 20 {
+            let n = read(fd, &buf, buf.count)
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func signal(named name: String) -> Int32 {
+        let n = name.uppercased().hasPrefix("SIG") ? String(name.uppercased().dropFirst(3)) : name.uppercased()
+        if let number = Int32(n) { return number }
+        let table: [String: Int32] = ["TERM": SIGTERM, "KILL": SIGKILL, "INT": SIGINT, "QUIT": SIGQUIT, "HUP": SIGHUP,
+                                      "USR1": SIGUSR1, "USR2": SIGUSR2, "WINCH": SIGWINCH, "STOP": SIGSTOP]
+        return table[n] ?? SIGTERM
+    }
+}
+
+/// The few fields of an OCI image config a container needs.
+struct ImageConfigSubset {
+    var entrypoint: [String] = []
+    var cmd: [String] = []
+    var env: [String] = []
+    var workingDir = ""
+    var user = ""
+    var stopSignal = ""
+
+    static func parse(_ bytes: [UInt8]) -> ImageConfigSubset {
+        struct Doc: Decodable {
+            struct C: Decodable {
+                var Entrypoint: [String]?
+                var Cmd: [String]?
+                var Env: [String]?
+                var WorkingDir: String?
+                var User: String?
+                var StopSignal: String?
+            }
+            var config: C?
+        }
+        guard let doc = try? JSONDecoder().decode(Doc.self, from: Data(bytes)), let c = doc.config else { return .init() }
+        return ImageConfigSubset(entrypoint: c.Entrypoint ?? [], cmd: c.Cmd ?? [], env: c.Env ?? [],
+                                 workingDir: c.WorkingDir ?? "", user: c.User ?? "", stopSignal: c.StopSignal ?? "")
+    }
+}

@@ -1,0 +1,85 @@
+public import CrispCore
+import CrispOCI
+public import CrispRuntime
+import CrispStorage
+import Foundation
+import Glibc
+import Logging
+
+extension ContainerService {
+    public func start(_ id: String) async throws(CrispError) {
+        var c = try lookup(id)
+        guard case .created = c.lifecycle else {
+            throw .failedPrecondition("container \(c.id) is not in the created state; it cannot be started")
+        }
+        let handler = try handler(c.runtimeHandler)
+        try await runtime.start(id: c.id, handler: handler)
+        let pid = (try? await runtime.state(id: c.id, handler: handler).pid) ?? 0
+        // A container that exits at once may already have its exit recorded by now.
+        if case .exited = containers[c.id]?.lifecycle { return }
+        c.lifecycle = .running(pid: pid, startedAt: SandboxService.now())
+        try persist(c)
+    }
+
+    /// The image's stop signal (or SIGTERM), then SIGKILL after `timeout`; zero kills at once.
+    /// Stopping a container that is not running succeeds.
+    public func stop(_ id: String, timeout: Duration) async throws(CrispError) {
+        let c = try lookup(id)
+        switch c.lifecycle {
+        case .exited: return
+        case .created:
+            // Never started: there is no process to signal, only the runtime's record to end.
+            try await runtime.delete(id: c.id, handler: try handler(c.runtimeHandler))
+            var done = c
+            done.lifecycle = .exited(exitCode: 0, startedAt: 0, finishedAt: SandboxService.now(), reason: "Completed")
+            try persist(done)
+            return
+        case .running:
+            let exit = try await runtime.stop(id: c.id, handler: try handler(c.runtimeHandler),
+                                              signal: c.stopSignal, timeout: timeout)
+            if let exit { exited(exit) }
+        }
+    }
+
+    /// Removes the container, its bundle and its read-write layer. Unknown ids succeed.
+    public func remove(_ id: String) async throws(CrispError) {
+        let c: ContainerRecord
+        do { c = try lookup(id) } catch where error.code == .notFound { return }
+        if case .running = c.lifecycle { try await stop(c.id, timeout: .zero) }
+        try await runtime.delete(id: c.id, handler: try handler(c.runtimeHandler))
+        let cid = ContainerID(uncheckedRawValue: c.id)
+        do {
+            _ = try await storage.unmountContainer(cid, force: true)
+            try await storage.removeContainer(cid)
+        } catch {
+            throw error as? CrispError ?? CrispError(.internal, "removing the root filesystem of \(c.id) failed: \(error)")
+        }
+        try? FileManager.default.removeItem(atPath: "\(recordsDirectory)/\(c.id)")
+        try? FileManager.default.removeItem(atPath: settings.exitDirectory + "/" + c.id)
+        containers[c.id] = nil
+        reservations[c.reservationKey] = nil
+        logger.info("container removed", metadata: ["container": "\(c.id)"])
+    }
+
+    public func stopAll(inSandbox sandboxID: String, timeout: Duration) async throws(CrispError) {
+        for id in ids(inSandbox: sandboxID) { try await stop(id, timeout: timeout) }
+    }
+
+    public func removeAll(inSandbox sandboxID: String) async throws(CrispError) {
+        for id in ids(inSandbox: sandboxID) { try await remove(id) }
+    }
+
+    /// Runs a command in a running container with its user, environment and capabilities.
+    public func execSync(_ id: String, command: [String], timeout: Duration?) async throws(CrispError) -> ExecResult {
+        let c = try lookup(id)
+        guard case .running = c.lifecycle else { throw .failedPrecondition("container \(c.id) is not running") }
+        guard !command.isEmpty else { throw .invalidArgument("exec needs a command") }
+        var process: RuntimeSpec.Process
+        do { process = try JSONDecoder().decode(RuntimeSpec.Process.self, from: c.processJSON) } catch {
+            throw .internal("the process spec of container \(c.id) is unreadable")
+        }
+        process.args = command
+        process.terminal = nil
+        return try await runtime.execSync(id: c.id, handler: try handler(c.runtimeHandler), process: process, timeout: timeout)
+    }
+}

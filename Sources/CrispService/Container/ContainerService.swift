@@ -1,0 +1,100 @@
+public import CrispConfig
+public import CrispCore
+import CrispOS
+public import CrispRuntime
+public import CrispStorage
+import Foundation
+public import Logging
+
+/// Containers: create, start, stop, remove, inspect, exec. One actor owns the registry (a cache
+/// of the records on disk, rebuilt by `restore()`); each operation has its own file.
+public actor ContainerService {
+    let settings: SandboxService.Settings
+    let runtime: any OCIRuntime
+    let storage: Storage
+    let sandboxes: SandboxService
+    let logger: Logger
+    var containers: [String: ContainerRecord] = [:]
+    var reservations: [String: String] = [:]
+    var defaultCapabilities: [String]
+    var pidsLimit: Int64
+
+    public init(settings: SandboxService.Settings, config: CrispConfiguration, runtime: any OCIRuntime,
+                storage: Storage, sandboxes: SandboxService, logger: Logger) {
+        self.settings = settings
+        self.runtime = runtime
+        self.storage = storage
+        self.sandboxes = sandboxes
+        self.logger = logger
+        defaultCapabilities = config.runtime.defaultCapabilities
+        pidsLimit = Int64(config.runtime.pidsLimit)
+    }
+
+    var recordsDirectory: String { settings.root + "/containers" }
+
+    func persist(_ c: ContainerRecord) throws(CrispError) {
+        do {
+            try FileManager.default.createDirectory(atPath: "\(recordsDirectory)/\(c.id)", withIntermediateDirectories: true)
+        } catch {
+            throw CrispError(.internal, "cannot create container directory for \(c.id): \(error.localizedDescription)")
+        }
+        try Bundle.writeJSON(c, to: "\(recordsDirectory)/\(c.id)/container.json")
+        containers[c.id] = c
+    }
+
+    func lookup(_ idOrPrefix: String) throws(CrispError) -> ContainerRecord {
+        guard !idOrPrefix.isEmpty else { throw .invalidArgument("container id is empty") }
+        if let c = containers[idOrPrefix] { return c }
+        let matches = containers.values.filter { $0.id.hasPrefix(idOrPrefix) }
+        if matches.count == 1 { return matches[0] }
+        if matches.isEmpty { throw .notFound("container \"\(idOrPrefix)\" not found") }
+        throw .invalidArgument("container id prefix \"\(idOrPrefix)\" is ambiguous (\(matches.count) containers)")
+    }
+
+    func handler(_ name: String) throws(CrispError) -> RuntimeHandler {
+        guard let h = settings.handlers[name] else { throw .invalidArgument("unknown runtime handler \"\(name)\"") }
+        return h
+    }
+
+    public func status(_ id: String) throws(CrispError) -> ContainerRecord { try lookup(id) }
+
+    public func list(_ filter: ContainerFilter) -> [ContainerRecord] {
+        containers.values.filter(filter.matches).sorted { $0.createdAt < $1.createdAt }
+    }
+
+    /// conmon recorded an exit: the container is exited with that code.
+    public func exited(_ exit: ContainerExit) {
+        guard var c = containers[exit.id] else { return }
+        let started: Int64
+        switch c.lifecycle {
+        case .running(_, let s): started = s
+        case .created: started = 0
+        case .exited: return
+        }
+        let finished = Int64(exit.at.timeIntervalSince1970 * 1_000_000_000)
+        let oom = FileManager.default.fileExists(atPath: c.bundle + "/oom")
+        let reason = oom ? "OOMKilled" : (exit.exitCode == 0 ? "Completed" : "Error")
+        c.lifecycle = .exited(exitCode: exit.exitCode, startedAt: started, finishedAt: finished, reason: reason)
+        try? persist(c)
+    }
+
+    /// Container ids of a pod, for StopPodSandbox and RemovePodSandbox.
+    public func ids(inSandbox sandboxID: String) -> [String] {
+        containers.values.filter { $0.sandboxID == sandboxID }.map(\.id)
+    }
+
+    public func restore(exits: ExitTracker) async {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: recordsDirectory)) ?? []
+        for id in names {
+            guard let data = FileManager.default.contents(atPath: "\(recordsDirectory)/\(id)/container.json"),
+                  let c = try? JSONDecoder().decode(ContainerRecord.self, from: data) else {
+                logger.warning("skipping unreadable container record", metadata: ["container": "\(id)"])
+                continue
+            }
+            containers[c.id] = c
+            reservations[c.reservationKey] = c.id
+            if let e = await exits.exit(of: c.id) { exited(e) }
+        }
+        if !containers.isEmpty { logger.info("restored containers", metadata: ["count": "\(containers.count)"]) }
+    }
+}

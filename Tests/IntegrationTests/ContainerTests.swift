@@ -1,0 +1,189 @@
+import CRIAPI
+import CrispCore
+import CrispStorage
+import CrispTestSupport
+import Foundation
+import GRPCCore
+import Logging
+import Testing
+
+/// Containers through a real crispd, conmon and runc, from a busybox image seeded into crispd's
+/// storage before it starts (pulling is covered by the image tests).
+@Suite(.serialized) struct ContainerTests {
+    static let image = "localhost/busybox:crisp-test"
+
+    /// Writes a one-layer busybox image into `root/storage`, as a pull would have.
+    static func seedBusybox(root: String, runRoot: String) async throws {
+        guard let busybox = ["/bin/busybox", "/usr/bin/busybox"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw TestFailure("busybox is not installed")
+        }
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: busybox)))
+        var entries: [TarEntry] = [.dir("bin"), TarEntry("bin/busybox", .file(.bytes(bytes)), mode: 0o755),
+                                   .dir("etc"), .dir("tmp", mode: 0o1777), .dir("proc"), .dir("sys"), .dir("dev"),
+                                   .file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n"),
+                                   .file("etc/group", "root:x:0:\nnogroup:x:65534:\n")]
+        for applet in ["sh", "echo", "sleep", "cat", "id", "ls", "grep", "ps", "true", "false"] {
+            entries.append(.symlink("bin/" + applet, to: "busybox"))
+        }
+        let tar = try TarBuilder.build(entries)
+        let tarPath = runRoot + "-seed.tar"
+        try Data(tar).write(to: URL(fileURLWithPath: tarPath))
+        defer { try? FileManager.default.removeItem(atPath: tarPath) }
+        let storage = try await Storage.open(StorageOptions(root: root + "/storage", runRoot: runRoot + "/storage"),
+                                             logger: Logger(label: "seed"))
+        let diff = diffDigest(of: tar)
+        let fd = open(tarPath, O_RDONLY | O_CLOEXEC)
+        defer { close(fd) }
+        let layer = try await storage.applyLayer(CreateLayerOptions(id: LayerID(uncheckedRawValue: diff.hex), parent: nil,
+                                                                    expectedDiffDigest: diff), fileDescriptor: fd)
+        let config = Array(#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin","FROM_IMAGE=yes"],"Cmd":["/bin/sh"],"WorkingDir":"/tmp"},"rootfs":{"type":"layers","diff_ids":["\#(diff)"]}}"#.utf8)
+        _ = try await storage.createImage(CreateImageOptions(id: diffDigest(of: config), names: [image],
+                                                             topLayer: layer.id, config: config))
+        await storage.close()
+    }
+
+    static func containerConfig(_ name: String, _ command: [String], logPath: String) -> Runtime_V1_ContainerConfig {
+        var c = Runtime_V1_ContainerConfig()
+        c.metadata.name = name
+        c.image.image = image
+        c.command = command
+        c.logPath = logPath
+        var env = Runtime_V1_KeyValue()
+        env.key = "FROM_REQUEST"
+        env.value = "yes"
+        c.envs = [env]
+        return c
+    }
+
+    @Test func containerLifecycleLogsExecAndExitCodes() async throws {
+        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        let crispd = try CrispdProcess()
+        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
+        try await Self.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        defer { world.cleanup() }
+
+        try await crispd.withClients { runtime, _ in
+            var run = Runtime_V1_RunPodSandboxRequest()
+            run.config = PodSandboxTests.podConfig("app", cgroupParent: cgroupParent)
+            run.config.logDirectory = crispd.dir + "/pod-logs"
+            let pod = try await runtime.runPodSandbox(run).podSandboxID
+
+            var create = Runtime_V1_CreateContainerRequest()
+            create.podSandboxID = pod
+            create.sandboxConfig = run.config
+            create.config = Self.containerConfig("main", ["/bin/sh", "-c",
+                "trap 'exit 0' TERM; echo hi; echo \"$FROM_IMAGE $FROM_REQUEST $(pwd)\"; while true; do sleep 0.1; done"],
+                logPath: "main.log")
+            let main = try await runtime.createContainer(create).containerID
+            var statusReq = Runtime_V1_ContainerStatusRequest()
+            statusReq.containerID = main
+            #expect(try await runtime.containerStatus(statusReq).status.state == .containerCreated)
+
+            var start = Runtime_V1_StartContainerRequest()
+            start.containerID = main
+            _ = try await runtime.startContainer(start)
+            let running = try await runtime.containerStatus(statusReq).status
+            #expect(running.state == .containerRunning)
+            #expect(running.startedAt > 0)
+            #expect(running.logPath == crispd.dir + "/pod-logs/main.log")
+
+            var exec = Runtime_V1_ExecSyncRequest()
+            exec.containerID = main
+            exec.cmd = ["/bin/sh", "-c", "echo out; echo err >&2; exit 3"]
+            exec.timeout = 10
+            let r = try await runtime.execSync(exec)
+            #expect(r.exitCode == 3)
+            #expect(String(decoding: r.stdout, as: UTF8.self) == "out\n")
+            #expect(String(decoding: r.stderr, as: UTF8.self) == "err\n")
+            exec.cmd = ["/bin/sleep", "30"]
+            exec.timeout = 1
+            do {
+                _ = try await runtime.execSync(exec)
+                Issue.record("exec did not time out")
+            } catch let e as RPCError {
+                #expect(e.code == .deadlineExceeded)
+            }
+
+            let log = (try? String(contentsOfFile: running.logPath, encoding: .utf8)) ?? ""
+            #expect(log.contains(" stdout F hi\n"))
+            #expect(log.contains(" stdout F yes yes /tmp\n"))
+
+            create.config = Self.containerConfig("fails", ["/bin/sh", "-c", "exit 7"], logPath: "fails.log")
+            let fails = try await runtime.createContainer(create).containerID
+            start.containerID = fails
+            _ = try await runtime.startContainer(start)
+
+            var stop = Runtime_V1_StopContainerRequest()
+            stop.containerID = main
+            stop.timeout = 5
+            _ = try await runtime.stopContainer(stop)
+            _ = try await runtime.stopContainer(stop) // idempotent
+            let stopped = try await runtime.containerStatus(statusReq).status
+            #expect(stopped.state == .containerExited)
+            #expect(stopped.exitCode == 0)
+            #expect(stopped.reason == "Completed")
+
+            statusReq.containerID = fails
+            let deadline = ContinuousClock.now + .seconds(10)
+            var failed = try await runtime.containerStatus(statusReq).status
+            while failed.state != .containerExited, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+                failed = try await runtime.containerStatus(statusReq).status
+            }
+            #expect(failed.exitCode == 7)
+            #expect(failed.reason == "Error")
+
+            var list = Runtime_V1_ListContainersRequest()
+            list.filter.podSandboxID = pod
+            #expect(try await runtime.listContainers(list).containers.count == 2)
+            list.filter.state.state = .containerRunning
+            #expect(try await runtime.listContainers(list).containers.isEmpty)
+
+            var remove = Runtime_V1_RemoveContainerRequest()
+            remove.containerID = fails
+            _ = try await runtime.removeContainer(remove)
+            _ = try await runtime.removeContainer(remove)
+            // Removing the pod removes the container left in it.
+            var stopPod = Runtime_V1_StopPodSandboxRequest()
+            stopPod.podSandboxID = pod
+            _ = try await runtime.stopPodSandbox(stopPod)
+            var removePod = Runtime_V1_RemovePodSandboxRequest()
+            removePod.podSandboxID = pod
+            _ = try await runtime.removePodSandbox(removePod)
+            #expect(try await runtime.listContainers(Runtime_V1_ListContainersRequest()).containers.isEmpty)
+        }
+        world.assertNoLeaks()
+    }
+
+    @Test func createInAMissingPodOrWithAMissingImageFails() async throws {
+        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        let crispd = try CrispdProcess()
+        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
+        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        defer { world.cleanup() }
+        try await crispd.withClients { runtime, _ in
+            var create = Runtime_V1_CreateContainerRequest()
+            create.podSandboxID = String(repeating: "0", count: 64)
+            create.config = Self.containerConfig("x", ["/bin/true"], logPath: "x.log")
+            await #expect(throws: RPCError.self) { _ = try await runtime.createContainer(create) }
+
+            var run = Runtime_V1_RunPodSandboxRequest()
+            run.config = PodSandboxTests.podConfig("noimage", cgroupParent: cgroupParent)
+            create.podSandboxID = try await runtime.runPodSandbox(run).podSandboxID
+            do {
+                _ = try await runtime.createContainer(create)
+                Issue.record("created a container from an image that is not there")
+            } catch let e as RPCError {
+                #expect(e.code == .notFound)
+                #expect(e.message.contains(Self.image))
+            }
+            var removePod = Runtime_V1_RemovePodSandboxRequest()
+            removePod.podSandboxID = create.podSandboxID
+            _ = try await runtime.removePodSandbox(removePod)
+        }
+        world.assertNoLeaks()
+    }
+}
