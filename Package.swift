@@ -125,14 +125,14 @@ let package = Package(
         .target(
             name: "CrispService",
             dependencies: [
-                "CrispCore", "CrispConfig", "CrispImage", "CrispStorage", "CrispRuntime", "CrispOCI", "CrispOS",
+                "CrispCore", "CrispConfig", "CrispImage", "CrispStorage", "CrispRuntime", "CrispOCI", "CrispOS", "CrispNetwork",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .target(
             name: "CrispServer",
             dependencies: [
-                "CRIAPI", "CrispCore", "CrispConfig", "CrispService", "CrispImage", "CrispStorage", "CrispRuntime",
+                "CRIAPI", "CrispCore", "CrispConfig", "CrispService", "CrispImage", "CrispStorage", "CrispRuntime", "CrispNetwork",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -143,7 +143,7 @@ let package = Package(
         .executableTarget(
             name: "crispd",
             dependencies: [
-                "CrispCore", "CrispConfig", "CrispServer", "CrispService", "CrispOS", "CRIAPI", "CrispRuntime", "CrispStorage",
+                "CrispCore", "CrispConfig", "CrispServer", "CrispService", "CrispOS", "CRIAPI", "CrispRuntime", "CrispStorage", "CrispNetwork",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,6 +1,7 @@
 import CRIAPI
 import CrispCore
 import CrispService
+import CrispNetwork
 
 /// RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox.
 extension RuntimeService {
@@ -23,6 +24,10 @@ extension RuntimeService {
         req.dnsServers = c.dnsConfig.servers
         req.dnsSearches = c.dnsConfig.searches
         req.dnsOptions = c.dnsConfig.options
+        req.portMappings = c.portMappings.map { pm in
+            let proto: PortMapping.TransportProtocol = pm.protocol == .udp ? .udp : (pm.protocol == .sctp ? .sctp : .tcp)
+            return PortMapping(hostPort: Int(pm.hostPort), containerPort: Int(pm.containerPort), protocol: proto, hostIP: pm.hostIp)
+        }
         let s = try await sandboxes.run(req)
         var out = Runtime_V1_RunPodSandboxResponse()
         out.podSandboxID = s.id
@@ -65,7 +70,16 @@ extension RuntimeService {
         options.pid = s.hostPID ? .node : (s.sharedPID ? .pod : .container)
         st.linux.namespaces.options = options
         // Host-network pods have no pod IP of their own; the kubelet uses the node's.
-        st.network = Runtime_V1_PodSandboxNetworkStatus()
+        var net = Runtime_V1_PodSandboxNetworkStatus()
+        if let first = s.ips.first {
+            net.ip = first
+            net.additionalIps = s.ips.dropFirst().map { ip in
+                var p = Runtime_V1_PodIP()
+                p.ip = ip
+                return p
+            }
+        }
+        st.network = net
         out.status = st
         if r.verbose {
             out.info = ["info": "{\"pid\":\(s.infraPID),\"runtimeHandler\":\"\(s.runtimeHandler)\",\"runDirectory\":\"\(s.runDirectory)\"}"]

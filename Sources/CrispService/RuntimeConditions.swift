@@ -1,5 +1,6 @@
 import CrispConfig
 import Foundation
+public import CrispNetwork
 
 /// One condition of the runtime as the CRI `Status` call reports it.
 public struct RuntimeCondition: Sendable, Equatable {
@@ -23,8 +24,12 @@ public struct RuntimeCondition: Sendable, Equatable {
 /// call so that a SIGHUP reload is seen at once.
 public struct RuntimeInfoService: Sendable {
     public let config: LiveConfiguration
+    let network: PodNetworkManager?
 
-    public init(config: LiveConfiguration) { self.config = config }
+    public init(config: LiveConfiguration, network: PodNetworkManager? = nil) {
+        self.config = config
+        self.network = network
+    }
 
     public enum CgroupDriver: Sendable { case cgroupfs, systemd }
 
@@ -52,8 +57,11 @@ public struct RuntimeInfoService: Sendable {
         return RuntimeCondition(type: RuntimeCondition.runtimeReady, status: true)
     }
 
-    /// Until the CNI manager lands this only checks that a network configuration file exists.
+    /// From the CNI manager's inotify-fed status when there is one; otherwise a file check.
     func networkCondition(_ c: CrispConfiguration) -> RuntimeCondition {
+        if let r = network?.readiness {
+            return RuntimeCondition(type: RuntimeCondition.networkReady, status: r.ready, reason: r.reason, message: r.message)
+        }
         let dir = c.network.networkDir
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
         let configs = names.filter { $0.hasSuffix(".conflist") || $0.hasSuffix(".conf") || $0.hasSuffix(".json") }

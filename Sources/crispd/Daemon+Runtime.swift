@@ -3,6 +3,7 @@ import CrispCore
 import CrispRuntime
 import CrispService
 import CrispStorage
+import CrispNetwork
 import Foundation
 import Logging
 
@@ -15,13 +16,24 @@ extension Daemon {
         let containers: ContainerService
     }
 
-    func makeRuntime(storage: Storage, logger: Logger) async throws -> RuntimeParts {
+    /// CNI: configs watched with inotify, results cached under root, namespaces pinned by crisp-pinns.
+    func makeNetwork() throws -> PodNetworkManager {
+        let manager = PodNetworkManager(
+            options: PodNetworkOptions(networkDir: config.network.networkDir, pluginDirs: config.network.pluginDirs,
+                                       defaultNetwork: config.network.cniDefaultNetwork, cacheDir: config.root + "/cni/results"),
+            namespaces: PinnsNamespaces(pinnsPath: Self.helperBinary("crisp-pinns"), pinDir: "/var/run"),
+            logger: Logger(label: "cni"))
+        try manager.start()
+        return manager
+    }
+
+    func makeRuntime(storage: Storage, network: PodNetworkManager, logger: Logger) async throws -> RuntimeParts {
         let watcher = try ExitWatcher(directory: config.runRoot + "/exits")
         let tracker = ExitTracker()
         let runtime = ConmonRuntime(conmon: Conmon(path: config.runtime.conmon), exits: tracker)
         let settings = SandboxService.Settings(config: config, pauseBinary: Self.pauseBinary(),
                                                minimumOOMScoreAdj: Self.minimumOOMScoreAdj())
-        let sandboxes = SandboxService(settings: settings, runtime: runtime, logger: Logger(label: "pods"))
+        let sandboxes = SandboxService(settings: settings, runtime: runtime, network: network, logger: Logger(label: "pods"))
         let containers = ContainerService(settings: settings, config: config, runtime: runtime, storage: storage,
                                           sandboxes: sandboxes, logger: Logger(label: "containers"))
         await tracker.onExit { exit in
@@ -42,10 +54,14 @@ extension Daemon {
 
     /// crisp-pause is installed next to crispd (`make build`, `make test`).
     static func pauseBinary() -> String {
-        if let p = ProcessInfo.processInfo.environment["CRISP_PAUSE_BINARY"] { return p }
+        ProcessInfo.processInfo.environment["CRISP_PAUSE_BINARY"] ?? helperBinary("crisp-pause")
+    }
+
+    /// crisp's helper programs live next to crispd, or in libexec when installed.
+    static func helperBinary(_ name: String) -> String {
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let candidates = [exe.deletingLastPathComponent().appendingPathComponent("crisp-pause").path,
-                          "/usr/local/libexec/crisp/crisp-pause", "/usr/libexec/crisp/crisp-pause"]
+        let candidates = [exe.deletingLastPathComponent().appendingPathComponent(name).path,
+                          "/usr/local/libexec/crisp/" + name, "/usr/libexec/crisp/" + name]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
 

@@ -3,6 +3,7 @@ import CrispConfig
 import CrispCore
 import CrispRuntime
 import CrispStorage
+import CrispNetwork
 import CrispServer
 import CrispService
 import Foundation
@@ -40,10 +41,11 @@ struct Daemon {
         }
 
         let live = LiveConfiguration(config)
-        let info = RuntimeInfoService(config: live)
+        let network = try makeNetwork()
+        let info = RuntimeInfoService(config: live, network: network)
         let storage = try await openStorage()
         let images = try makeImageService(storage: storage)
-        let runtime = try await makeRuntime(storage: storage, logger: logger)
+        let runtime = try await makeRuntime(storage: storage, network: network, logger: logger)
         let transport = HTTP2ServerTransport.Posix(
             address: .unixDomainSocket(path: config.api.listen),
             transportSecurity: .plaintext,
@@ -66,6 +68,7 @@ struct Daemon {
             logger: logger))
         defer {
             runtime.watcher.stop()
+            network.stop()
             SocketPreparation.remove(path: config.api.listen)
             withExtendedLifetime(lock) {}
         }

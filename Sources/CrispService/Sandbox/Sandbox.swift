@@ -1,4 +1,5 @@
 public import Foundation
+public import CrispNetwork
 
 /// A pod as crisp keeps it: what the kubelet asked for plus what crisp made for it. Persisted as
 /// JSON (atomically) under `root/sandboxes/ID/sandbox.json`, so it survives a daemon restart.
@@ -40,6 +41,10 @@ public struct Sandbox: Codable, Sendable, Equatable {
     /// Where the pod's own files live (hostname, hosts, resolv.conf, shm).
     public var runDirectory: String
     public var shmMounted: Bool
+    /// Pod IPs from CNI (IPv4 first); empty for host-network pods.
+    public var ips: [String] = []
+    /// The pinned network namespace; nil for host-network pods.
+    public var netnsPath: String?
 
     public var hostnamePath: String { runDirectory + "/hostname" }
     public var hostsPath: String { runDirectory + "/hosts" }
@@ -64,6 +69,7 @@ public struct RunSandboxRequest: Sendable {
     public var dnsSearches: [String] = []
     public var dnsOptions: [String] = []
     public var sysctls: [String: String] = [:]
+    public var portMappings: [PortMapping] = []
 
     public init(metadata: Sandbox.Metadata) { self.metadata = metadata }
 }

@@ -5,6 +5,7 @@ import CrispRuntime
 import Foundation
 import Glibc
 import Logging
+import CrispNetwork
 
 extension SandboxService {
     /// Creates the pod: its files, /dev/shm, and the infra process that holds its namespaces.
@@ -18,8 +19,14 @@ extension SandboxService {
             throw .alreadyExists("pod \(m.namespace)/\(m.name) (uid \(m.uid), attempt \(m.attempt)) already exists as \(existing)")
         }
         let handler = try handler(named: request.runtimeHandler)
-        guard request.hostNetwork else {
-            throw .failedPrecondition("pod \(m.namespace)/\(m.name) asks for its own network namespace, but pod networking (CNI) is not wired into crisp yet; only host-network pods can run")
+        if !request.hostNetwork {
+            guard let network else {
+                throw .failedPrecondition("pod \(m.namespace)/\(m.name) needs pod networking, which is not configured in this daemon")
+            }
+            let readiness = network.readiness
+            guard readiness.ready else {
+                throw .failedPrecondition("pod \(m.namespace)/\(m.name) needs pod networking: \(readiness.reason): \(readiness.message)")
+            }
         }
         let id = SandboxID.random().rawValue
         reservations[m.key] = id
@@ -37,6 +44,15 @@ extension SandboxService {
                 logDirectory: request.logDirectory, hostNetwork: request.hostNetwork, hostIPC: request.hostIPC,
                 hostPID: request.hostPID, sharedPID: request.sharedPID, cgroupParent: request.cgroupParent,
                 infraPID: 0, runDirectory: runDir, shmMounted: false)
+            if !request.hostNetwork, let network {
+                // CNI creates and pins the namespace, then ADDs; on failure it has already undone both.
+                let attachment = try await network.setUp(PodNetworkRequest(
+                    pod: PodNetworkIdentity(id: id, name: m.name, namespace: m.namespace, uid: m.uid),
+                    annotations: request.annotations, portMappings: request.portMappings))
+                undo.append { try? await network.tearDown(podID: id) }
+                sandbox.ips = attachment.ips
+                sandbox.netnsPath = attachment.netnsPath
+            }
             try writePodFiles(sandbox, request: request)
             if !request.hostIPC {
                 try mountShm(at: sandbox.shmPath)
@@ -54,6 +70,7 @@ extension SandboxService {
             input.defaults.minimumOOMScoreAdj = settings.minimumOOMScoreAdj
             input.defaults.sysctls = request.hostNetwork ? [:] : settings.defaultSysctls.merging(request.sysctls) { $1 }
             input.sandbox.hostNetwork = request.hostNetwork
+            input.sandbox.networkNamespace = sandbox.netnsPath
             input.sandbox.hostIPC = request.hostIPC
             input.sandbox.hostPID = request.hostPID
             input.sandbox.hostname = hostname
@@ -112,12 +129,12 @@ extension SandboxService {
             for server in request.dnsServers { resolv += "nameserver \(server)\n" }
             if !request.dnsOptions.isEmpty { resolv += "options \(request.dnsOptions.joined(separator: " "))\n" }
         }
-        let hosts = """
+        let hosts = s.ips.isEmpty ? """
             127.0.0.1\tlocalhost
             ::1\tlocalhost ip6-localhost ip6-loopback
             127.0.1.1\t\(s.hostname)
 
-            """
+            """ : PodHostsFile.contents(hostname: s.hostname, podIPs: s.ips)
         for (path, text) in [(s.hostnamePath, s.hostname + "\n"), (s.hostsPath, hosts), (s.resolvConfPath, resolv)] {
             try AtomicFile.write(Data(text.utf8), to: path)
             chmod(path, 0o644)

@@ -4,6 +4,7 @@ import CrispRuntime
 import Foundation
 import Glibc
 import Logging
+import CrispNetwork
 
 extension SandboxService {
     /// Stops the pod: kills the infra process (SIGKILL: a SIGTERM sent before pause has finished
@@ -20,6 +21,11 @@ extension SandboxService {
             }
             s.shmMounted = false
         }
+        if s.netnsPath != nil, let network {
+            // DEL with the cached config and result, then the pinned namespace goes.
+            try await network.tearDown(podID: s.id)
+            s.netnsPath = nil
+        }
         s.state = .notReady
         try persist(s)
         logger.info("pod stopped", metadata: ["pod": "\(s.id)"])
@@ -29,7 +35,7 @@ extension SandboxService {
     public func remove(_ id: String) async throws(CrispError) {
         let s: Sandbox
         do { s = try lookup(id) } catch where error.code == .notFound { return }
-        if s.state == .ready || s.shmMounted { try await stop(s.id) }
+        if s.state == .ready || s.shmMounted || s.netnsPath != nil { try await stop(s.id) }
         let handler = try handler(named: s.runtimeHandler)
         try await runtime.delete(id: s.id, handler: handler)
         for dir in [s.runDirectory, "\(recordsDirectory)/\(s.id)", settings.exitDirectory + "/" + s.id] {

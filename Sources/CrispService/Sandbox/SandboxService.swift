@@ -4,6 +4,7 @@ import CrispOS
 public import CrispRuntime
 import Foundation
 public import Logging
+public import CrispNetwork
 
 /// Pods: create, stop, remove, inspect. One actor owns the in-memory registry (a cache of the
 /// records on disk, rebuilt by `restore()`); each operation lives in `SandboxService+Op.swift`.
@@ -41,15 +42,18 @@ public actor SandboxService {
 
     let settings: Settings
     let runtime: any OCIRuntime
+    /// nil only in tests that run host-network pods without CNI.
+    let network: PodNetworkManager?
     let logger: Logger
     var sandboxes: [String: Sandbox] = [:]
     /// Metadata key → sandbox id, including pods still being created.
     var reservations: [String: String] = [:]
     var oomClampLogged = false
 
-    public init(settings: Settings, runtime: any OCIRuntime, logger: Logger) {
+    public init(settings: Settings, runtime: any OCIRuntime, network: PodNetworkManager?, logger: Logger) {
         self.settings = settings
         self.runtime = runtime
+        self.network = network
         self.logger = logger
     }
 

@@ -1,0 +1,73 @@
+import CRIAPI
+import Foundation
+import GRPCCore
+import Testing
+
+/// Pods with their own network namespace, through crispd, crisp-pinns and Debian's CNI plugins
+/// (bridge + host-local + portmap). The bridge, subnet and IPAM state belong to the test.
+@Suite(.serialized) struct PodNetworkTests {
+    static func skipReason() -> String? {
+        if let r = PodSandboxTests.skipReason() { return r }
+        for p in ["/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/portmap"]
+        where !FileManager.default.isExecutableFile(atPath: p) {
+            return "\(p) is not installed (apt containernetworking-plugins)"
+        }
+        return nil
+    }
+
+    @Test func podGetsAnIPAndLosesItOnStop() async throws {
+        if let why = Self.skipReason() { print("skipped: \(why)"); return }
+        let crispd = try CrispdProcess()
+        let n = Int.random(in: 10...250)
+        let bridge = "crit\(n)"
+        let ipamDir = crispd.dir + "/ipam"
+        let conflist = """
+            {"cniVersion": "1.0.0", "name": "crisp-it", "plugins": [
+              {"type": "bridge", "bridge": "\(bridge)", "isGateway": true, "ipMasq": false,
+               "ipam": {"type": "host-local", "dataDir": "\(ipamDir)", "ranges": [[{"subnet": "10.252.\(n).0/24"}]]}},
+              {"type": "portmap", "capabilities": {"portMappings": true}}]}
+            """
+        try conflist.write(toFile: crispd.networkDir + "/10-it.conflist", atomically: true, encoding: .utf8)
+        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
+        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
+        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        defer {
+            world.cleanup()
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/sbin/ip")
+            p.arguments = ["link", "del", bridge]
+            try? p.run()
+            p.waitUntilExit()
+        }
+        try await crispd.withClients { runtime, _ in
+            let ready = try await runtime.status(Runtime_V1_StatusRequest()).status.conditions.first { $0.type == "NetworkReady" }
+            #expect(ready?.status == true)
+
+            var run = Runtime_V1_RunPodSandboxRequest()
+            run.config = PodSandboxTests.podConfig("net", cgroupParent: cgroupParent, hostNetwork: false)
+            let id = try await runtime.runPodSandbox(run).podSandboxID
+            var statusReq = Runtime_V1_PodSandboxStatusRequest()
+            statusReq.podSandboxID = id
+            let st = try await runtime.podSandboxStatus(statusReq).status
+            #expect(st.network.ip.hasPrefix("10.252.\(n)."), "\(st.network.ip)")
+            #expect(st.linux.namespaces.options.network == .pod)
+            let netns = "/var/run/netns/crisp-" + id
+            #expect(FileManager.default.fileExists(atPath: netns))
+            let allocated = (try? FileManager.default.contentsOfDirectory(atPath: ipamDir + "/crisp-it")) ?? []
+            #expect(allocated.contains(st.network.ip))
+            let hosts = try String(contentsOfFile: crispd.runRoot + "/sandboxes/\(id)/hosts", encoding: .utf8)
+            #expect(hosts.contains(st.network.ip))
+
+            var stop = Runtime_V1_StopPodSandboxRequest()
+            stop.podSandboxID = id
+            _ = try await runtime.stopPodSandbox(stop)
+            #expect(!FileManager.default.fileExists(atPath: netns))
+            let after = (try? FileManager.default.contentsOfDirectory(atPath: ipamDir + "/crisp-it")) ?? []
+            #expect(!after.contains(st.network.ip))
+            var remove = Runtime_V1_RemovePodSandboxRequest()
+            remove.podSandboxID = id
+            _ = try await runtime.removePodSandbox(remove)
+        }
+        world.assertNoLeaks()
+    }
+}
