@@ -15,6 +15,7 @@ deps:
 build: deps
 	$(SWIFT) build -c release --product crispd
 	$(SWIFT) build -c release --product crispctl
+	$(SWIFT) build -c release --product crisp-pinns
 	$(MAKE) pause DIR=.build/release
 
 # crisp's own pause program, static, next to crispd (SwiftPM links would pull in the Swift runtime).
@@ -27,6 +28,7 @@ build-debug: deps
 
 # Starts crispd with the built-in defaults (plus /etc/crisp/crisp.conf if present), in the foreground.
 run: build
+	$(RELEASE_BIN)/crispd install-cni-config
 	$(RELEASE_BIN)/crispd
 
 # Builds everything and runs every test (unit and integration; integration tests need root).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CrispConfig
 import CrispCore
+import CrispNetwork
 import Foundation
 
 @main
@@ -13,7 +14,7 @@ struct Crispd: AsyncParsableCommand {
             in lexical order, then these flags; each flag is named after its TOML key.
             """,
         version: CrispVersion.string,
-        subcommands: [ConfigCommand.self])
+        subcommands: [ConfigCommand.self, InstallCNIConfigCommand.self])
 
     @OptionGroup var flags: ConfigFlags
 
@@ -52,6 +53,30 @@ struct ConfigCommand: ParsableCommand {
         } catch {
             FileHandleStderr.write("crispd: \(error)\n")
             throw ExitCode(2)
+        }
+    }
+}
+
+/// `crispd install-cni-config`: writes crisp's default bridge network (10.85.0.0/16, portmap) into
+/// `network_dir` when that directory holds no configuration; never overwrites one. `make run` calls it.
+struct InstallCNIConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "install-cni-config",
+        abstract: "Install the default CNI bridge configuration if network_dir has none.")
+
+    @OptionGroup var flags: ConfigFlags
+
+    func run() throws {
+        let config: CrispConfiguration
+        do { config = try ConfigLoader.load(flags.sources) } catch {
+            FileHandleStderr.write("crispd: \(error)\n")
+            throw ExitCode(2)
+        }
+        let dir = config.network.networkDir
+        if try CNIDefaultConfig.installIfMissing(in: dir) {
+            print("installed \(dir)/10-crisp-bridge.conflist")
+        } else {
+            print("\(dir) already has a CNI configuration; left as it is")
         }
     }
 }
