@@ -1,3 +1,5 @@
+import CrispCore
+
 extension ConfigLoader {
     /// Checks the merged configuration as a whole. Pure: touches no file, returns every problem.
     public static func validate(_ c: CrispConfiguration) -> [ConfigProblem] {
@@ -31,7 +33,7 @@ extension ConfigLoader {
         }
         for cap in c.runtime.defaultCapabilities {
             let name = cap.uppercased().hasPrefix("CAP_") ? String(cap.uppercased().dropFirst(4)) : cap.uppercased()
-            if !Capabilities.known.contains(name) { bad("crisp.runtime.default_capabilities", "unknown capability \"\(cap)\"") }
+            if !LinuxCapabilities.all.contains(name) { bad("crisp.runtime.default_capabilities", "unknown capability \"\(cap)\"") }
         }
         if c.runtime.runtimes[c.runtime.defaultRuntime] == nil {
             bad("crisp.runtime.default_runtime", "\"\(c.runtime.defaultRuntime)\" is not a configured runtime (have: \(c.runtime.runtimes.keys.sorted().joined(separator: ", ")))")
@@ -56,16 +58,4 @@ extension ConfigLoader {
         }
         return problems
     }
-}
-
-/// Linux capability names without the CAP_ prefix (capabilities(7), up to CHECKPOINT_RESTORE).
-public enum Capabilities {
-    public static let known: Set<String> = [
-        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-        "CHECKPOINT_RESTORE",
-    ]
 }

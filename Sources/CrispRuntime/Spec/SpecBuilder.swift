@@ -89,15 +89,8 @@ public struct SpecBuilder: Sendable {
 
     // MARK: capabilities
 
-    /// Every capability the kernel headers of this generation define, in CAP_ form.
-    public static let allCapabilities: [String] = [
-        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-        "CHECKPOINT_RESTORE",
-    ].map { "CAP_" + $0 }
+    /// Every capability, in CAP_ form.
+    public static let allCapabilities: [String] = LinuxCapabilities.all.map { "CAP_" + $0 }
 
     static func normalize(_ cap: String) throws(CrispError) -> String {
         let upper = cap.uppercased()
