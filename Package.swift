@@ -220,7 +220,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "CRIAPI", "CrispCore", "CrispConfig", "CrispRuntime", "CrispStorage", "CrispTestSupport",
+                "CRIAPI", "CrispCore", "CrispConfig", "CrispRuntime", "CrispStorage", "CrispTestSupport", "RegistryTestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
