@@ -3,6 +3,7 @@ import CrispCore
 import CrispService
 import Foundation
 import CrispRuntime
+import CrispStorage
 
 /// CreateContainer, StartContainer, StopContainer, RemoveContainer, ContainerStatus, ListContainers.
 extension RuntimeService {
@@ -142,5 +143,75 @@ extension RuntimeService {
         out.stderr = Data(result.stderr)
         out.exitCode = result.exitCode
         return out
+    }
+}
+
+/// ContainerStats and ListContainerStats.
+extension RuntimeService {
+    func containerStats(_ r: Runtime_V1_ContainerStatsRequest) async throws -> Runtime_V1_ContainerStatsResponse {
+        var out = Runtime_V1_ContainerStatsResponse()
+        out.stats = Self.criStats(try await containers.stats(r.containerID))
+        return out
+    }
+
+    func listContainerStats(_ r: Runtime_V1_ListContainerStatsRequest) async throws -> Runtime_V1_ListContainerStatsResponse {
+        var filter = ContainerFilter()
+        if r.hasFilter {
+            filter.id = r.filter.id
+            filter.sandboxID = r.filter.podSandboxID
+            filter.labels = r.filter.labelSelector
+        }
+        var out = Runtime_V1_ListContainerStatsResponse()
+        out.stats = await containers.listStats(filter).map(Self.criStats)
+        return out
+    }
+
+    static func criStats(_ v: ContainerStatsValue) -> Runtime_V1_ContainerStats {
+        var s = Runtime_V1_ContainerStats()
+        s.attributes.id = v.record.id
+        s.attributes.metadata.name = v.record.name
+        s.attributes.metadata.attempt = v.record.attempt
+        s.attributes.labels = v.record.labels
+        s.attributes.annotations = v.record.annotations
+        if let sample = v.sample {
+            s.cpu.timestamp = v.timestamp
+            s.cpu.usageCoreNanoSeconds.value = sample.cpuUsageNanos
+            if let n = v.nanoCores { s.cpu.usageNanoCores.value = n }
+            s.memory.timestamp = v.timestamp
+            s.memory.workingSetBytes.value = sample.memoryWorkingSetBytes
+            s.memory.usageBytes.value = sample.memoryUsageBytes
+            s.memory.rssBytes.value = sample.memoryRSSBytes
+            s.memory.pageFaults.value = sample.pageFaults
+            s.memory.majorPageFaults.value = sample.majorPageFaults
+        }
+        if let w = v.writableLayer {
+            s.writableLayer.timestamp = v.timestamp
+            s.writableLayer.fsID.mountpoint = w.mountpoint
+            s.writableLayer.usedBytes.value = w.usedBytes
+            s.writableLayer.inodesUsed.value = w.inodesUsed
+        }
+        return s
+    }
+}
+
+/// UpdateContainerResources and ReopenContainerLog.
+extension RuntimeService {
+    func updateContainerResources(_ r: Runtime_V1_UpdateContainerResourcesRequest) async throws -> Runtime_V1_UpdateContainerResourcesResponse {
+        let l = r.linux
+        var u = ResourceUpdate()
+        u.cpuShares = l.cpuShares
+        u.cpuQuota = l.cpuQuota
+        u.cpuPeriod = l.cpuPeriod
+        u.cpusetCPUs = l.cpusetCpus
+        u.cpusetMems = l.cpusetMems
+        u.memoryLimit = l.memoryLimitInBytes
+        u.memorySwapLimit = l.memorySwapLimitInBytes
+        try await containers.update(r.containerID, u)
+        return Runtime_V1_UpdateContainerResourcesResponse()
+    }
+
+    func reopenContainerLog(_ r: Runtime_V1_ReopenContainerLogRequest) async throws -> Runtime_V1_ReopenContainerLogResponse {
+        try await containers.reopenLog(r.containerID)
+        return Runtime_V1_ReopenContainerLogResponse()
     }
 }

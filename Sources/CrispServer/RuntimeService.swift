@@ -32,6 +32,10 @@ public struct RuntimeService: RegistrableRPCService {
         router.unary(M.ContainerStatus.descriptor) { (r: Runtime_V1_ContainerStatusRequest, _) in try await containerStatus(r) }
         router.unary(M.ListContainers.descriptor) { (r: Runtime_V1_ListContainersRequest, _) in try await listContainers(r) }
         router.unary(M.ExecSync.descriptor) { (r: Runtime_V1_ExecSyncRequest, _) in try await execSync(r) }
+        router.unary(M.ContainerStats.descriptor) { (r: Runtime_V1_ContainerStatsRequest, _) in try await containerStats(r) }
+        router.unary(M.ListContainerStats.descriptor) { (r: Runtime_V1_ListContainerStatsRequest, _) in try await listContainerStats(r) }
+        router.unary(M.UpdateContainerResources.descriptor) { (r: Runtime_V1_UpdateContainerResourcesRequest, _) in try await updateContainerResources(r) }
+        router.unary(M.ReopenContainerLog.descriptor) { (r: Runtime_V1_ReopenContainerLogRequest, _) in try await reopenContainerLog(r) }
         router.unimplemented(M.descriptors)
     }
 }

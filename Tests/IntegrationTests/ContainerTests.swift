@@ -74,7 +74,7 @@ import Testing
             create.podSandboxID = pod
             create.sandboxConfig = run.config
             create.config = Self.containerConfig("main", ["/bin/sh", "-c",
-                "trap 'exit 0' TERM; echo hi; echo \"$FROM_IMAGE $FROM_REQUEST $(pwd)\"; while true; do sleep 0.1; done"],
+                "trap 'exit 0' TERM; echo hi; echo \"$FROM_IMAGE $FROM_REQUEST $(pwd)\"; while true; do echo tick; sleep 0.2; done"],
                 logPath: "main.log")
             let main = try await runtime.createContainer(create).containerID
             var statusReq = Runtime_V1_ContainerStatusRequest()
@@ -106,9 +106,43 @@ import Testing
                 #expect(e.code == .deadlineExceeded)
             }
 
+            var statsReq = Runtime_V1_ContainerStatsRequest()
+            statsReq.containerID = main
+            let first = try await runtime.containerStats(statsReq).stats
+            #expect(first.attributes.id == main)
+            #expect(first.cpu.usageCoreNanoSeconds.value > 0)
+            #expect(first.memory.workingSetBytes.value > 0)
+            #expect(first.memory.usageBytes.value >= first.memory.workingSetBytes.value)
+            #expect(first.writableLayer.fsID.mountpoint.hasPrefix(crispd.root))
+            try await Task.sleep(for: .milliseconds(200))
+            let second = try await runtime.containerStats(statsReq).stats
+            #expect(second.cpu.hasUsageNanoCores)
+            var listStats = Runtime_V1_ListContainerStatsRequest()
+            listStats.filter.podSandboxID = pod
+            #expect(try await runtime.listContainerStats(listStats).stats.map(\.attributes.id) == [main])
+
+            var update = Runtime_V1_UpdateContainerResourcesRequest()
+            update.containerID = main
+            update.linux.memoryLimitInBytes = 64 << 20
+            _ = try await runtime.updateContainerResources(update)
+            let limit = try String(contentsOfFile: "/sys/fs/cgroup/memory\(cgroupParent)/crisp-\(main)/memory.limit_in_bytes", encoding: .utf8)
+            #expect(limit.trimmingCharacters(in: .whitespacesAndNewlines) == "\(64 << 20)")
+
             let log = (try? String(contentsOfFile: running.logPath, encoding: .utf8)) ?? ""
             #expect(log.contains(" stdout F hi\n"))
+            // Log rotation: the kubelet renames the file, then asks for a reopen.
+            try FileManager.default.moveItem(atPath: running.logPath, toPath: running.logPath + ".1")
+            var reopen = Runtime_V1_ReopenContainerLogRequest()
+            reopen.containerID = main
+            _ = try await runtime.reopenContainerLog(reopen)
+            let rotated = ContinuousClock.now + .seconds(10)
+            while !((try? String(contentsOfFile: running.logPath, encoding: .utf8)) ?? "").contains(" stdout F tick"),
+                  ContinuousClock.now < rotated {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(((try? String(contentsOfFile: running.logPath, encoding: .utf8)) ?? "").contains(" stdout F tick"))
             #expect(log.contains(" stdout F yes yes /tmp\n"))
+            #expect(!log.isEmpty)
 
             create.config = Self.containerConfig("fails", ["/bin/sh", "-c", "exit 7"], logPath: "fails.log")
             let fails = try await runtime.createContainer(create).containerID

@@ -12,6 +12,7 @@ public protocol OCIRuntime: Sendable {
     func execSync(id: String, handler: RuntimeHandler, process: RuntimeSpec.Process, timeout: Duration?) async throws(CrispError) -> ExecResult
     func delete(id: String, handler: RuntimeHandler) async throws(CrispError)
     func state(id: String, handler: RuntimeHandler) async throws(CrispError) -> RuncCLI.State
+    func update(id: String, handler: RuntimeHandler, resourcesFile: String) async throws(CrispError)
 }
 
 public struct ExecResult: Sendable, Equatable {
@@ -91,6 +92,10 @@ public struct ConmonRuntime: OCIRuntime {
 
     public func state(id: String, handler: RuntimeHandler) async throws(CrispError) -> RuncCLI.State {
         try await RuncCLI(handler: handler).state(id: id)
+    }
+
+    public func update(id: String, handler: RuntimeHandler, resourcesFile: String) async throws(CrispError) {
+        try await RuncCLI(handler: handler).update(id: id, resourcesFile: resourcesFile)
     }
 }
 

@@ -57,6 +57,7 @@ extension ContainerService {
         try? FileManager.default.removeItem(atPath: "\(recordsDirectory)/\(c.id)")
         try? FileManager.default.removeItem(atPath: settings.exitDirectory + "/" + c.id)
         containers[c.id] = nil
+        lastSamples[c.id] = nil
         reservations[c.reservationKey] = nil
         logger.info("container removed", metadata: ["container": "\(c.id)"])
     }

@@ -18,6 +18,9 @@ public actor ContainerService {
     var reservations: [String: String] = [:]
     var defaultCapabilities: [String]
     var pidsLimit: Int64
+    let cgroups = CgroupReader.detect()
+    /// The previous cgroup sample per container, for CPU rates.
+    var lastSamples: [String: CgroupSample] = [:]
 
     public init(settings: SandboxService.Settings, config: CrispConfiguration, runtime: any OCIRuntime,
                 storage: Storage, sandboxes: SandboxService, logger: Logger) {

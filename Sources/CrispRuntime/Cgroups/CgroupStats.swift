@@ -1,0 +1,96 @@
+public import Foundation
+
+/// One sample of a container's cgroup counters, read from cgroup v1 or v2 files.
+public struct CgroupSample: Sendable, Equatable {
+    /// Cumulative CPU time in nanoseconds.
+    public var cpuUsageNanos: UInt64
+    public var memoryUsageBytes: UInt64
+    /// usage − inactive file cache, as the kubelet counts it.
+    public var memoryWorkingSetBytes: UInt64
+    public var memoryRSSBytes: UInt64
+    public var pageFaults: UInt64
+    public var majorPageFaults: UInt64
+    public var processes: UInt64
+    public var at: Date
+}
+
+/// Reads cgroup counters for a cgroup path (as given to the runtime in `cgroupsPath`).
+/// `root` is injectable so both layouts are unit-tested on fixture trees.
+public struct CgroupReader: Sendable {
+    public enum Layout: Sendable, Equatable {
+        /// One hierarchy per controller: `root/cpuacct/PATH`, `root/memory/PATH`, `root/pids/PATH`.
+        case v1
+        /// The unified hierarchy: `root/PATH`.
+        case v2
+    }
+
+    public let root: String
+    public let layout: Layout
+
+    public init(root: String = "/sys/fs/cgroup", layout: Layout) {
+        self.root = root
+        self.layout = layout
+    }
+
+    /// The layout of this host: v2 when `root` itself is a cgroup2 mount (it has
+    /// `cgroup.controllers`), v1 (including hybrid) otherwise.
+    public static func detect(root: String = "/sys/fs/cgroup") -> CgroupReader {
+        let unified = FileManager.default.fileExists(atPath: root + "/cgroup.controllers")
+        return CgroupReader(root: root, layout: unified ? .v2 : .v1)
+    }
+
+    /// nil when the cgroup does not exist (the container is gone or never started).
+    public func sample(path: String, at: Date = Date()) -> CgroupSample? {
+        let p = path.hasPrefix("/") ? path : "/" + path
+        switch layout {
+        case .v1:
+            guard let cpu = Self.number(read("\(root)/cpuacct\(p)/cpuacct.usage")) else { return nil }
+            let usage = Self.number(read("\(root)/memory\(p)/memory.usage_in_bytes")) ?? 0
+            let stat = Self.keyValues(read("\(root)/memory\(p)/memory.stat") ?? "")
+            let inactive = stat["total_inactive_file"] ?? stat["inactive_file"] ?? 0
+            return CgroupSample(
+                cpuUsageNanos: cpu, memoryUsageBytes: usage,
+                memoryWorkingSetBytes: usage > inactive ? usage - inactive : 0,
+                memoryRSSBytes: stat["total_rss"] ?? stat["rss"] ?? 0,
+                pageFaults: stat["total_pgfault"] ?? stat["pgfault"] ?? 0,
+                majorPageFaults: stat["total_pgmajfault"] ?? stat["pgmajfault"] ?? 0,
+                processes: Self.number(read("\(root)/pids\(p)/pids.current")) ?? 0, at: at)
+        case .v2:
+            let dir = root + p
+            guard let cpuStat = read(dir + "/cpu.stat") else { return nil }
+            let cpu = Self.keyValues(cpuStat)["usage_usec"].map { $0 * 1000 } ?? 0
+            let usage = Self.number(read(dir + "/memory.current")) ?? 0
+            let stat = Self.keyValues(read(dir + "/memory.stat") ?? "")
+            let inactive = stat["inactive_file"] ?? 0
+            return CgroupSample(
+                cpuUsageNanos: cpu, memoryUsageBytes: usage,
+                memoryWorkingSetBytes: usage > inactive ? usage - inactive : 0,
+                memoryRSSBytes: stat["anon"] ?? 0, pageFaults: stat["pgfault"] ?? 0,
+                majorPageFaults: stat["pgmajfault"] ?? 0,
+                processes: Self.number(read(dir + "/pids.current")) ?? 0, at: at)
+        }
+    }
+
+    /// CPU use between two samples in nanocores (1e9 = one full core).
+    public static func nanoCores(from a: CgroupSample, to b: CgroupSample) -> UInt64 {
+        let dt = b.at.timeIntervalSince(a.at)
+        guard dt > 0, b.cpuUsageNanos >= a.cpuUsageNanos else { return 0 }
+        return UInt64(Double(b.cpuUsageNanos - a.cpuUsageNanos) / dt)
+    }
+
+    func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+
+    static func number(_ text: String?) -> UInt64? {
+        text.flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// `name value` lines, as in memory.stat and cpu.stat.
+    static func keyValues(_ text: String) -> [String: UInt64] {
+        var out: [String: UInt64] = [:]
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if f.count == 2, let v = UInt64(f[1]) { out[String(f[0])] = v }
+        }
+        return out
+    }
+}

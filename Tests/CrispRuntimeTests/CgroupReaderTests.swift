@@ -1,0 +1,70 @@
+@testable import CrispRuntime
+import Foundation
+import Testing
+
+/// Both cgroup layouts, on fixture trees written by the test (this host only runs v1).
+@Suite struct CgroupReaderTests {
+    func tree(_ files: [String: String]) throws -> String {
+        let root = NSTemporaryDirectory() + "cgroup-fixture-\(UUID().uuidString)"
+        for (path, text) in files {
+            let full = root + "/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: full, atomically: true, encoding: .utf8)
+        }
+        return root
+    }
+
+    @Test func readsV1() throws {
+        let root = try tree([
+            "cpuacct/kube/c1/cpuacct.usage": "123456789\n",
+            "memory/kube/c1/memory.usage_in_bytes": "10485760\n",
+            "memory/kube/c1/memory.stat": "cache 100\nrss 4096\ntotal_rss 8192\ntotal_inactive_file 1048576\ntotal_pgfault 42\ntotal_pgmajfault 3\n",
+            "pids/kube/c1/pids.current": "5\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let s = try #require(CgroupReader(root: root, layout: .v1).sample(path: "/kube/c1"))
+        #expect(s.cpuUsageNanos == 123_456_789)
+        #expect(s.memoryUsageBytes == 10_485_760)
+        #expect(s.memoryWorkingSetBytes == 10_485_760 - 1_048_576)
+        #expect(s.memoryRSSBytes == 8192)
+        #expect(s.pageFaults == 42)
+        #expect(s.majorPageFaults == 3)
+        #expect(s.processes == 5)
+        #expect(CgroupReader(root: root, layout: .v1).sample(path: "/kube/missing") == nil)
+    }
+
+    @Test func readsV2() throws {
+        let root = try tree([
+            "cgroup.controllers": "cpu memory pids\n",
+            "kube/c1/cpu.stat": "usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n",
+            "kube/c1/memory.current": "2097152\n",
+            "kube/c1/memory.stat": "anon 1048576\nfile 524288\ninactive_file 262144\npgfault 7\npgmajfault 1\n",
+            "kube/c1/pids.current": "2\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let reader = CgroupReader.detect(root: root)
+        #expect(reader.layout == .v2)
+        let s = try #require(reader.sample(path: "kube/c1"))
+        #expect(s.cpuUsageNanos == 2_500_000)
+        #expect(s.memoryWorkingSetBytes == 2_097_152 - 262_144)
+        #expect(s.memoryRSSBytes == 1_048_576)
+        #expect(s.pageFaults == 7)
+        #expect(s.processes == 2)
+    }
+
+    @Test func nanoCoresBetweenSamples() {
+        let t0 = Date(timeIntervalSince1970: 1000)
+        let a = CgroupSample(cpuUsageNanos: 1_000_000_000, memoryUsageBytes: 0, memoryWorkingSetBytes: 0, memoryRSSBytes: 0,
+                             pageFaults: 0, majorPageFaults: 0, processes: 0, at: t0)
+        var b = a
+        b.cpuUsageNanos = 1_500_000_000
+        b.at = t0.addingTimeInterval(2)
+        #expect(CgroupReader.nanoCores(from: a, to: b) == 250_000_000)
+        #expect(CgroupReader.nanoCores(from: b, to: a) == 0)
+    }
+
+    @Test func thisHostIsDetected() {
+        let reader = CgroupReader.detect()
+        #expect(reader.layout == (FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") ? .v2 : .v1))
+    }
+}
