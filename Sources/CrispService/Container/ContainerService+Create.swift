@@ -29,13 +29,14 @@ extension ContainerService {
             undo.append { [storage] in try? await storage.removeContainer(id) }
             let rootfs = try await storage.mountContainer(id)
             undo.append { [storage] in _ = try? await storage.unmountContainer(id, force: true) }
-            let config = ImageConfigSubset.parse(image.config)
+            // An unreadable config means no defaults from the image; the request must then say it all.
+            let config = (try? JSONDecoder().decode(ImageConfiguration.self, from: Data(image.config)))?.config
             var input = ContainerSpecInput(id: id.rawValue, rootfs: rootfs)
-            input.image.entrypoint = config.entrypoint
-            input.image.cmd = config.cmd
-            input.image.env = config.env
-            input.image.workingDir = config.workingDir
-            input.image.user = config.user
+            input.image.entrypoint = config?.entrypoint ?? []
+            input.image.cmd = config?.cmd ?? []
+            input.image.env = config?.env ?? []
+            input.image.workingDir = config?.workingDir ?? ""
+            input.image.user = config?.user ?? ""
             input.process.command = r.command
             input.process.args = r.args
             input.process.env = r.env
@@ -87,7 +88,7 @@ extension ContainerService {
                 id: id.rawValue, sandboxID: pod.id, name: r.name, attempt: r.attempt, image: r.image,
                 imageID: image.id.description, labels: r.labels, annotations: r.annotations,
                 createdAt: SandboxService.now(), lifecycle: .created, logPath: logPath, runtimeHandler: handler.name,
-                stopSignal: Self.signal(named: config.stopSignal), bundle: bundle, processJSON: processJSON,
+                stopSignal: Self.signal(named: config?.stopSignal ?? ""), bundle: bundle, processJSON: processJSON,
                 mounts: r.mounts.map { .init(containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly) })
             try persist(record)
             logger.info("container created", metadata: ["container": "\(id)", "pod": "\(pod.id)", "name": "\(r.name)"])
@@ -170,32 +171,5 @@ extension ContainerService {
         let table: [String: Int32] = ["TERM": SIGTERM, "KILL": SIGKILL, "INT": SIGINT, "QUIT": SIGQUIT, "HUP": SIGHUP,
                                       "USR1": SIGUSR1, "USR2": SIGUSR2, "WINCH": SIGWINCH, "STOP": SIGSTOP]
         return table[n] ?? SIGTERM
-    }
-}
-
-/// The few fields of an OCI image config a container needs.
-struct ImageConfigSubset {
-    var entrypoint: [String] = []
-    var cmd: [String] = []
-    var env: [String] = []
-    var workingDir = ""
-    var user = ""
-    var stopSignal = ""
-
-    static func parse(_ bytes: [UInt8]) -> ImageConfigSubset {
-        struct Doc: Decodable {
-            struct C: Decodable {
-                var Entrypoint: [String]?
-                var Cmd: [String]?
-                var Env: [String]?
-                var WorkingDir: String?
-                var User: String?
-                var StopSignal: String?
-            }
-            var config: C?
-        }
-        guard let doc = try? JSONDecoder().decode(Doc.self, from: Data(bytes)), let c = doc.config else { return .init() }
-        return ImageConfigSubset(entrypoint: c.Entrypoint ?? [], cmd: c.Cmd ?? [], env: c.Env ?? [],
-                                 workingDir: c.WorkingDir ?? "", user: c.User ?? "", stopSignal: c.StopSignal ?? "")
     }
 }
