@@ -15,6 +15,65 @@ import Testing
         return nil
     }
 
+    /// crispd is killed between RunPodSandbox and StopPodSandbox and the network config is
+    /// deleted meanwhile: the restarted crispd still runs DEL with the cached config and result.
+    @Test func delAfterACrashAndAVanishedConfig() async throws {
+        if let why = Self.skipReason() { print("skipped: \(why)"); return }
+        let crispd = try CrispdProcess()
+        let n = Int.random(in: 10...250)
+        let bridge = "crir\(n)"
+        let ipamDir = crispd.dir + "/ipam"
+        let conflistPath = crispd.networkDir + "/10-it.conflist"
+        try """
+            {"cniVersion": "1.0.0", "name": "crisp-it", "plugins": [
+              {"type": "bridge", "bridge": "\(bridge)", "isGateway": true, "ipMasq": false,
+               "ipam": {"type": "host-local", "dataDir": "\(ipamDir)", "ranges": [[{"subnet": "10.253.\(n).0/24"}]]}}]}
+            """.write(toFile: conflistPath, atomically: true, encoding: .utf8)
+        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
+        let extra = ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"]
+        try crispd.start(extra: extra)
+        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        var restarted: CrispdProcess?
+        defer {
+            restarted?.signal(SIGTERM)
+            world.cleanup()
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/sbin/ip")
+            p.arguments = ["link", "del", bridge]
+            try? p.run()
+            p.waitUntilExit()
+        }
+        let (id, ip): (String, String) = try await crispd.withClients { runtime, _ in
+            var run = Runtime_V1_RunPodSandboxRequest()
+            run.config = PodSandboxTests.podConfig("crashnet", cgroupParent: cgroupParent, hostNetwork: false)
+            let id = try await runtime.runPodSandbox(run).podSandboxID
+            var statusReq = Runtime_V1_PodSandboxStatusRequest()
+            statusReq.podSandboxID = id
+            return (id, try await runtime.podSandboxStatus(statusReq).status.network.ip)
+        }
+        #expect(ip.hasPrefix("10.253.\(n)."))
+        #expect(crispd.signal(SIGKILL) != 0)
+        try FileManager.default.removeItem(atPath: conflistPath)
+        let again = try CrispdProcess(dir: crispd.dir)
+        restarted = again
+        try again.start(extra: extra)
+        try await again.withClients { runtime, _ in
+            var statusReq = Runtime_V1_PodSandboxStatusRequest()
+            statusReq.podSandboxID = id
+            #expect(try await runtime.podSandboxStatus(statusReq).status.network.ip == ip)
+            var stop = Runtime_V1_StopPodSandboxRequest()
+            stop.podSandboxID = id
+            _ = try await runtime.stopPodSandbox(stop)
+            #expect(!FileManager.default.fileExists(atPath: "/var/run/netns/crisp-" + id))
+            let allocated = (try? FileManager.default.contentsOfDirectory(atPath: ipamDir + "/crisp-it")) ?? []
+            #expect(!allocated.contains(ip), "host-local still holds \(ip)")
+            var remove = Runtime_V1_RemovePodSandboxRequest()
+            remove.podSandboxID = id
+            _ = try await runtime.removePodSandbox(remove)
+        }
+        world.assertNoLeaks()
+    }
+
     @Test func podGetsAnIPAndLosesItOnStop() async throws {
         if let why = Self.skipReason() { print("skipped: \(why)"); return }
         let crispd = try CrispdProcess()
