@@ -79,14 +79,13 @@ extension RuntimeService {
             x.readonly = m.readonly
             return x
         }
+        st.state = Self.criState(c.lifecycle)
         switch c.lifecycle {
         case .created:
-            st.state = .containerCreated
+            break
         case .running(_, let started):
-            st.state = .containerRunning
             st.startedAt = started
         case .exited(let code, let started, let finished, let reason):
-            st.state = .containerExited
             st.startedAt = started
             st.finishedAt = finished
             st.exitCode = code
@@ -97,11 +96,27 @@ extension RuntimeService {
         return out
     }
 
+    /// The id, pod and label parts shared by ListContainers' and ListContainerStats' filters.
+    static func containerFilter(id: String, podSandboxID: String, labels: [String: String]) -> ContainerFilter {
+        var filter = ContainerFilter()
+        filter.id = id
+        filter.sandboxID = podSandboxID
+        filter.labels = labels
+        return filter
+    }
+
+    static func criState(_ lifecycle: ContainerRecord.Lifecycle) -> Runtime_V1_ContainerState {
+        switch lifecycle {
+        case .created: .containerCreated
+        case .running: .containerRunning
+        case .exited: .containerExited
+        }
+    }
+
     func listContainers(_ r: Runtime_V1_ListContainersRequest) async throws -> Runtime_V1_ListContainersResponse {
         var filter = ContainerFilter()
         if r.hasFilter {
-            filter.id = r.filter.id
-            filter.sandboxID = r.filter.podSandboxID
+            filter = Self.containerFilter(id: r.filter.id, podSandboxID: r.filter.podSandboxID, labels: r.filter.labelSelector)
             if r.filter.hasState {
                 switch r.filter.state.state {
                 case .containerCreated: filter.state = .created
@@ -110,7 +125,6 @@ extension RuntimeService {
                 default: break
                 }
             }
-            filter.labels = r.filter.labelSelector
         }
         var out = Runtime_V1_ListContainersResponse()
         out.containers = await containers.list(filter).map { c in
@@ -125,11 +139,7 @@ extension RuntimeService {
             x.createdAt = c.createdAt
             x.labels = c.labels
             x.annotations = c.annotations
-            switch c.lifecycle {
-            case .created: x.state = .containerCreated
-            case .running: x.state = .containerRunning
-            case .exited: x.state = .containerExited
-            }
+            x.state = Self.criState(c.lifecycle)
             return x
         }
         return out
@@ -155,12 +165,9 @@ extension RuntimeService {
     }
 
     func listContainerStats(_ r: Runtime_V1_ListContainerStatsRequest) async throws -> Runtime_V1_ListContainerStatsResponse {
-        var filter = ContainerFilter()
-        if r.hasFilter {
-            filter.id = r.filter.id
-            filter.sandboxID = r.filter.podSandboxID
-            filter.labels = r.filter.labelSelector
-        }
+        let filter = r.hasFilter
+            ? Self.containerFilter(id: r.filter.id, podSandboxID: r.filter.podSandboxID, labels: r.filter.labelSelector)
+            : ContainerFilter()
         var out = Runtime_V1_ListContainerStatsResponse()
         out.stats = await containers.listStats(filter).map(Self.criStats)
         return out

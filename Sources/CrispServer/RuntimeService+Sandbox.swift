@@ -1,6 +1,7 @@
 import CRIAPI
 import CrispCore
 import CrispService
+import Foundation
 import CrispNetwork
 
 /// RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox.
@@ -82,7 +83,10 @@ extension RuntimeService {
         st.network = net
         out.status = st
         if r.verbose {
-            out.info = ["info": "{\"pid\":\(s.infraPID),\"runtimeHandler\":\"\(s.runtimeHandler)\",\"runDirectory\":\"\(s.runDirectory)\"}"]
+            // Built by the JSON encoder, not by interpolation: paths may hold quotes.
+            let info: [String: Any] = ["pid": s.infraPID, "runtimeHandler": s.runtimeHandler, "runDirectory": s.runDirectory]
+            let data = (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+            out.info = ["info": String(decoding: data, as: UTF8.self)]
         }
         return out
     }

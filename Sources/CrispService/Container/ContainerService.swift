@@ -46,12 +46,7 @@ public actor ContainerService {
     }
 
     func lookup(_ idOrPrefix: String) throws(CrispError) -> ContainerRecord {
-        guard !idOrPrefix.isEmpty else { throw .invalidArgument("container id is empty") }
-        if let c = containers[idOrPrefix] { return c }
-        let matches = containers.values.filter { $0.id.hasPrefix(idOrPrefix) }
-        if matches.count == 1 { return matches[0] }
-        if matches.isEmpty { throw .notFound("container \"\(idOrPrefix)\" not found") }
-        throw .invalidArgument("container id prefix \"\(idOrPrefix)\" is ambiguous (\(matches.count) containers)")
+        try CrispService.lookup(idOrPrefix, in: containers, kind: "container")
     }
 
     func handler(_ name: String) throws(CrispError) -> RuntimeHandler {

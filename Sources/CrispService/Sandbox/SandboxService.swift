@@ -80,12 +80,7 @@ public actor SandboxService {
 
     /// Finds a pod by full id or unique id prefix.
     func lookup(_ idOrPrefix: String) throws(CrispError) -> Sandbox {
-        guard !idOrPrefix.isEmpty else { throw .invalidArgument("pod sandbox id is empty") }
-        if let s = sandboxes[idOrPrefix] { return s }
-        let matches = sandboxes.values.filter { $0.id.hasPrefix(idOrPrefix) }
-        if matches.count == 1 { return matches[0] }
-        if matches.isEmpty { throw .notFound("pod sandbox \"\(idOrPrefix)\" not found") }
-        throw .invalidArgument("pod sandbox id prefix \"\(idOrPrefix)\" is ambiguous (\(matches.count) pods)")
+        try CrispService.lookup(idOrPrefix, in: sandboxes, kind: "pod sandbox")
     }
 
     /// The infra process exited (killed, or it crashed): the pod is no longer ready.
