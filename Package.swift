@@ -125,7 +125,7 @@ let package = Package(
         .target(
             name: "CrispService",
             dependencies: [
-                "CrispCore", "CrispConfig", "CrispImage", "CrispStorage", "CrispRuntime", "CrispOCI", "CrispOS", "CrispNetwork",
+                "CrispCore", "CrispConfig", "CrispImage", "CrispStorage", "CrispRuntime", "CrispOCI", "CrispOS", "CrispNetwork", "CCrispShim",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),

@@ -17,6 +17,22 @@ extension RPCRouter {
         }
     }
 
+    /// Registers a server-streaming handler: one request message, then the handler writes as
+    /// many responses as it likes until it returns (or the client goes away).
+    mutating func serverStreaming<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf.Message & Sendable>(
+        _ method: MethodDescriptor,
+        _ handler: @escaping @Sendable (Input, ServerContext, RPCWriter<Output>) async throws -> Void
+    ) {
+        registerHandler(forMethod: method, deserializer: ProtobufDeserializer<Input>(),
+                        serializer: ProtobufSerializer<Output>()) { request, context in
+            let single = try await ServerRequest(stream: request)
+            return StreamingServerResponse(of: Output.self) { writer in
+                try await handler(single.message, context, writer)
+                return [:]
+            }
+        }
+    }
+
     /// Every method of `descriptors` without a handler answers UNIMPLEMENTED with its own name,
     /// whatever the request holds (the body is never decoded).
     mutating func unimplemented(_ descriptors: [MethodDescriptor]) {

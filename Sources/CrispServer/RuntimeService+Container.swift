@@ -21,7 +21,15 @@ extension RuntimeService {
         req.tty = c.tty
         req.stdin = c.stdin
         req.stdinOnce = c.stdinOnce
-        req.mounts = c.mounts.map { (containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly) }
+        req.mounts = c.mounts.map { m in
+            let propagation: ContainerSpecInput.MountRequest.Propagation = switch m.propagation {
+            case .propagationHostToContainer: .hostToContainer
+            case .propagationBidirectional: .bidirectional
+            default: .private
+            }
+            return .init(containerPath: m.containerPath, hostPath: m.hostPath, readonly: m.readonly, propagation: propagation)
+        }
+        req.devices = c.devices.map { (containerPath: $0.containerPath, hostPath: $0.hostPath, permissions: $0.permissions) }
         let sc = c.linux.securityContext
         req.privileged = sc.privileged
         req.readonlyRootfs = sc.readonlyRootfs
@@ -32,12 +40,30 @@ extension RuntimeService {
         req.runAsUsername = sc.runAsUsername
         if sc.hasRunAsGroup { req.runAsGroup = sc.runAsGroup.value }
         req.supplementalGroups = sc.supplementalGroups
+        req.maskedPaths = sc.maskedPaths
+        req.readonlyPaths = sc.readonlyPaths
+        if sc.hasSeccomp {
+            req.seccompProfile = switch sc.seccomp.profileType {
+            case .runtimeDefault: "RuntimeDefault"
+            case .unconfined: "Unconfined"
+            case .localhost: "localhost/" + sc.seccomp.localhostRef
+            default: ""
+            }
+        } else if !sc.seccompProfilePath.isEmpty {
+            req.seccompProfile = sc.seccompProfilePath == "runtime/default" || sc.seccompProfilePath == "docker/default"
+                ? "RuntimeDefault" : sc.seccompProfilePath
+        }
         let res = c.linux.resources
         req.cpuShares = res.cpuShares
         req.cpuQuota = res.cpuQuota
         req.cpuPeriod = res.cpuPeriod
         req.memoryLimit = res.memoryLimitInBytes
         req.oomScoreAdj = res.oomScoreAdj
+        req.cpusetCPUs = res.cpusetCpus
+        req.cpusetMems = res.cpusetMems
+        req.memorySwapLimit = res.memorySwapLimitInBytes
+        req.hugepageLimits = res.hugepageLimits.map { (pageSize: $0.pageSize, limit: $0.limit) }
+        req.unified = res.unified
         let record = try await containers.create(req)
         var out = Runtime_V1_CreateContainerResponse()
         out.containerID = record.id
@@ -60,7 +86,12 @@ extension RuntimeService {
     }
 
     func containerStatus(_ r: Runtime_V1_ContainerStatusRequest) async throws -> Runtime_V1_ContainerStatusResponse {
-        let c = try await containers.status(r.containerID)
+        var out = Runtime_V1_ContainerStatusResponse()
+        out.status = Self.criStatus(try await containers.status(r.containerID))
+        return out
+    }
+
+    static func criStatus(_ c: ContainerRecord) -> Runtime_V1_ContainerStatus {
         var st = Runtime_V1_ContainerStatus()
         st.id = c.id
         st.metadata.name = c.name
@@ -91,9 +122,7 @@ extension RuntimeService {
             st.exitCode = code
             st.reason = reason
         }
-        var out = Runtime_V1_ContainerStatusResponse()
-        out.status = st
-        return out
+        return st
     }
 
     /// The id, pod and label parts shared by ListContainers' and ListContainerStats' filters.
@@ -153,51 +182,6 @@ extension RuntimeService {
         out.stderr = Data(result.stderr)
         out.exitCode = result.exitCode
         return out
-    }
-}
-
-/// ContainerStats and ListContainerStats.
-extension RuntimeService {
-    func containerStats(_ r: Runtime_V1_ContainerStatsRequest) async throws -> Runtime_V1_ContainerStatsResponse {
-        var out = Runtime_V1_ContainerStatsResponse()
-        out.stats = Self.criStats(try await containers.stats(r.containerID))
-        return out
-    }
-
-    func listContainerStats(_ r: Runtime_V1_ListContainerStatsRequest) async throws -> Runtime_V1_ListContainerStatsResponse {
-        let filter = r.hasFilter
-            ? Self.containerFilter(id: r.filter.id, podSandboxID: r.filter.podSandboxID, labels: r.filter.labelSelector)
-            : ContainerFilter()
-        var out = Runtime_V1_ListContainerStatsResponse()
-        out.stats = await containers.listStats(filter).map(Self.criStats)
-        return out
-    }
-
-    static func criStats(_ v: ContainerStatsValue) -> Runtime_V1_ContainerStats {
-        var s = Runtime_V1_ContainerStats()
-        s.attributes.id = v.record.id
-        s.attributes.metadata.name = v.record.name
-        s.attributes.metadata.attempt = v.record.attempt
-        s.attributes.labels = v.record.labels
-        s.attributes.annotations = v.record.annotations
-        if let sample = v.sample {
-            s.cpu.timestamp = v.timestamp
-            s.cpu.usageCoreNanoSeconds.value = sample.cpuUsageNanos
-            if let n = v.nanoCores { s.cpu.usageNanoCores.value = n }
-            s.memory.timestamp = v.timestamp
-            s.memory.workingSetBytes.value = sample.memoryWorkingSetBytes
-            s.memory.usageBytes.value = sample.memoryUsageBytes
-            s.memory.rssBytes.value = sample.memoryRSSBytes
-            s.memory.pageFaults.value = sample.pageFaults
-            s.memory.majorPageFaults.value = sample.majorPageFaults
-        }
-        if let w = v.writableLayer {
-            s.writableLayer.timestamp = v.timestamp
-            s.writableLayer.fsID.mountpoint = w.mountpoint
-            s.writableLayer.usedBytes.value = w.usedBytes
-            s.writableLayer.inodesUsed.value = w.inodesUsed
-        }
-        return s
     }
 }
 

@@ -57,6 +57,21 @@ extension RuntimeService {
     func podSandboxStatus(_ r: Runtime_V1_PodSandboxStatusRequest) async throws -> Runtime_V1_PodSandboxStatusResponse {
         let s = try await sandboxes.status(r.podSandboxID)
         var out = Runtime_V1_PodSandboxStatusResponse()
+        out.status = Self.criStatus(s)
+        if r.verbose {
+            // Built by the JSON encoder, not by interpolation: paths may hold quotes.
+            var info: [String: Any] = ["pid": s.infraPID, "runtimeHandler": s.runtimeHandler, "runDirectory": s.runDirectory,
+                                       "infraContainer": s.hasInfra]
+            for (key, path) in [("netns", s.netnsPath), ("ipcns", s.ipcnsPath), ("utsns", s.utsnsPath)] {
+                if let path { info[key] = path }
+            }
+            let data = (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+            out.info = ["info": String(decoding: data, as: UTF8.self)]
+        }
+        return out
+    }
+
+    static func criStatus(_ s: Sandbox) -> Runtime_V1_PodSandboxStatus {
         var st = Runtime_V1_PodSandboxStatus()
         st.id = s.id
         st.metadata = Self.metadata(s)
@@ -81,14 +96,7 @@ extension RuntimeService {
             }
         }
         st.network = net
-        out.status = st
-        if r.verbose {
-            // Built by the JSON encoder, not by interpolation: paths may hold quotes.
-            let info: [String: Any] = ["pid": s.infraPID, "runtimeHandler": s.runtimeHandler, "runDirectory": s.runDirectory]
-            let data = (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-            out.info = ["info": String(decoding: data, as: UTF8.self)]
-        }
-        return out
+        return st
     }
 
     func listPodSandbox(_ r: Runtime_V1_ListPodSandboxRequest) async throws -> Runtime_V1_ListPodSandboxResponse {

@@ -8,6 +8,7 @@ public struct RuntimeService: RegistrableRPCService {
     let info: RuntimeInfoService
     let sandboxes: SandboxService
     let containers: ContainerService
+    var events: EventHub { containers.events }
 
     public init(info: RuntimeInfoService, sandboxes: SandboxService, containers: ContainerService) {
         self.info = info
@@ -36,6 +37,11 @@ public struct RuntimeService: RegistrableRPCService {
         router.unary(M.ListContainerStats.descriptor) { (r: Runtime_V1_ListContainerStatsRequest, _) in try await listContainerStats(r) }
         router.unary(M.UpdateContainerResources.descriptor) { (r: Runtime_V1_UpdateContainerResourcesRequest, _) in try await updateContainerResources(r) }
         router.unary(M.ReopenContainerLog.descriptor) { (r: Runtime_V1_ReopenContainerLogRequest, _) in try await reopenContainerLog(r) }
+        router.unary(M.PodSandboxStats.descriptor) { (r: Runtime_V1_PodSandboxStatsRequest, _) in try await podSandboxStats(r) }
+        router.unary(M.ListPodSandboxStats.descriptor) { (r: Runtime_V1_ListPodSandboxStatsRequest, _) in try await listPodSandboxStats(r) }
+        router.serverStreaming(M.GetContainerEvents.descriptor) { (_: Runtime_V1_GetEventsRequest, _, writer: RPCWriter<Runtime_V1_ContainerEventResponse>) in
+            try await containerEvents(writer)
+        }
         router.unimplemented(M.descriptors)
     }
 }

@@ -21,21 +21,29 @@ extension Daemon {
         let manager = PodNetworkManager(
             options: PodNetworkOptions(networkDir: config.network.networkDir, pluginDirs: config.network.pluginDirs,
                                        defaultNetwork: config.network.cniDefaultNetwork, cacheDir: config.root + "/cni/results"),
-            namespaces: PinnsNamespaces(pinnsPath: Self.helperBinary("crisp-pinns"), pinDir: "/var/run"),
+            namespaces: Self.pinns(),
             logger: Logger(label: "cni"))
         try manager.start()
         return manager
     }
 
-    func makeRuntime(storage: Storage, network: PodNetworkManager, logger: Logger) async throws -> RuntimeParts {
+    static func pinns() -> PinnsNamespaces {
+        PinnsNamespaces(pinnsPath: helperBinary("crisp-pinns"), pinDir: "/var/run")
+    }
+
+    func makeRuntime(storage: Storage, network: PodNetworkManager, images: ImageManager, live: LiveConfiguration,
+                     logger: Logger) async throws -> RuntimeParts {
         let watcher = try ExitWatcher(directory: config.runRoot + "/exits")
         let tracker = ExitTracker()
         let runtime = ConmonRuntime(conmon: Conmon(path: config.runtime.conmon), exits: tracker)
         let settings = SandboxService.Settings(config: config, pauseBinary: Self.pauseBinary(),
                                                minimumOOMScoreAdj: Self.minimumOOMScoreAdj())
-        let sandboxes = SandboxService(settings: settings, runtime: runtime, network: network, logger: Logger(label: "pods"))
+        let events = EventHub()
+        let sandboxes = SandboxService(settings: settings, runtime: runtime, network: network, namespaces: Self.pinns(),
+                                       infraImages: StorageInfraImages(storage: storage, images: images), live: live,
+                                       events: events, logger: Logger(label: "pods"))
         let containers = ContainerService(settings: settings, config: config, runtime: runtime, storage: storage,
-                                          sandboxes: sandboxes, logger: Logger(label: "containers"))
+                                          sandboxes: sandboxes, events: events, logger: Logger(label: "containers"))
         await tracker.onExit { exit in
             Task {
                 await sandboxes.infraExited(exit)

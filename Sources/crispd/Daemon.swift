@@ -45,7 +45,7 @@ struct Daemon {
         let info = RuntimeInfoService(config: live, network: network)
         let storage = try await openStorage()
         let images = try makeImageService(storage: storage)
-        let runtime = try await makeRuntime(storage: storage, network: network, logger: logger)
+        let runtime = try await makeRuntime(storage: storage, network: network, images: images.manager, live: live, logger: logger)
         let transport = HTTP2ServerTransport.Posix(
             address: .unixDomainSocket(path: config.api.listen),
             transportSecurity: .plaintext,
@@ -54,7 +54,8 @@ struct Daemon {
             transport: transport,
             services: [RuntimeService(info: info, sandboxes: runtime.sandboxes, containers: runtime.containers), images.service],
             interceptors: [RPCMetricsInterceptor(logger: Logger(label: "grpc"))])
-        services.append(GRPCServerService(server: server, socketPath: config.api.listen, logger: logger))
+        services.append(GRPCServerService(server: server, socketPath: config.api.listen, logger: logger,
+                                          events: runtime.containers.events))
         services.append(ReloadService(sources: sources, live: live, level: level, images: images.manager, logger: logger))
 
         logger.info("crispd starting", metadata: [

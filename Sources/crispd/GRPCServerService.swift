@@ -1,3 +1,4 @@
+import CrispService
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
@@ -11,6 +12,8 @@ struct GRPCServerService: Service, CustomStringConvertible {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
     let socketPath: String
     let logger: Logger
+    /// Event streams never end by themselves; shutdown ends them so in-flight RPCs can finish.
+    var events: EventHub? = nil
 
     func run() async throws {
         try await withGracefulShutdownHandler {
@@ -25,6 +28,7 @@ struct GRPCServerService: Service, CustomStringConvertible {
         } onGracefulShutdown: {
             logger.info("shutting down: no new RPCs, finishing in-flight ones")
             server.beginGracefulShutdown()
+            events?.close()
         }
         SocketPreparation.remove(path: socketPath)
     }

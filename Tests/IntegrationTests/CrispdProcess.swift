@@ -41,13 +41,19 @@ final class CrispdProcess: @unchecked Sendable {
         logPath = dir + "/crispd.log"
         try FileManager.default.createDirectory(atPath: dir + "/conf/crisp.conf.d", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: dir + "/net.d", withIntermediateDirectories: true)
+        // crispd refuses to pull without a signature policy file; tests accept every image.
+        if !FileManager.default.fileExists(atPath: dir + "/policy.json") {
+            try #"{"default": [{"type": "insecureAcceptAnything"}]}"#.write(toFile: dir + "/policy.json", atomically: true, encoding: .utf8)
+        }
     }
 
     /// The flags every test crispd gets, so that nothing touches the host's real paths.
     func baseArguments() -> [String] {
         ["--config", configDir + "/crisp.conf", "--config-dir", configDir + "/crisp.conf.d",
          "--root", root, "--runroot", runRoot, "--listen", socket, "--network-dir", networkDir,
-         "--registries-conf", dir + "/registries.conf", "--signature-policy", dir + "/policy.json"]
+         "--registries-conf", dir + "/registries.conf", "--signature-policy", dir + "/policy.json",
+         // Infra containers use crisp's own pause program: no registry needed.
+         "--pause-image", ""]
     }
 
     func writeConfig(_ text: String, name: String = "crisp.conf") throws {

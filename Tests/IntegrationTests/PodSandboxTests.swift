@@ -77,11 +77,31 @@ import Testing
                     && !((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.contains(") Z ") ?? true)
             }
             #expect(leftover.isEmpty, "conmon processes left: \(leftover)")
+            let pins = podIDs.flatMap { id in Self.pinPaths(id).filter { FileManager.default.fileExists(atPath: $0) } }
+            #expect(pins.isEmpty, "namespace pins left: \(pins)")
+            let cgroups = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/memory" + cgroupParent)) ?? [])
+                .filter { $0.hasPrefix("crisp-") }
+            #expect(cgroups.isEmpty, "cgroups left under \(cgroupParent): \(cgroups)")
+        }
+
+        /// Pods this crispd has on record (also after a crash) or has logged starting.
+        var podIDs: [String] {
+            var ids = Set((try? FileManager.default.contentsOfDirectory(atPath: crispd.root + "/sandboxes")) ?? [])
+            let log = (try? String(contentsOfFile: crispd.logPath, encoding: .utf8)) ?? ""
+            for line in log.split(separator: "\n") where line.contains("pod started") {
+                if let r = line.range(of: "pod=") { ids.insert(String(line[r.upperBound...].drop { $0 == "\"" }.prefix(64))) }
+            }
+            return ids.sorted()
+        }
+
+        static func pinPaths(_ id: String) -> [String] {
+            ["netns", "ipcns", "utsns"].map { "/var/run/\($0)/crisp-\(id)" }
         }
 
         /// Also when a test failed half-way: delete every container runc still knows in this test's
         /// state directory, unmount what is left under the test directory, then remove cgroups.
         func cleanup() {
+            let pods = podIDs
             crispd.signal(SIGTERM)
             let runcRoot = crispd.dir + "/runc-root"
             for id in (try? FileManager.default.contentsOfDirectory(atPath: runcRoot)) ?? [] {
@@ -97,6 +117,10 @@ import Testing
                 if fields.count > 4, fields[4].hasPrefix(crispd.dir) { umount2(String(fields[4]), Int32(MNT_DETACH)) }
             }
             crispd.stop()
+            for path in pods.flatMap(Self.pinPaths) where FileManager.default.fileExists(atPath: path) {
+                umount2(path, Int32(MNT_DETACH))
+                unlink(path)
+            }
             for c in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
                 let base = "/sys/fs/cgroup/\(c)\(cgroupParent)"
                 for child in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where child.hasPrefix("crisp-") {

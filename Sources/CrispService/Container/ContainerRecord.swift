@@ -1,4 +1,5 @@
 public import Foundation
+public import CrispRuntime
 
 /// A container as crisp keeps it, persisted as JSON under `root/containers/ID/container.json`.
 public struct ContainerRecord: Codable, Sendable, Equatable {
@@ -76,7 +77,9 @@ public struct CreateContainerRequest: Sendable {
     public var tty = false
     public var stdin = false
     public var stdinOnce = false
-    public var mounts: [(containerPath: String, hostPath: String, readonly: Bool)] = []
+    public var mounts: [ContainerSpecInput.MountRequest] = []
+    /// Host device nodes (or directories of them) to give the container.
+    public var devices: [(containerPath: String, hostPath: String, permissions: String)] = []
     public var privileged = false
     public var readonlyRootfs = false
     public var noNewPrivileges = false
@@ -91,6 +94,15 @@ public struct CreateContainerRequest: Sendable {
     public var cpuPeriod: Int64 = 0
     public var memoryLimit: Int64 = 0
     public var oomScoreAdj: Int64 = 0
+    public var cpusetCPUs = ""
+    public var cpusetMems = ""
+    public var memorySwapLimit: Int64 = 0
+    public var hugepageLimits: [(pageSize: String, limit: UInt64)] = []
+    public var unified: [String: String] = [:]
+    public var maskedPaths: [String] = []
+    public var readonlyPaths: [String] = []
+    /// The seccomp profile asked for: "" or "RuntimeDefault", "Unconfined", or "localhost/PATH".
+    public var seccompProfile = ""
 
     public init(sandboxID: String, name: String, image: String) {
         self.sandboxID = sandboxID

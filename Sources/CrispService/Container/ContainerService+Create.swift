@@ -43,7 +43,10 @@ extension ContainerService {
             input.process.workingDir = r.workingDir
             input.process.tty = r.tty
             input.process.stdin = r.stdin
-            input.mounts = r.mounts.map { .init(containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly) }
+            input.mounts = r.mounts
+            input.devices = try Self.resolveDevices(r.devices)
+            try Self.makeVolumeDirectories(config?.volumes.map { Array($0.keys) } ?? [], rootfs: rootfs,
+                                           except: Set(r.mounts.map(\.containerPath)))
             input.security.privileged = r.privileged
             input.security.readonlyRootfs = r.readonlyRootfs
             input.security.noNewPrivileges = r.noNewPrivileges
@@ -58,6 +61,14 @@ extension ContainerService {
             input.resources.cpuPeriod = UInt64(max(0, r.cpuPeriod))
             input.resources.memoryLimit = r.memoryLimit
             input.resources.oomScoreAdj = Int(r.oomScoreAdj)
+            input.resources.cpusetCPUs = r.cpusetCPUs
+            input.resources.cpusetMems = r.cpusetMems
+            input.resources.memorySwapLimit = r.memorySwapLimit
+            input.resources.hugepageLimits = r.hugepageLimits
+            input.resources.unified = r.unified
+            input.security.maskedPaths = r.maskedPaths
+            input.security.readonlyPaths = r.readonlyPaths
+            try noteSeccomp(r.seccompProfile, container: r.name)
             input.defaults.capabilities = defaultCapabilities
             input.defaults.cgroupManager = settings.cgroupManager
             input.defaults.minimumOOMScoreAdj = settings.minimumOOMScoreAdj
@@ -91,6 +102,7 @@ extension ContainerService {
                 stopSignal: Self.signal(named: config?.stopSignal ?? ""), bundle: bundle, processJSON: processJSON,
                 mounts: r.mounts.map { .init(containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly) })
             try persist(record)
+            emit(.created, record)
             logger.info("container created", metadata: ["container": "\(id)", "pod": "\(pod.id)", "name": "\(r.name)"])
             return record
         } catch {
@@ -132,14 +144,13 @@ extension ContainerService {
 
     func sandboxContext(_ pod: Sandbox) -> ContainerSpecInput.SandboxContext {
         var s = ContainerSpecInput.SandboxContext()
-        let ns = "/proc/\(pod.infraPID)/ns/"
         s.hostNetwork = pod.hostNetwork
         s.hostIPC = pod.hostIPC
         s.hostPID = pod.hostPID
-        s.networkNamespace = pod.hostNetwork ? nil : ns + "net"
-        s.ipcNamespace = pod.hostIPC ? nil : ns + "ipc"
-        s.utsNamespace = pod.hostNetwork ? nil : ns + "uts"
-        s.pidNamespace = pod.sharedPID ? ns + "pid" : nil
+        s.networkNamespace = pod.hostNetwork ? nil : pod.netnsPath
+        s.ipcNamespace = pod.hostIPC ? nil : pod.ipcnsPath
+        s.utsNamespace = pod.hostNetwork ? nil : pod.utsnsPath
+        s.pidNamespace = pod.sharedPID && pod.infraPID > 0 ? "/proc/\(pod.infraPID)/ns/pid" : nil
         s.hostname = pod.hostname
         s.hostsFile = pod.hostsPath
         s.hostnameFile = pod.hostnamePath

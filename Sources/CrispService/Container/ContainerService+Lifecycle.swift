@@ -19,6 +19,7 @@ extension ContainerService {
         if case .exited = containers[c.id]?.lifecycle { return }
         c.lifecycle = .running(pid: pid, startedAt: SandboxService.now())
         try persist(c)
+        emit(.started, c)
     }
 
     /// The image's stop signal (or SIGTERM), then SIGKILL after `timeout`; zero kills at once.
@@ -33,6 +34,7 @@ extension ContainerService {
             var done = c
             done.lifecycle = .exited(exitCode: 0, startedAt: 0, finishedAt: SandboxService.now(), reason: "Completed")
             try persist(done)
+            emit(.stopped, done)
             return
         case .running:
             let exit = try await runtime.stop(id: c.id, handler: try handler(c.runtimeHandler),
@@ -60,6 +62,7 @@ extension ContainerService {
         lastSamples[c.id] = nil
         reservations[c.reservationKey] = nil
         logger.info("container removed", metadata: ["container": "\(c.id)"])
+        emit(.deleted, c)
     }
 
     public func stopAll(inSandbox sandboxID: String, timeout: Duration) async throws(CrispError) {
@@ -68,6 +71,7 @@ extension ContainerService {
 
     public func removeAll(inSandbox sandboxID: String) async throws(CrispError) {
         for id in ids(inSandbox: sandboxID) { try await remove(id) }
+        lastSamples["pod/" + sandboxID] = nil
     }
 
     /// Runs a command in a running container with its user, environment and capabilities.

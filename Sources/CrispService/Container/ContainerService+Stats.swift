@@ -28,9 +28,8 @@ extension ContainerService {
 
     func stats(of c: ContainerRecord) async -> ContainerStatsValue {
         var value = ContainerStatsValue(record: c, sample: nil, nanoCores: nil, writableLayer: nil, timestamp: SandboxService.now())
-        if case .running = c.lifecycle, settings.cgroupManager == "cgroupfs",
-           let pod = try? await sandboxes.status(c.sandboxID) {
-            let path = SpecBuilder.cgroupsPath(manager: "cgroupfs", parent: pod.cgroupParent, id: c.id)
+        if case .running = c.lifecycle, let pod = try? await sandboxes.status(c.sandboxID) {
+            let path = CgroupPaths.directory(manager: settings.cgroupManager, parent: pod.cgroupParent, id: c.id)
             if let s = cgroups.sample(path: path) {
                 if let previous = lastSamples[c.id] { value.nanoCores = CgroupReader.nanoCores(from: previous, to: s) }
                 lastSamples[c.id] = s

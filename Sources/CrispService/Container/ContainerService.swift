@@ -14,6 +14,7 @@ public actor ContainerService {
     let storage: Storage
     let sandboxes: SandboxService
     let logger: Logger
+    public nonisolated let events: EventHub
     var containers: [String: ContainerRecord] = [:]
     var reservations: [String: String] = [:]
     var defaultCapabilities: [String]
@@ -21,10 +22,12 @@ public actor ContainerService {
     let cgroups = CgroupReader.detect()
     /// The previous cgroup sample per container, for CPU rates.
     var lastSamples: [String: CgroupSample] = [:]
+    var seccompNoticeLogged = false
 
     public init(settings: SandboxService.Settings, config: CrispConfiguration, runtime: any OCIRuntime,
-                storage: Storage, sandboxes: SandboxService, logger: Logger) {
+                storage: Storage, sandboxes: SandboxService, events: EventHub = EventHub(), logger: Logger) {
         self.settings = settings
+        self.events = events
         self.runtime = runtime
         self.storage = storage
         self.sandboxes = sandboxes
@@ -74,6 +77,11 @@ public actor ContainerService {
         let reason = oom ? "OOMKilled" : (exit.exitCode == 0 ? "Completed" : "Error")
         c.lifecycle = .exited(exitCode: exit.exitCode, startedAt: started, finishedAt: finished, reason: reason)
         try? persist(c)
+        emit(.stopped, c)
+    }
+
+    func emit(_ kind: LifecycleEvent.Kind, _ c: ContainerRecord) {
+        events.emit(LifecycleEvent(kind: kind, id: c.id, sandboxID: c.sandboxID, isSandbox: false, at: SandboxService.now()))
     }
 
     /// Container ids of a pod, for StopPodSandbox and RemovePodSandbox.

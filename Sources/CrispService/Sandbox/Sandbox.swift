@@ -37,6 +37,7 @@ public struct Sandbox: Codable, Sendable, Equatable {
     /// All containers of the pod share one PID namespace (the infra process's).
     public var sharedPID: Bool
     public var cgroupParent: String
+    /// The infra process; 0 for pods without one.
     public var infraPID: Int32
     /// Where the pod's own files live (hostname, hosts, resolv.conf, shm).
     public var runDirectory: String
@@ -45,6 +46,16 @@ public struct Sandbox: Codable, Sendable, Equatable {
     public var ips: [String] = []
     /// The pinned network namespace; nil for host-network pods.
     public var netnsPath: String?
+    /// The pinned IPC and UTS namespaces (crisp-pinns); nil when the pod uses the host's.
+    public var ipcnsPath: String?
+    public var utsnsPath: String?
+    /// The storage container holding the infra root filesystem when it comes from `pause_image`;
+    /// nil when crisp's own pause program is used.
+    public var infraStorageID: String?
+
+    /// Like CRI-O without an infra container by default: one runs only to hold a PID namespace
+    /// that the pod's containers share; every other namespace is pinned by crisp-pinns.
+    public var hasInfra: Bool { sharedPID }
 
     public var hostnamePath: String { runDirectory + "/hostname" }
     public var hostsPath: String { runDirectory + "/hosts" }

@@ -1,4 +1,5 @@
 public import CrispCore
+import CrispConfig
 import CrispOCI
 import CrispOS
 import CrispRuntime
@@ -8,7 +9,8 @@ import Logging
 import CrispNetwork
 
 extension SandboxService {
-    /// Creates the pod: its files, /dev/shm, and the infra process that holds its namespaces.
+    /// Creates the pod: its files, /dev/shm, its pinned namespaces, and an infra process when
+    /// the containers share a PID namespace.
     /// Every step registers its undo; a failure runs them in reverse and leaves nothing behind.
     public func run(_ request: RunSandboxRequest) async throws(CrispError) -> Sandbox {
         let m = request.metadata
@@ -59,44 +61,16 @@ extension SandboxService {
                 sandbox.shmMounted = true
                 undo.append { try? Mounts.unmount(sandbox.shmPath, detach: true) }
             }
-            let rootfs = try pauseRootfs()
-            var input = ContainerSpecInput(id: id, rootfs: rootfs)
-            input.process.command = ["/pause"]
-            input.security.readonlyRootfs = true
-            input.security.dropCapabilities = ["ALL"]
-            input.security.noNewPrivileges = true
-            input.resources.oomScoreAdj = -998
-            input.defaults.cgroupManager = settings.cgroupManager
-            input.defaults.minimumOOMScoreAdj = settings.minimumOOMScoreAdj
-            input.defaults.sysctls = request.hostNetwork ? [:] : settings.defaultSysctls.merging(request.sysctls) { $1 }
-            input.sandbox.hostNetwork = request.hostNetwork
-            input.sandbox.networkNamespace = sandbox.netnsPath
-            input.sandbox.hostIPC = request.hostIPC
-            input.sandbox.hostPID = request.hostPID
-            input.sandbox.hostname = hostname
-            input.sandbox.cgroupParent = request.cgroupParent
-            input.sandbox.shmPath = sandbox.shmMounted ? sandbox.shmPath : nil
-            input.annotations = ["io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": id]
-            let (spec, notes) = try SpecBuilder().build(input)
-            if let c = notes.clampedOOMScoreAdj, !oomClampLogged {
-                // The kubelet asks for -998 on every pod; without CAP_SYS_RESOURCE the runtime cannot
-                // set a negative value, so crisp clamps (as CRI-O does) and says so once.
-                oomClampLogged = true
-                logger.notice("oom_score_adj clamped to what this daemon may set (no CAP_SYS_RESOURCE); logged once",
-                              metadata: ["requested": "\(c.requested)", "applied": "\(c.applied)"])
+            undo.append { try? FileManager.default.removeItem(atPath: self.recordsDirectory + "/" + id) }
+            try await pinNamespaces(&sandbox, request: request, undo: &undo)
+            if sandbox.hasInfra {
+                try await startInfra(&sandbox, request: request, handler: handler, undo: &undo)
             }
-            let bundle = settings.root + "/sandboxes/" + id + "/infra"
-            var options = Conmon.CreateOptions(id: id, name: "k8s_POD_\(m.name)_\(m.namespace)_\(m.uid)_\(m.attempt)",
-                                               handler: handler, bundle: bundle, exitDirectory: settings.exitDirectory,
-                                               logPath: runDir + "/infra.log", socketDirectory: settings.runRoot + "/attach")
-            options.logSizeMax = 1 << 20
-            undo.append { [runtime] in try? await runtime.delete(id: id, handler: handler) }
-            undo.append { try? FileManager.default.removeItem(atPath: self.settings.root + "/sandboxes/" + id) }
-            let created = try await runtime.create(spec: spec, options: options)
-            sandbox.infraPID = created.pid
-            try await runtime.start(id: id, handler: handler)
             try persist(sandbox)
-            logger.info("pod started", metadata: ["pod": "\(id)", "name": "\(m.namespace)/\(m.name)", "handler": "\(handler.name)"])
+            logger.info("pod started", metadata: ["pod": "\(id)", "name": "\(m.namespace)/\(m.name)",
+                                                 "handler": "\(handler.name)", "infra": "\(sandbox.hasInfra)"])
+            emit(.created, id)
+            emit(.started, id)
             return sandbox
         } catch {
             logger.warning("pod start failed; rolled back", metadata: ["name": "\(m.namespace)/\(m.name)", "error": "\(error)"])
@@ -107,6 +81,84 @@ extension SandboxService {
     }
 
     func release(_ key: String) { reservations[key] = nil }
+
+    /// IPC and UTS namespaces (the network one comes from CNI) pinned by crisp-pinns, so they
+    /// outlive every container of the pod without a process holding them.
+    func pinNamespaces(_ sandbox: inout Sandbox, request: RunSandboxRequest, undo: inout [() async -> Void]) async throws(CrispError) {
+        var kinds: Set<PinnsNamespaces.Kind> = []
+        if !request.hostIPC { kinds.insert(.ipc) }
+        if !request.hostNetwork { kinds.insert(.uts) }
+        guard !kinds.isEmpty else { return }
+        guard let namespaces else {
+            throw .failedPrecondition("pod \(sandbox.metadata.namespace)/\(sandbox.metadata.name) needs its own IPC/UTS namespaces, but no namespace pinning helper is configured")
+        }
+        let id = sandbox.id
+        let pins = try await namespaces.create(name: "crisp-" + id, kinds: kinds, hostname: request.hostNetwork ? nil : sandbox.hostname)
+        undo.append { try? await namespaces.remove(name: "crisp-" + id, kinds: kinds) }
+        sandbox.ipcnsPath = pins[.ipc]
+        sandbox.utsnsPath = pins[.uts]
+    }
+
+    /// The infra container: crisp's pause program, or `pause_image` when configured. It joins
+    /// the pinned namespaces and holds the pod's PID namespace.
+    func startInfra(_ sandbox: inout Sandbox, request: RunSandboxRequest, handler: RuntimeHandler,
+                    undo: inout [() async -> Void]) async throws(CrispError) {
+        let id = sandbox.id
+        let m = sandbox.metadata
+        let config = live?.current
+        let pauseImage = config?.image.pauseImage ?? ""
+        var rootfs: String
+        var command = ["/pause"]
+        if !pauseImage.isEmpty, let infraImages {
+            let prepared = try await infraImages.prepare(image: pauseImage, podID: id)
+            undo.append { await infraImages.release(podID: id) }
+            sandbox.infraStorageID = id
+            rootfs = prepared.rootfs
+            let configured = config?.image.pauseCommand ?? ""
+            command = configured.isEmpty ? prepared.command : [configured]
+            guard !command.isEmpty else {
+                throw .invalidArgument("pause image \(pauseImage) has no entrypoint or command and pause_command is empty")
+            }
+        } else {
+            rootfs = try pauseRootfs()
+        }
+        var input = ContainerSpecInput(id: id, rootfs: rootfs)
+        input.process.command = command
+        input.security.readonlyRootfs = true
+        input.security.dropCapabilities = ["ALL"]
+        input.security.noNewPrivileges = true
+        input.resources.oomScoreAdj = -998
+        input.defaults.cgroupManager = settings.cgroupManager
+        input.defaults.minimumOOMScoreAdj = settings.minimumOOMScoreAdj
+        input.defaults.sysctls = request.hostNetwork ? [:] : settings.defaultSysctls.merging(request.sysctls) { $1 }
+        input.sandbox.hostNetwork = request.hostNetwork
+        input.sandbox.networkNamespace = sandbox.netnsPath
+        input.sandbox.hostIPC = request.hostIPC
+        input.sandbox.ipcNamespace = sandbox.ipcnsPath
+        input.sandbox.utsNamespace = sandbox.utsnsPath
+        input.sandbox.hostPID = request.hostPID
+        input.sandbox.hostname = sandbox.hostname
+        input.sandbox.cgroupParent = request.cgroupParent
+        input.sandbox.shmPath = sandbox.shmMounted ? sandbox.shmPath : nil
+        input.annotations = ["io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": id]
+        let (spec, notes) = try SpecBuilder().build(input)
+        if let c = notes.clampedOOMScoreAdj, !oomClampLogged {
+            // The kubelet asks for -998 on every pod; without CAP_SYS_RESOURCE the runtime cannot
+            // set a negative value, so crisp clamps (as CRI-O does) and says so once.
+            oomClampLogged = true
+            logger.notice("oom_score_adj clamped to what this daemon may set (no CAP_SYS_RESOURCE); logged once",
+                          metadata: ["requested": "\(c.requested)", "applied": "\(c.applied)"])
+        }
+        let bundle = settings.root + "/sandboxes/" + id + "/infra"
+        var options = Conmon.CreateOptions(id: id, name: "k8s_POD_\(m.name)_\(m.namespace)_\(m.uid)_\(m.attempt)",
+                                           handler: handler, bundle: bundle, exitDirectory: settings.exitDirectory,
+                                           logPath: sandbox.runDirectory + "/infra.log", socketDirectory: settings.runRoot + "/attach")
+        options.logSizeMax = 1 << 20
+        undo.append { [runtime] in try? await runtime.delete(id: id, handler: handler) }
+        let created = try await runtime.create(spec: spec, options: options)
+        sandbox.infraPID = created.pid
+        try await runtime.start(id: id, handler: handler)
+    }
 
     static func now() -> Int64 {
         var ts = timespec()

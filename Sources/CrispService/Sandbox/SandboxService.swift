@@ -44,17 +44,33 @@ public actor SandboxService {
     let runtime: any OCIRuntime
     /// nil only in tests that run host-network pods without CNI.
     let network: PodNetworkManager?
+    /// Pins IPC and UTS namespaces; nil only for pods that use the host's.
+    let namespaces: PinnsNamespaces?
+    /// Supplies the infra root filesystem when `pause_image` is set.
+    let infraImages: (any InfraImageSource)?
+    let live: LiveConfiguration?
+    public nonisolated let events: EventHub
     let logger: Logger
     var sandboxes: [String: Sandbox] = [:]
     /// Metadata key → sandbox id, including pods still being created.
     var reservations: [String: String] = [:]
     var oomClampLogged = false
 
-    public init(settings: Settings, runtime: any OCIRuntime, network: PodNetworkManager?, logger: Logger) {
+    public init(settings: Settings, runtime: any OCIRuntime, network: PodNetworkManager?,
+                namespaces: PinnsNamespaces?, infraImages: (any InfraImageSource)? = nil, live: LiveConfiguration? = nil,
+                events: EventHub = EventHub(), logger: Logger) {
         self.settings = settings
         self.runtime = runtime
         self.network = network
+        self.namespaces = namespaces
+        self.infraImages = infraImages
+        self.live = live
+        self.events = events
         self.logger = logger
+    }
+
+    func emit(_ kind: LifecycleEvent.Kind, _ id: String) {
+        events.emit(LifecycleEvent(kind: kind, id: id, sandboxID: id, isSandbox: true, at: Self.now()))
     }
 
     var recordsDirectory: String { settings.root + "/sandboxes" }
@@ -85,10 +101,11 @@ public actor SandboxService {
 
     /// The infra process exited (killed, or it crashed): the pod is no longer ready.
     public func infraExited(_ exit: ContainerExit) {
-        guard var s = sandboxes[exit.id], s.state == .ready else { return }
+        guard var s = sandboxes[exit.id], s.hasInfra, s.state == .ready else { return }
         s.state = .notReady
         logger.info("pod infra process exited", metadata: ["pod": "\(exit.id)", "code": "\(exit.exitCode)"])
         try? persist(s)
+        emit(.stopped, s.id)
     }
 
     public func status(_ id: String) throws(CrispError) -> Sandbox { try lookup(id) }

@@ -1,0 +1,89 @@
+public import CrispCore
+public import CrispRuntime
+import CrispOS
+import Foundation
+import Glibc
+import Logging
+
+/// The parts of CreateContainer that look at the host or the image before the spec is built.
+extension ContainerService {
+    /// Host device nodes (a directory gives every device node below it) with their numbers, as
+    /// the runtime needs them. A missing path or a file that is not a device is the caller's error.
+    static func resolveDevices(_ requests: [(containerPath: String, hostPath: String, permissions: String)]) throws(CrispError) -> [ContainerSpecInput.DeviceRequest] {
+        var out: [ContainerSpecInput.DeviceRequest] = []
+        for r in requests {
+            var st = stat()
+            guard stat(r.hostPath, &st) == 0 else {
+                throw .invalidArgument("device \(r.hostPath) cannot be given to the container: \(String(cString: strerror(errno)))")
+            }
+            let permissions = r.permissions.isEmpty ? "rwm" : r.permissions
+            let target = r.containerPath.isEmpty ? r.hostPath : r.containerPath
+            if st.st_mode & S_IFMT == S_IFDIR {
+                let base = URL(fileURLWithPath: r.hostPath)
+                let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil)
+                while let url = walker?.nextObject() as? URL {
+                    var child = stat()
+                    guard lstat(url.path, &child) == 0, let d = device(child, path: target + "/" + String(url.path.dropFirst(base.path.count + 1)), permissions: permissions) else { continue }
+                    out.append(d)
+                }
+            } else if let d = device(st, path: target, permissions: permissions) {
+                out.append(d)
+            } else {
+                throw .invalidArgument("\(r.hostPath) is not a character or block device")
+            }
+        }
+        return out
+    }
+
+    static func device(_ st: stat, path: String, permissions: String) -> ContainerSpecInput.DeviceRequest? {
+        let kind = st.st_mode & S_IFMT
+        guard kind == S_IFCHR || kind == S_IFBLK else { return nil }
+        // glibc's major()/minor() are macros Swift cannot import; this is their definition.
+        let dev = UInt64(st.st_rdev)
+        let major = Int64(((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff)))
+        let minor = Int64((dev & 0xff) | ((dev >> 12) & ~UInt64(0xff)))
+        return ContainerSpecInput.DeviceRequest(containerPath: path, type: kind == S_IFCHR ? "c" : "b", major: major, minor: minor,
+                                                fileMode: UInt32(st.st_mode & 0o7777), permissions: permissions)
+    }
+
+    /// The image's declared volumes become directories in the container's own layer (CRI-O's
+    /// default `image_volumes = "mkdir"`), unless the request mounts something there. Created
+    /// through RESOLVE_IN_ROOT so a symlink in the image cannot send the mkdir to the host.
+    static func makeVolumeDirectories(_ volumes: [String], rootfs: String, except mounted: Set<String>) throws(CrispError) {
+        guard !volumes.isEmpty else { return }
+        let root: SafeRoot
+        do { root = try SafeRoot(path: rootfs) } catch {
+            throw .internal("cannot open the root filesystem \(rootfs) to create image volumes: \(error)")
+        }
+        for volume in volumes.sorted() where !mounted.contains(volume) {
+            var prefix = ""
+            for component in volume.split(separator: "/") where component != "." && component != ".." {
+                prefix += "/" + component
+                do {
+                    let (dirfd, name) = try root.openParent(of: prefix)
+                    let rc = mkdirat(dirfd, name, 0o755)
+                    let err = errno
+                    close(dirfd)
+                    if rc != 0 && err != EEXIST {
+                        throw CrispError(.internal, "mkdir \(prefix): \(String(cString: strerror(err)))")
+                    }
+                } catch {
+                    throw .internal("cannot create the image volume \(volume) in \(rootfs): \(error)")
+                }
+            }
+        }
+    }
+
+    /// Seccomp has its own issue; until it lands crisp runs containers without a filter and says
+    /// so, rather than pretending. A localhost profile would be silently dropped, so it is refused.
+    func noteSeccomp(_ profile: String, container: String) throws(CrispError) {
+        if profile.hasPrefix("localhost/") || profile.hasPrefix("/") {
+            throw .invalidArgument("container \(container) asks for the seccomp profile \(profile); crisp does not apply localhost seccomp profiles yet")
+        }
+        if profile == "RuntimeDefault" && !seccompNoticeLogged {
+            seccompNoticeLogged = true
+            logger.notice("seccomp RuntimeDefault accepted but not yet enforced; containers run without a seccomp filter (logged once)",
+                          metadata: ["container": "\(container)"])
+        }
+    }
+}

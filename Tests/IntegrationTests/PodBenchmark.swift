@@ -1,0 +1,119 @@
+import CRIAPI
+import CrispRuntime
+import Foundation
+import Testing
+
+/// Used by scripts/bench-pods.sh, not by `make test`: CRISP_BENCH_N iterations of the pod and
+/// container lifecycle through crispd (CRISPD_BIN, a release build), and, in the same run, the
+/// limit: `runc run -d` and `runc delete -f` of an equivalent bundle. Writes one line per
+/// measure ("name ms ms ms ...") to CRISP_BENCH_OUT, plus crispd's RSS idle and with 20 pods.
+@Suite(.enabled(if: isRoot && ProcessInfo.processInfo.environment["CRISP_BENCH_OUT"] != nil,
+                "only run by scripts/bench-pods.sh"))
+struct PodBenchmark {
+    static func ms(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    }
+
+    static func rssKB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    static func runc(_ args: [String]) throws {
+        var o = Spawn.Options(path: "/usr/sbin/runc", arguments: args)
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { close(null) }
+        o.descriptors = [0: null, 1: null, 2: null]
+        let status = Spawn.waitBlocking(try Spawn.start(o))
+        guard status == 0 else { throw TestFailure("runc \(args.joined(separator: " ")) exited \(status)") }
+    }
+
+    @Test func lifecycle() async throws {
+        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        let env = ProcessInfo.processInfo.environment
+        let out = try #require(env["CRISP_BENCH_OUT"])
+        let n = Int(env["CRISP_BENCH_N"] ?? "") ?? 50
+        let world = try await PodLifecycleTests.world()
+        defer { world.cleanup() }
+        var samples: [String: [Double]] = [:]
+        try await Task.sleep(for: .seconds(1))
+        let idleRSS = Self.rssKB(world.crispd.processIdentifier)
+
+        samples = try await world.crispd.withClients { runtime, _ in
+            var samples: [String: [Double]] = [:]
+            // Warm-up (first mounts, first runc start), not measured.
+            for i in 0..<(n + 2) {
+                var t = ContinuousClock.now
+                let pod = try await PodLifecycleTests.runPod(runtime, "bench\(i)", world: world)
+                let run = ContinuousClock.now - t
+                t = ContinuousClock.now
+                let c = try await PodLifecycleTests.startContainer(runtime, pod: pod, "c", ["/bin/sleep", "600"])
+                let start = ContinuousClock.now - t
+                t = ContinuousClock.now
+                var stop = Runtime_V1_StopContainerRequest()
+                stop.containerID = c
+                stop.timeout = 0
+                _ = try await runtime.stopContainer(stop)
+                var remove = Runtime_V1_RemoveContainerRequest()
+                remove.containerID = c
+                _ = try await runtime.removeContainer(remove)
+                let stopRemove = ContinuousClock.now - t
+                t = ContinuousClock.now
+                try await PodLifecycleTests.removePod(runtime, pod.id)
+                let podDown = ContinuousClock.now - t
+                guard i >= 2 else { continue }
+                samples["RunPodSandbox", default: []].append(Self.ms(run))
+                samples["CreateContainer+StartContainer", default: []].append(Self.ms(start))
+                samples["StopContainer+RemoveContainer", default: []].append(Self.ms(stopRemove))
+                samples["StopPodSandbox+RemovePodSandbox", default: []].append(Self.ms(podDown))
+                samples["crisp pod+container start", default: []].append(Self.ms(run + start))
+                samples["crisp whole lifecycle", default: []].append(Self.ms(run + start + stopRemove + podDown))
+            }
+            // RSS with 20 pods, each running one container.
+            var pods: [String] = []
+            for i in 0..<20 {
+                let pod = try await PodLifecycleTests.runPod(runtime, "rss\(i)", world: world)
+                _ = try await PodLifecycleTests.startContainer(runtime, pod: pod, "c", ["/bin/sleep", "600"])
+                pods.append(pod.id)
+            }
+            samples["rss-20-pods-kB", default: []].append(Double(Self.rssKB(world.crispd.processIdentifier)))
+            for p in pods { try await PodLifecycleTests.removePod(runtime, p) }
+            return samples
+        }
+
+        // The limit: the same busybox root filesystem as a plain OCI bundle, run by runc alone.
+        let bundle = world.crispd.dir + "/bare-bundle"
+        try FileManager.default.createDirectory(atPath: bundle + "/rootfs/bin", withIntermediateDirectories: true)
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/bin/busybox"
+        try FileManager.default.copyItem(atPath: busybox, toPath: bundle + "/rootfs/bin/busybox")
+        try FileManager.default.createSymbolicLink(atPath: bundle + "/rootfs/bin/sleep", withDestinationPath: "busybox")
+        for d in ["proc", "sys", "dev", "etc", "tmp"] {
+            try FileManager.default.createDirectory(atPath: bundle + "/rootfs/" + d, withIntermediateDirectories: true)
+        }
+        let bareRoot = world.crispd.dir + "/bare-runc-root"
+        var specInput = ContainerSpecInput(id: "bare", rootfs: bundle + "/rootfs")
+        specInput.process.command = ["/bin/sleep", "600"]
+        specInput.defaults.minimumOOMScoreAdj = 0
+        specInput.sandbox.hostNetwork = true
+        specInput.sandbox.cgroupParent = world.cgroupParent
+        let (spec, _) = try SpecBuilder().build(specInput)
+        try Bundle.writeJSON(spec, to: bundle + "/config.json")
+        for i in 0..<(n + 2) {
+            let id = "bare-\(i)"
+            var t = ContinuousClock.now
+            try Self.runc(["--root", bareRoot, "run", "-d", "--bundle", bundle, id])
+            let run = ContinuousClock.now - t
+            t = ContinuousClock.now
+            try Self.runc(["--root", bareRoot, "delete", "-f", id])
+            let delete = ContinuousClock.now - t
+            guard i >= 2 else { continue }
+            samples["runc run -d", default: []].append(Self.ms(run))
+            samples["runc run -d + delete -f", default: []].append(Self.ms(run + delete))
+        }
+        samples["rss-idle-kB"] = [Double(idleRSS)]
+        let text = samples.keys.sorted().map { k in ([k.replacingOccurrences(of: " ", with: "_")] + samples[k]!.map { String(format: "%.3f", $0) }).joined(separator: " ") }
+        try (text.joined(separator: "\n") + "\n").write(toFile: out, atomically: true, encoding: .utf8)
+        world.assertNoLeaks()
+    }
+}

@@ -1,0 +1,279 @@
+import CRIAPI
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Synchronization
+import Testing
+
+/// Pods and containers through a real crispd, conmon and runc: namespaces pinned without an
+/// infra container, the shared PID namespace, events, pod stats, devices, OOM, recovery after
+/// SIGKILL, and many pods at once.
+@Suite(.serialized) struct PodLifecycleTests {
+    typealias Client = Runtime_V1_RuntimeService.Client<HTTP2ClientTransport.Posix>
+
+    /// A crispd with busybox seeded and runc's state in the test directory.
+    static func world() async throws -> PodSandboxTests.World {
+        let crispd = try CrispdProcess()
+        try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+        return PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
+    }
+
+    static func runPod(_ runtime: Client, _ name: String, world: PodSandboxTests.World,
+                       sharedPID: Bool = false) async throws -> (id: String, config: Runtime_V1_PodSandboxConfig) {
+        var run = Runtime_V1_RunPodSandboxRequest()
+        run.config = PodSandboxTests.podConfig(name, cgroupParent: world.cgroupParent)
+        run.config.logDirectory = world.crispd.dir + "/pod-logs/" + name
+        // The kubelet asks for CONTAINER unless the pod spec shares the process namespace.
+        run.config.linux.securityContext.namespaceOptions.pid = sharedPID ? .pod : .container
+        return (try await runtime.runPodSandbox(run).podSandboxID, run.config)
+    }
+
+    static func startContainer(_ runtime: Client, pod: (id: String, config: Runtime_V1_PodSandboxConfig), _ name: String,
+                               _ command: [String], configure: (inout Runtime_V1_ContainerConfig) -> Void = { _ in }) async throws -> String {
+        var create = Runtime_V1_CreateContainerRequest()
+        create.podSandboxID = pod.id
+        create.sandboxConfig = pod.config
+        create.config = ContainerTests.containerConfig(name, command, logPath: name + ".log")
+        configure(&create.config)
+        let id = try await runtime.createContainer(create).containerID
+        var start = Runtime_V1_StartContainerRequest()
+        start.containerID = id
+        _ = try await runtime.startContainer(start)
+        return id
+    }
+
+    static func exec(_ runtime: Client, _ id: String, _ script: String) async throws -> (code: Int32, out: String) {
+        var exec = Runtime_V1_ExecSyncRequest()
+        exec.containerID = id
+        exec.cmd = ["/bin/sh", "-c", script]
+        exec.timeout = 10
+        let r = try await runtime.execSync(exec)
+        return (r.exitCode, String(decoding: r.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    static func status(_ runtime: Client, _ id: String) async throws -> Runtime_V1_ContainerStatus {
+        var r = Runtime_V1_ContainerStatusRequest()
+        r.containerID = id
+        return try await runtime.containerStatus(r).status
+    }
+
+    /// Exits arrive through inotify; the test only waits for the daemon to have seen one.
+    static func waitExited(_ runtime: Client, _ id: String, within: Duration = .seconds(20)) async throws -> Runtime_V1_ContainerStatus {
+        let deadline = ContinuousClock.now + within
+        var s = try await status(runtime, id)
+        while s.state != .containerExited, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            s = try await status(runtime, id)
+        }
+        return s
+    }
+
+    static func removePod(_ runtime: Client, _ id: String) async throws {
+        var stop = Runtime_V1_StopPodSandboxRequest()
+        stop.podSandboxID = id
+        _ = try await runtime.stopPodSandbox(stop)
+        var remove = Runtime_V1_RemovePodSandboxRequest()
+        remove.podSandboxID = id
+        _ = try await runtime.removePodSandbox(remove)
+    }
+
+    static func conmonCount(mentioning id: String) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
+            guard Int(pid) != nil, let cmd = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return false }
+            return cmd.hasPrefix("/usr/bin/conmon") && cmd.contains(id)
+        }.count
+    }
+
+    @Test func namespacesArePinnedWithoutInfraAndPIDIsSharedOnlyWhenAsked() async throws {
+        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        let world = try await Self.world()
+        defer { world.cleanup() }
+        let events = EventLog()
+        try await world.crispd.withClients { runtime, _ in
+            // The kubelet's evented PLEG: one stream for the whole test.
+            let watcher = Task {
+                try await runtime.getContainerEvents(Runtime_V1_GetEventsRequest()) { response in
+                    for try await e in response.messages { events.items.withLock { $0.append(e) } }
+                }
+            }
+            defer { watcher.cancel() }
+            try await Task.sleep(for: .milliseconds(300))
+
+            let plain = try await Self.runPod(runtime, "plain", world: world)
+            var verbose = Runtime_V1_PodSandboxStatusRequest()
+            verbose.podSandboxID = plain.id
+            verbose.verbose = true
+            let info = try await runtime.podSandboxStatus(verbose).info["info"] ?? ""
+            #expect(info.contains("\"infraContainer\":false"), "\(info)")
+            #expect(FileManager.default.fileExists(atPath: "/var/run/ipcns/crisp-" + plain.id))
+            #expect(Self.conmonCount(mentioning: plain.id) == 0, "a pod without a shared PID namespace has no infra conmon")
+
+            let a = try await Self.startContainer(runtime, pod: plain, "a", ["/bin/sleep", "600"])
+            let b = try await Self.startContainer(runtime, pod: plain, "b", ["/bin/sleep", "600"]) {
+                $0.devices = [{ var d = Runtime_V1_Device(); d.hostPath = "/dev/zero"; d.containerPath = "/dev/crisp-zero"; d.permissions = "rwm"; return d }()]
+            }
+            let ipcA = try await Self.exec(runtime, a, "ls -l /proc/self/ns/ipc")
+            let ipcB = try await Self.exec(runtime, b, "ls -l /proc/self/ns/ipc")
+            let hostIPC = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/ipc")) ?? "?"
+            #expect(ipcA.out.hasSuffix(ipcB.out.split(separator: " ").last.map(String.init) ?? "-"), "containers of one pod share IPC: \(ipcA.out) vs \(ipcB.out)")
+            #expect(!ipcA.out.hasSuffix(hostIPC), "the pod's IPC namespace is its own")
+            // PID namespace per container: each sees only itself (pid 1 is its own sleep).
+            #expect(try await Self.exec(runtime, a, "ps -o comm | grep -c sleep").out == "1")
+            // A device given by the request is there, as a character device.
+            #expect(try await Self.exec(runtime, b, "[ -c /dev/crisp-zero ] && echo yes").out == "yes")
+
+            var podStats = Runtime_V1_PodSandboxStatsRequest()
+            podStats.podSandboxID = plain.id
+            let stats = try await runtime.podSandboxStats(podStats).stats
+            #expect(stats.attributes.id == plain.id)
+            #expect(stats.linux.process.processCount.value >= 2)
+            #expect(stats.linux.memory.workingSetBytes.value > 0)
+            #expect(stats.linux.cpu.usageCoreNanoSeconds.value > 0)
+            #expect(Set(stats.linux.containers.map(\.attributes.id)) == [a, b])
+
+            let shared = try await Self.runPod(runtime, "shared", world: world, sharedPID: true)
+            verbose.podSandboxID = shared.id
+            #expect((try await runtime.podSandboxStatus(verbose).info["info"] ?? "").contains("\"infraContainer\":true"))
+            #expect(Self.conmonCount(mentioning: shared.id) == 1, "the shared PID namespace is held by an infra container")
+            let c = try await Self.startContainer(runtime, pod: shared, "c", ["/bin/sleep", "600"])
+            let d = try await Self.startContainer(runtime, pod: shared, "d", ["/bin/sleep", "601"])
+            let seen = try await Self.exec(runtime, d, "ps -o args")
+            #expect(seen.out.contains("sleep 600") && seen.out.contains("pause"), "a shared-PID pod sees its siblings: \(seen.out)")
+            _ = c
+
+            var list = Runtime_V1_ListPodSandboxStatsRequest()
+            #expect(Set(try await runtime.listPodSandboxStats(list).stats.map(\.attributes.id)) == [plain.id, shared.id])
+            list.filter.id = shared.id
+            #expect(try await runtime.listPodSandboxStats(list).stats.map(\.attributes.id) == [shared.id])
+
+            try await Self.removePod(runtime, plain.id)
+            try await Self.removePod(runtime, shared.id)
+            #expect(!FileManager.default.fileExists(atPath: "/var/run/ipcns/crisp-" + plain.id))
+
+            let deadline = ContinuousClock.now + .seconds(5)
+            while events.items.withLock({ !$0.contains { $0.containerID == shared.id && $0.containerEventType == .containerDeletedEvent } }),
+                  ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        let got = events.items.withLock { $0 }
+        func kinds(_ id: String) -> [Runtime_V1_ContainerEventType] { got.filter { $0.containerID == id }.map(\.containerEventType) }
+        let life: [Runtime_V1_ContainerEventType] = [.containerCreatedEvent, .containerStartedEvent, .containerStoppedEvent, .containerDeletedEvent]
+        #expect(kinds(plain0(got)) == life, "pod events: \(got.map { ($0.containerID.prefix(8), $0.containerEventType) })")
+        let created = got.first { $0.containerEventType == .containerStartedEvent && !$0.containersStatuses.isEmpty }
+        #expect(created?.podSandboxStatus.id.isEmpty == false, "container events carry the pod's status")
+        for e in got where e.containerEventType == .containerCreatedEvent && e.podSandboxStatus.id != e.containerID {
+            #expect(kinds(e.containerID) == life, "container \(e.containerID.prefix(12)): \(kinds(e.containerID))")
+        }
+        world.assertNoLeaks()
+    }
+
+    final class EventLog: Sendable {
+        let items = Mutex<[Runtime_V1_ContainerEventResponse]>([])
+    }
+
+    /// The first pod in the stream.
+    func plain0(_ events: [Runtime_V1_ContainerEventResponse]) -> String {
+        events.first { $0.podSandboxStatus.id == $0.containerID }?.containerID ?? "none"
+    }
+
+    @Test func memoryLimitKillsWithOOMKilled() async throws {
+        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        let world = try await Self.world()
+        defer { world.cleanup() }
+        try await world.crispd.withClients { runtime, _ in
+            let pod = try await Self.runPod(runtime, "oom", world: world)
+            let hog = try await Self.startContainer(runtime, pod: pod, "hog", ["/bin/sh", "-c", "x=0123456789; while true; do x=$x$x; done"]) {
+                $0.linux.resources.memoryLimitInBytes = 20 << 20
+                if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes") {
+                    $0.linux.resources.memorySwapLimitInBytes = 20 << 20
+                }
+            }
+            let s = try await Self.waitExited(runtime, hog, within: .seconds(60))
+            #expect(s.state == .containerExited)
+            #expect(s.reason == "OOMKilled", "reason \(s.reason), exit \(s.exitCode)")
+            #expect(s.exitCode == 137)
+            try await Self.removePod(runtime, pod.id)
+        }
+        world.assertNoLeaks()
+    }
+
+    @Test func restartKeepsRunningContainersAndReportsExitsThatHappenedWhileDown() async throws {
+        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        let world = try await Self.world()
+        defer { world.cleanup() }
+        let (pod, running, early, late) = try await world.crispd.withClients { runtime, _ in
+            let pod = try await Self.runPod(runtime, "survivor", world: world)
+            var running: [String] = []
+            for name in ["r1", "r2"] {
+                running.append(try await Self.startContainer(runtime, pod: pod, name, ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]))
+            }
+            let early = try await Self.startContainer(runtime, pod: pod, "early", ["/bin/sh", "-c", "exit 3"])
+            #expect(try await Self.waitExited(runtime, early).exitCode == 3)
+            // Running at the crash, exits while crispd is down.
+            let late = try await Self.startContainer(runtime, pod: pod, "late", ["/bin/sh", "-c", "sleep 2; exit 5"])
+            return (pod, running, early, late)
+        }
+        let crashedAt = Int64(Date().timeIntervalSince1970 * 1e9)
+        #expect(world.crispd.signal(SIGKILL) != 0)
+        try await Task.sleep(for: .seconds(3))
+        let again = try world.restart()
+        try await again.withClients { runtime, _ in
+            for id in running {
+                let s = try await Self.status(runtime, id)
+                #expect(s.state == .containerRunning, "\(id) should still run")
+                #expect(try await Self.exec(runtime, id, "echo alive").out == "alive")
+            }
+            let e = try await Self.status(runtime, early)
+            #expect(e.state == .containerExited && e.exitCode == 3 && e.reason == "Error")
+            let l = try await Self.waitExited(runtime, late, within: .seconds(5))
+            #expect(l.state == .containerExited)
+            #expect(l.exitCode == 5)
+            #expect(l.finishedAt > crashedAt, "the exit time is when it happened, while crispd was down")
+            var list = Runtime_V1_ListPodSandboxRequest()
+            list.filter.id = pod.id
+            #expect(try await runtime.listPodSandbox(list).items.first?.state == .sandboxReady)
+            var stop = Runtime_V1_StopContainerRequest()
+            stop.containerID = running[0]
+            stop.timeout = 5
+            _ = try await runtime.stopContainer(stop)
+            #expect(try await Self.status(runtime, running[0]).exitCode == 0)
+            try await Self.removePod(runtime, pod.id)
+            #expect(try await runtime.listContainers(Runtime_V1_ListContainersRequest()).containers.isEmpty)
+        }
+        PodSandboxTests.World(crispd: again, cgroupParent: world.cgroupParent).assertNoLeaks()
+        again.signal(SIGTERM)
+    }
+
+    @Test func twentyPodsInParallel() async throws {
+        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        let world = try await Self.world()
+        defer { world.cleanup() }
+        try await world.crispd.withClients { runtime, _ in
+            let made = try await withThrowingTaskGroup(of: (String, String).self) { group in
+                for i in 0..<20 {
+                    group.addTask {
+                        let pod = try await Self.runPod(runtime, "par\(i)", world: world, sharedPID: i % 4 == 0)
+                        let c = try await Self.startContainer(runtime, pod: pod, "c", ["/bin/sleep", "600"])
+                        return (pod.id, c)
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(Set(made.map(\.0)).count == 20)
+            var pods = Runtime_V1_ListPodSandboxRequest()
+            pods.filter.state.state = .sandboxReady
+            #expect(try await runtime.listPodSandbox(pods).items.count == 20)
+            var running = Runtime_V1_ListContainersRequest()
+            running.filter.state.state = .containerRunning
+            #expect(try await runtime.listContainers(running).containers.count == 20)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (pod, _) in made { group.addTask { try await Self.removePod(runtime, pod) } }
+                try await group.waitForAll()
+            }
+            #expect(try await runtime.listPodSandbox(Runtime_V1_ListPodSandboxRequest()).items.isEmpty)
+        }
+        world.assertNoLeaks()
+    }
+}
