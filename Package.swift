@@ -213,6 +213,7 @@ let package = Package(
             name: "CrispNetworkTests",
             dependencies: ["CrispNetwork", "CrispOS", "CrispCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
+        .testTarget(name: "CrispServiceTests", dependencies: ["CrispService", "CrispRuntime", "CrispCore"], swiftSettings: strict),
         .testTarget(
             name: "CrispRuntimeTests",
             dependencies: ["CrispRuntime", "CrispOCI", "CrispCore"],

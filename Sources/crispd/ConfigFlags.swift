@@ -41,6 +41,8 @@ struct ConfigFlags: ParsableArguments {
     @Option(help: doc("crisp.image.global_auth_file")) var globalAuthFile: String?
     @Option(help: doc("crisp.image.image_volumes")) var imageVolumes: String?
     @Option(help: doc("crisp.image.max_parallel_downloads")) var maxParallelDownloads: String?
+    @Option(help: doc("crisp.image.pull_progress_timeout")) var pullProgressTimeout: String?
+    @Option(help: doc("crisp.image.allow_foreign_layer_urls")) var allowForeignLayerUrls: String?
 
     @Option(help: doc("crisp.network.network_dir")) var networkDir: String?
     @Option(help: doc("crisp.network.plugin_dirs", list: true)) var pluginDirs: String?
@@ -65,6 +67,8 @@ struct ConfigFlags: ParsableArguments {
             ("crisp.image.registries_conf", registriesConf), ("crisp.image.signature_policy", signaturePolicy),
             ("crisp.image.global_auth_file", globalAuthFile), ("crisp.image.image_volumes", imageVolumes),
             ("crisp.image.max_parallel_downloads", maxParallelDownloads),
+            ("crisp.image.pull_progress_timeout", pullProgressTimeout),
+            ("crisp.image.allow_foreign_layer_urls", allowForeignLayerUrls),
             ("crisp.network.network_dir", networkDir), ("crisp.network.plugin_dirs", pluginDirs),
             ("crisp.network.cni_default_network", cniDefaultNetwork),
             ("crisp.metrics.enable_metrics", enableMetrics), ("crisp.metrics.metrics_port", metricsPort),

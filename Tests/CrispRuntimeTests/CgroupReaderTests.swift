@@ -68,3 +68,29 @@ import Testing
         #expect(reader.layout == (FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") ? .v2 : .v1))
     }
 }
+
+@Suite struct CgroupPathTests {
+    @Test func systemdSlicesNestByTheirDashPrefixes() {
+        #expect(CgroupPaths.sliceDirectory("kubepods-burstable-pod12.slice") == "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12.slice")
+        #expect(CgroupPaths.sliceDirectory("system.slice") == "system.slice")
+        #expect(CgroupPaths.sliceDirectory("-.slice") == "")
+    }
+
+    @Test func containerDirectoriesForBothManagers() {
+        #expect(CgroupPaths.directory(manager: "cgroupfs", parent: "/kubepods/pod1", id: "abc") == "/kubepods/pod1/crisp-abc")
+        #expect(CgroupPaths.directory(manager: "systemd", parent: "kubepods-pod1.slice", id: "abc")
+                == "/kubepods.slice/kubepods-pod1.slice/crisp-abc.scope")
+        #expect(CgroupPaths.directory(manager: "systemd", parent: "", id: "abc") == "/system.slice/crisp-abc.scope")
+        #expect(CgroupPaths.parentDirectory(manager: "systemd", parent: "kubepods-pod1.slice") == "/kubepods.slice/kubepods-pod1.slice")
+        #expect(CgroupPaths.parentDirectory(manager: "cgroupfs", parent: "kubepods/pod1") == "/kubepods/pod1")
+        #expect(CgroupPaths.parentDirectory(manager: "cgroupfs", parent: "") == nil)
+    }
+
+    @Test func samplesAddUp() {
+        let a = CgroupSample(cpuUsageNanos: 1, memoryUsageBytes: 2, memoryWorkingSetBytes: 3, memoryRSSBytes: 4, pageFaults: 5,
+                             majorPageFaults: 6, processes: 7, at: Date())
+        let s = CgroupSample.sum([a, a], at: a.at)
+        #expect(s?.cpuUsageNanos == 2 && s?.processes == 14 && s?.memoryWorkingSetBytes == 6)
+        #expect(CgroupSample.sum([], at: a.at) == nil)
+    }
+}

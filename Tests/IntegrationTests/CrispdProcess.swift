@@ -51,9 +51,7 @@ final class CrispdProcess: @unchecked Sendable {
     func baseArguments() -> [String] {
         ["--config", configDir + "/crisp.conf", "--config-dir", configDir + "/crisp.conf.d",
          "--root", root, "--runroot", runRoot, "--listen", socket, "--network-dir", networkDir,
-         "--registries-conf", dir + "/registries.conf", "--signature-policy", dir + "/policy.json",
-         // Infra containers use crisp's own pause program: no registry needed.
-         "--pause-image", ""]
+         "--registries-conf", dir + "/registries.conf", "--signature-policy", dir + "/policy.json"]
     }
 
     func writeConfig(_ text: String, name: String = "crisp.conf") throws {
@@ -63,7 +61,8 @@ final class CrispdProcess: @unchecked Sendable {
 
     /// Starts crispd and waits until its socket accepts connections.
     func start(extra: [String] = [], waitForSocket: Bool = true) throws {
-        if !FileManager.default.fileExists(atPath: configDir + "/crisp.conf") { try writeConfig("") }
+        // Infra containers use crisp's own pause program unless a test configures a pause image.
+        if !FileManager.default.fileExists(atPath: configDir + "/crisp.conf") { try writeConfig("[crisp.image]\npause_image = \"\"\n") }
         let fd = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw TestFailure("cannot open \(logPath)") }
         defer { close(fd) }

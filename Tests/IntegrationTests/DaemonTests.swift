@@ -69,10 +69,10 @@ import Testing
             }
             // A server-streaming RPC too, and the daemon still answers afterwards.
             do {
-                try await runtime.getContainerEvents(Runtime_V1_GetEventsRequest()) { response in
+                try await runtime.streamPodSandboxMetrics(Runtime_V1_StreamPodSandboxMetricsRequest()) { response in
                     for try await _ in response.messages {}
                 }
-                Issue.record("GetContainerEvents succeeded")
+                Issue.record("StreamPodSandboxMetrics succeeded")
             } catch let error as RPCError {
                 #expect(error.code == .unimplemented)
             }

@@ -155,6 +155,12 @@ import Testing
             let info = st.info["info"] ?? ""
             let pid = (try JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any])?["pid"] as? Int ?? 0
             #expect(pid > 0)
+            // `runc start` returns once it has told the container to exec, maybe just before it has.
+            let execDeadline = ContinuousClock.now + .seconds(5)
+            while (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8))?.hasPrefix("/pause") != true,
+                  ContinuousClock.now < execDeadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             #expect((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8))?.hasPrefix("/pause") == true)
             let runDir = world.crispd.runRoot + "/sandboxes/" + id
             #expect(try String(contentsOfFile: runDir + "/resolv.conf", encoding: .utf8) == "search example.test\nnameserver 127.0.0.53\n")

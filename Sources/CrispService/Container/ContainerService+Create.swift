@@ -29,6 +29,7 @@ extension ContainerService {
             undo.append { [storage] in try? await storage.removeContainer(id) }
             let rootfs = try await storage.mountContainer(id)
             undo.append { [storage] in _ = try? await storage.unmountContainer(id, force: true) }
+            undo.append { try? FileManager.default.removeItem(atPath: "\(self.recordsDirectory)/\(id.rawValue)") }
             // An unreadable config means no defaults from the image; the request must then say it all.
             let config = (try? JSONDecoder().decode(ImageConfiguration.self, from: Data(image.config)))?.config
             var input = ContainerSpecInput(id: id.rawValue, rootfs: rootfs)
@@ -45,8 +46,18 @@ extension ContainerService {
             input.process.stdin = r.stdin
             input.mounts = r.mounts
             input.devices = try Self.resolveDevices(r.devices)
-            try Self.makeVolumeDirectories(config?.volumes.map { Array($0.keys) } ?? [], rootfs: rootfs,
-                                           except: Set(r.mounts.map(\.containerPath)))
+            let volumes = (config?.volumes.map { Array($0.keys) } ?? []).filter { v in !r.mounts.contains { $0.containerPath == v } }
+            switch imageVolumes {
+            case "ignore": break
+            case "bind":
+                for (i, v) in volumes.sorted().enumerated() {
+                    let host = "\(recordsDirectory)/\(id.rawValue)/volumes/\(i)"
+                    try make(directory: host)
+                    input.mounts.append(.init(containerPath: v, hostPath: host))
+                }
+            default:
+                try Self.makeVolumeDirectories(volumes, rootfs: rootfs, except: [])
+            }
             input.security.privileged = r.privileged
             input.security.readonlyRootfs = r.readonlyRootfs
             input.security.noNewPrivileges = r.noNewPrivileges
@@ -92,7 +103,6 @@ extension ContainerService {
             options.stdinOnce = r.stdinOnce
             options.terminal = r.tty
             undo.append { [runtime] in try? await runtime.delete(id: id.rawValue, handler: handler) }
-            undo.append { try? FileManager.default.removeItem(atPath: "\(self.recordsDirectory)/\(id.rawValue)") }
             _ = try await runtime.create(spec: spec, options: options)
             let processJSON = (try? JSONEncoder().encode(spec.process)) ?? Data()
             let record = ContainerRecord(
@@ -112,6 +122,12 @@ extension ContainerService {
     }
 
     func unreserve(_ key: String) { reservations[key] = nil }
+
+    func make(directory: String) throws(CrispError) {
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw .internal("cannot create \(directory): \(error.localizedDescription)")
+        }
+    }
 
     func findImage(_ reference: String) async throws(CrispError) -> CrispStorage.Image {
         do {

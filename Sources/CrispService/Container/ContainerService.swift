@@ -19,6 +19,9 @@ public actor ContainerService {
     var reservations: [String: String] = [:]
     var defaultCapabilities: [String]
     var pidsLimit: Int64
+    /// `image_volumes`: mkdir (in the container's layer), bind (a directory of its own under the
+    /// container's record, bind-mounted), or ignore.
+    let imageVolumes: String
     let cgroups = CgroupReader.detect()
     /// The previous cgroup sample per container, for CPU rates.
     var lastSamples: [String: CgroupSample] = [:]
@@ -34,6 +37,7 @@ public actor ContainerService {
         self.logger = logger
         defaultCapabilities = config.runtime.defaultCapabilities
         pidsLimit = Int64(config.runtime.pidsLimit)
+        imageVolumes = config.image.imageVolumes
     }
 
     var recordsDirectory: String { settings.root + "/containers" }
