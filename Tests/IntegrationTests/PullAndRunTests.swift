@@ -1,5 +1,6 @@
 import CRIAPI
 import CrispCore
+import CrispTestSupport
 import Foundation
 import GRPCCore
 import RegistryTestSupport
@@ -87,6 +88,69 @@ import Testing
             var removePod = Runtime_V1_RemovePodSandboxRequest()
             removePod.podSandboxID = pod
             _ = try await runtime.removePodSandbox(removePod)
+        }
+        world.assertNoLeaks()
+    }
+}
+
+/// `pause_image`: a pod that needs an infra container gets it from that image, pulled on first use.
+@Suite(.serialized) struct PauseImageTests {
+    @Test func sharedPIDPodRunsItsInfraFromThePauseImage() async throws {
+        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        guard TestRegistry.available else { print("skipped: \(TestRegistry.binary) is not installed"); return }
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let pause = URL(fileURLWithPath: CrispdProcess.binary).deletingLastPathComponent().appendingPathComponent("crisp-pause").path
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: pause)))
+        let pusher = RegistryPusher(host: registry.host)
+        do {
+            _ = try await pusher.pushImage("test/pause", tag: "1", layers: [FixtureLayer([
+                TarEntry("pause", .file(.bytes(bytes)), mode: 0o755), .dir("proc"), .dir("dev"), .dir("sys"), .dir("etc"),
+            ])])
+        } catch {
+            try? await pusher.shutdown()
+            throw error
+        }
+        try? await pusher.shutdown()
+
+        let crispd = try CrispdProcess()
+        try "[[registry]]\nlocation = \"\(registry.host)\"\ninsecure = true\n"
+            .write(toFile: crispd.dir + "/registries.conf", atomically: true, encoding: .utf8)
+        let pauseImage = "\(registry.host)/test/pause:1"
+        try crispd.writeConfig("[crisp.image]\npause_image = \"\(pauseImage)\"\n")
+        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
+        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        defer { world.cleanup() }
+        try await crispd.withClients { runtime, images in
+            var run = Runtime_V1_RunPodSandboxRequest()
+            run.config = PodSandboxTests.podConfig("infra-from-image", cgroupParent: cgroupParent)
+            run.config.linux.securityContext.namespaceOptions.pid = .pod
+            let pod = try await runtime.runPodSandbox(run).podSandboxID
+            var status = Runtime_V1_PodSandboxStatusRequest()
+            status.podSandboxID = pod
+            status.verbose = true
+            let info = try await runtime.podSandboxStatus(status).info["info"] ?? ""
+            #expect(info.contains("\"infraContainer\":true"))
+            let pid = (try JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any])?["pid"] as? Int ?? 0
+            #expect(pid > 0)
+            // The infra's root filesystem is the pause image's, mounted from crisp's storage.
+            let mounts = (try? String(contentsOfFile: "/proc/\(pid)/mountinfo", encoding: .utf8)) ?? ""
+            let rootMount = mounts.split(separator: "\n").first { $0.split(separator: " ").dropFirst(4).first == "/" } ?? ""
+            // crisp's overlay driver mounts layers through an fd of its storage directory.
+            #expect(rootMount.contains(" - overlay ") && rootMount.contains("lowerdir=/proc/self/fd/") && rootMount.contains("/diff,workdir="),
+                    "infra root mount: \(rootMount)")
+            var imageStatus = Runtime_V1_ImageStatusRequest()
+            imageStatus.image.image = pauseImage
+            let image = try await images.imageStatus(imageStatus).image
+            #expect(image.pinned, "the pause image is pinned against the kubelet's image GC")
+
+            var stop = Runtime_V1_StopPodSandboxRequest()
+            stop.podSandboxID = pod
+            _ = try await runtime.stopPodSandbox(stop)
+            var remove = Runtime_V1_RemovePodSandboxRequest()
+            remove.podSandboxID = pod
+            _ = try await runtime.removePodSandbox(remove)
         }
         world.assertNoLeaks()
     }
