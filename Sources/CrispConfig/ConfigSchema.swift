@@ -182,6 +182,12 @@ public enum ConfigSchema {
         ConfigKey(table: "crisp.image", name: "max_parallel_downloads", kind: .int(1...64),
                   doc: "Layers downloaded at once per pull.",
                   reloadable: false, access: .int(\.image.maxParallelDownloads)),
+        ConfigKey(table: "crisp.image", name: "pull_progress_timeout", kind: .int(1...86400),
+                  doc: "Seconds a layer download may receive no data before the pull fails.",
+                  reloadable: false, access: .int(\.image.pullProgressTimeout)),
+        ConfigKey(table: "crisp.image", name: "allow_foreign_layer_urls", kind: .bool,
+                  doc: "Fetch foreign (non-distributable) layers from the URLs in their manifest instead of the registry.",
+                  reloadable: false, access: .bool(\.image.allowForeignLayerURLs)),
 
         ConfigKey(table: "crisp.network", name: "network_dir", kind: .string,
                   doc: "Directory watched for CNI network configurations.",

@@ -67,6 +67,8 @@ public struct CrispConfiguration: Sendable, Equatable {
         public var globalAuthFile = ""
         public var imageVolumes = "mkdir"
         public var maxParallelDownloads = 3
+        public var pullProgressTimeout = 60
+        public var allowForeignLayerURLs = false
         public init() {}
     }
 

@@ -38,7 +38,8 @@ extension ImagePuller {
             let path = dir + "/" + p.descriptor.digest.hex
             prefetches[p.id] = Task {
                 try await limiter.run {
-                    try await self.download(p.descriptor.digest, size: p.descriptor.size, from: source, credentials: credentials, to: path)
+                    try await self.download(p.descriptor, from: source, credentials: credentials,
+                                            allowURLs: settings.allowForeignLayerURLs, to: path)
                 }
                 return path
             }
@@ -60,9 +61,12 @@ extension ImagePuller {
                             try await Self.readFile(path, into: input)
                         }
                     }
-                    return try await self.applyStream(options, blob: "\(p.descriptor.digest)") { input in
-                        try await self.client.blob(p.descriptor.digest, size: p.descriptor.size, on: source, credentials: credentials) { chunk in
-                            guard await input.send(chunk) else { throw CancellationError() }
+                    return try await self.restartingIfRangeIgnored(p.descriptor.digest) {
+                        try await self.applyStream(options, blob: "\(p.descriptor.digest)") { input in
+                            try await self.layerBlob(p.descriptor, from: source, credentials: credentials,
+                                                     allowURLs: settings.allowForeignLayerURLs) { chunk in
+                                guard await input.send(chunk) else { throw CancellationError() }
+                            }
                         }
                     }
                 }
@@ -93,27 +97,33 @@ extension ImagePuller {
     /// Decompresses what `produce` sends and applies it as a layer. Nothing of the layer stays
     /// when the producer (download, digest check), the decompression or the apply fails.
     func applyStream(_ options: CreateLayerOptions, blob: String,
-                     produce: @escaping @Sendable (AsyncToThreadChannel) async throws -> Void) async throws -> Layer {
-        let input = AsyncToThreadChannel()
+                     produce: @escaping @Sendable (ChunkChannel) async throws -> Void) async throws -> Layer {
+        // The blob's digest is checked by the download itself; the channel need not hash it.
+        let input = ChunkChannel(computesDigest: false)
         let output = ThreadToAsyncChannel()
         LayerDecompressor.start(input: input, output: output, blob: blob)
-        let producer = Task {
+        let producer = Task { () -> CrispError? in
             do {
                 try await produce(input)
                 input.finish()
+                return nil
             } catch {
                 input.finish(error: error)
+                return error as? CrispError
             }
         }
         do {
             let layer = try await storage.applyLayer(options, chunks: output.chunks)
-            _ = await producer.result
+            _ = await producer.value
             return layer
         } catch {
             producer.cancel()
             input.cancel()
             output.cancel()
-            _ = await producer.result
+            // A failed download (stall, dropped connection, ignored Range, wrong digest) is the
+            // cause of whatever the extractor then reported: report it, with its code and cause.
+            // (A producer stopped because the apply failed ends with a CancellationError instead.)
+            let error = await producer.value ?? error
             // A corrupted download usually breaks the tar before its digest can be checked:
             // name the blob so that the message points at it.
             if let e = error as? CrispError, !e.message.contains(blob) {
@@ -123,32 +133,72 @@ extension ImagePuller {
         }
     }
 
-    /// Downloads a blob (verified) to `path`, retrying a dropped transfer from the start.
-    func download(_ digest: CrispCore.Digest, size: Int64?, from source: PullSource, credentials: RegistryCredentials?,
+    /// Downloads a layer blob (verified) to `path`; see `layerBlob`.
+    func download(_ d: Descriptor, from source: PullSource, credentials: RegistryCredentials?, allowURLs: Bool,
                   to path: String) async throws {
+        try await download(d.digest, size: d.size, from: source, credentials: credentials, to: path) { sink in
+            try await self.layerBlob(d, from: source, credentials: credentials, allowURLs: allowURLs, sink: sink)
+        }
+    }
+
+    /// Downloads a blob (verified) to `path`. A connection dropped mid-blob is resumed by the
+    /// client; a server that ignores the resume's Range makes the file start over. Nothing
+    /// stays at `path` on failure.
+    func download(_ digest: CrispCore.Digest, size: Int64?, from source: PullSource, credentials: RegistryCredentials?,
+                  to path: String,
+                  fetch: ((([UInt8]) async throws -> Void) async throws -> Void)? = nil) async throws {
+        let fetch = fetch ?? { sink in try await self.client.blob(digest, size: size, on: source, credentials: credentials, sink: sink) }
+        do {
+            try await restartingIfRangeIgnored(digest) {
+                guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+                    throw CrispError.internal("cannot create temporary file \(path)")
+                }
+                defer { try? handle.close() }
+                try await fetch { chunk in try handle.write(contentsOf: chunk) }
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: path)
+            throw error
+        }
+    }
+
+    /// Runs `body` again (up to the client's retry count) when it failed because a server
+    /// ignored a resume's Range request: `body` must start the blob over from nothing.
+    func restartingIfRangeIgnored<T: Sendable>(_ blob: CrispCore.Digest, _ body: () async throws -> T) async throws -> T {
         var attempt = 0
         while true {
-            guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-                throw CrispError.internal("cannot create temporary file \(path)")
-            }
             do {
-                defer { try? handle.close() }
-                try await client.blob(digest, size: size, on: source, credentials: credentials) { chunk in
-                    try handle.write(contentsOf: chunk)
-                }
-                return
-            } catch let e as CrispError where e.code == .unavailable && attempt < client.options.retries {
+                return try await body()
+            } catch let e as CrispError where e.cause is RangeNotHonoured && attempt < client.options.retries {
                 attempt += 1
-                logger.info("retrying blob download", metadata: ["blob": "\(digest)", "error": "\(e.message)"])
-                try await Task.sleep(for: client.options.retryBackoff * (1 << attempt))
-            } catch {
-                try? FileManager.default.removeItem(atPath: path)
-                throw error
+                logger.info("restarting blob download from its start", metadata: ["blob": "\(blob)", "reason": "\(e.message)"])
             }
         }
     }
 
-    static func readFile(_ path: String, into input: AsyncToThreadChannel) async throws {
+    /// Streams a layer blob to `sink`. A foreign / non-distributable layer with `urls` comes
+    /// from those URLs when `allowURLs`; otherwise (and for every other layer) from the
+    /// registry, and a failure then says that the layer is foreign and how to allow its URLs.
+    func layerBlob(_ d: Descriptor, from source: PullSource, credentials: RegistryCredentials?, allowURLs: Bool,
+                   sink: ([UInt8]) async throws -> Void) async throws {
+        let urls = d.urls ?? []
+        let foreign = MediaType.isNonDistributable(d.mediaType) && !urls.isEmpty
+        if foreign && allowURLs {
+            logger.debug("fetching foreign layer from its URLs", metadata: ["blob": "\(d.digest)"])
+            try await client.blob(d.digest, size: d.size, urls: urls, sink: sink)
+            return
+        }
+        do {
+            try await client.blob(d.digest, size: d.size, on: source, credentials: credentials, sink: sink)
+        } catch let e as CrispError where foreign {
+            let shown = urls.map(RegistryClient.redacted).joined(separator: ", ")
+            throw CrispError(e.code, "layer \(d.digest) is a foreign (non-distributable) layer and fetching it from the registry failed: "
+                             + "\(e.message); it lists URLs (\(shown)) that crisp uses only when "
+                             + "crisp.image.allow_foreign_layer_urls = true", cause: e.cause)
+        }
+    }
+
+    static func readFile(_ path: String, into input: ChunkChannel) async throws {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw CrispError.internal("cannot open \(path)") }
         defer { try? handle.close() }
         while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {

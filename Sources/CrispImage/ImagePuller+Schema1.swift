@@ -42,7 +42,7 @@ extension ImagePuller {
 
     /// SHA-256 of a layer blob's uncompressed content.
     func diffDigest(ofFile path: String, blob: String) async throws -> CrispCore.Digest {
-        let input = AsyncToThreadChannel()
+        let input = ChunkChannel(computesDigest: false)
         let output = ThreadToAsyncChannel()
         LayerDecompressor.start(input: input, output: output, blob: blob)
         let producer = Task {

@@ -28,14 +28,18 @@ public struct PullerSettings: Sendable {
     public var maxParallelDownloads: Int
     /// Where prefetched layer blobs wait for their turn to be applied.
     public var temporaryDirectory: String
+    /// Whether foreign / non-distributable layers that carry `urls` are fetched from those URLs
+    /// (otherwise from the registry, like any blob).
+    public var allowForeignLayerURLs: Bool
 
     public init(registries: RegistriesConfiguration = .init(), policy: SignaturePolicy? = nil, authFile: String = "",
-                maxParallelDownloads: Int = 3, temporaryDirectory: String) {
+                maxParallelDownloads: Int = 3, temporaryDirectory: String, allowForeignLayerURLs: Bool = false) {
         self.registries = registries
         self.policy = policy
         self.authFile = authFile
         self.maxParallelDownloads = max(1, maxParallelDownloads)
         self.temporaryDirectory = temporaryDirectory
+        self.allowForeignLayerURLs = allowForeignLayerURLs
     }
 }
 
@@ -60,6 +64,11 @@ public final class ImagePuller: Sendable {
         self.logger = logger
         self.settings = Mutex(settings)
         try? FileManager.default.removeItem(atPath: settings.temporaryDirectory)
+    }
+
+    /// Replaces the signature policy; pulls in flight keep the old one.
+    public func updatePolicy(_ policy: SignaturePolicy?) {
+        settings.withLock { $0.policy = policy }
     }
 
     /// Replaces the registries configuration (SIGHUP reload); pulls in flight keep the old one.

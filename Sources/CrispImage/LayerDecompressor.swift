@@ -1,15 +1,16 @@
 import CArchive
 import CrispCore
+import CrispStorage
 import Foundation
 
-/// Decompresses a layer blob on a thread of its own: compressed chunks come in through an
-/// `AsyncToThreadChannel`, the uncompressed tar goes out through a `ThreadToAsyncChannel`.
+/// Decompresses a layer blob on a thread of its own: compressed chunks come in through a
+/// `ChunkChannel`, the uncompressed tar goes out through a `ThreadToAsyncChannel`.
 /// The compression (gzip, zstd or none) is recognised by libarchive from the magic bytes, so a
 /// blob whose media type says otherwise is still read correctly.
 enum LayerDecompressor {
     /// Starts the thread. The output ends with the input's error, a decompression error, or —
     /// only after the whole input has been read without error — normally.
-    static func start(input: AsyncToThreadChannel, output: ThreadToAsyncChannel, blob: String) {
+    static func start(input: ChunkChannel, output: ThreadToAsyncChannel, blob: String) {
         let thread = Thread {
             do {
                 try run(input: input, output: output, blob: blob)
@@ -23,17 +24,16 @@ enum LayerDecompressor {
         thread.start()
     }
 
-    /// Keeps the chunk libarchive is reading alive between callbacks.
+    /// What libarchive's read callback needs: the channel (whose last chunk stays valid until
+    /// the next call, as libarchive requires) and the input's error, reported instead of
+    /// libarchive's own.
     final class Reader {
-        let input: AsyncToThreadChannel
-        /// The bytes handed to libarchive last; valid until the next callback.
-        var scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        let input: ChunkChannel
         var failure: (any Error)?
-        init(input: AsyncToThreadChannel) { self.input = input }
-        deinit { scratch.deallocate() }
+        init(input: ChunkChannel) { self.input = input }
     }
 
-    static func run(input: AsyncToThreadChannel, output: ThreadToAsyncChannel, blob: String) throws {
+    static func run(input: ChunkChannel, output: ThreadToAsyncChannel, blob: String) throws {
         guard let a = archive_read_new() else { throw CrispError.internal("archive_read_new failed") }
         defer { archive_read_free(a) }
         archive_read_support_filter_gzip(a)
@@ -69,12 +69,7 @@ private let readCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointe
     let reader = Unmanaged<LayerDecompressor.Reader>.fromOpaque(context!).takeUnretainedValue()
     do {
         guard let chunk = try reader.input.next() else { return 0 }
-        if chunk.count > reader.scratch.count {
-            reader.scratch.deallocate()
-            reader.scratch = .allocate(byteCount: chunk.count, alignment: 16)
-        }
-        chunk.withUnsafeBytes { reader.scratch.copyMemory(from: $0) }
-        buffer?.pointee = UnsafeRawPointer(reader.scratch.baseAddress)
+        buffer?.pointee = chunk.baseAddress
         return chunk.count
     } catch {
         reader.failure = error

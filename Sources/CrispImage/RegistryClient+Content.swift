@@ -46,40 +46,4 @@ extension RegistryClient {
         }
         return out
     }
-
-    /// Streams a blob to `sink`, hashing it; throws (after the sink saw the bytes) when the size
-    /// or digest differs from the descriptor's, so the consumer must not commit before this returns.
-    func blob(_ digest: CrispCore.Digest, size: Int64?, on source: PullSource, credentials: RegistryCredentials?,
-              limit: Int64? = nil, sink: ([UInt8]) async throws -> Void) async throws {
-        let what = "blob \(digest) of \(source.reference.name)"
-        let r = try await get("/v2/\(source.reference.repository)/blobs/\(digest)", on: source,
-                              credentials: credentials, what: what)
-        var hasher = SHA256()
-        var total: Int64 = 0
-        let max = size ?? limit
-        do {
-            for try await buffer in r.body {
-                let chunk = Array(buffer.readableBytesView)
-                total += Int64(chunk.count)
-                if let max, total > max {
-                    throw CrispError(.internal, "\(what) from \(source.reference.registry) is longer than \(max) bytes")
-                }
-                hasher.update(data: chunk)
-                try await sink(chunk)
-            }
-        } catch let e as CrispError {
-            throw e
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            throw CrispError(.unavailable, "download of \(what) from \(source.reference.registry) failed after \(total) bytes: \(Self.describe(error))")
-        }
-        if let size, total != size {
-            throw CrispError(.internal, "\(what) from \(source.reference.registry) has \(total) bytes, want \(size)")
-        }
-        let got = CrispCore.Digest(sha256Bytes: hasher.finalize())
-        if got != digest {
-            throw CrispError(.internal, "\(what) from \(source.reference.registry) has digest \(got): corrupted in transit or at the registry")
-        }
-    }
 }

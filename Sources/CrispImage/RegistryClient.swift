@@ -11,11 +11,14 @@ import Synchronization
 public struct RegistryClientOptions: Sendable {
     /// Per-registry TLS material: `DIR/HOST[:PORT]/*.crt` (CAs), `*.cert` + `*.key` (client).
     public var certsDirectory = "/etc/containers/certs.d"
-    /// Attempts after the first on 5xx/429 answers and dropped or refused connections.
+    /// Attempts after the first on 5xx/429 answers and dropped or refused connections; also the
+    /// number of times a blob whose connection dropped mid-body is resumed with a Range request.
     public var retries = 3
     /// First backoff; doubled per retry.
     public var retryBackoff: Duration = .milliseconds(250)
-    /// A download that receives nothing for this long fails.
+    /// A response that receives nothing for this long fails: a blob body then fails with
+    /// `.deadlineExceeded` (not retried); a stalled wait for response headers counts as a
+    /// dropped connection (retried).
     public var progressTimeout: Duration = .seconds(60)
     public var connectTimeout: Duration = .seconds(15)
     public var userAgent = "crisp/\(CrispVersion.string)"
@@ -75,8 +78,10 @@ public final class RegistryClient: Sendable {
     /// Sends a GET for `path` on `source`'s registry with authentication and retries; returns a
     /// 2xx response (its body not yet read). 404 → `.notFound`, 401/403 after authenticating →
     /// `.permissionDenied`, exhausted retries → `.unavailable`.
+    /// `range` asks for the bytes from that offset on (`Range: bytes=N-`); the caller checks
+    /// whether the answer is the 206 it asked for.
     func get(_ path: String, on source: PullSource, accept: [String] = [], credentials: RegistryCredentials?,
-             what: String) async throws -> Response {
+             what: String, range: Int64? = nil) async throws -> Response {
         let host = source.reference.registry
         let scope = "repository:\(source.reference.repository):pull"
         var attempt = 0
@@ -93,6 +98,7 @@ public final class RegistryClient: Sendable {
                 req.tlsConfiguration = try tlsConfiguration(host: host, insecure: source.insecure)
                 req.headers.add(name: "User-Agent", value: options.userAgent)
                 if !accept.isEmpty { req.headers.add(name: "Accept", value: accept.joined(separator: ", ")) }
+                if let range { req.headers.add(name: "Range", value: "bytes=\(range)-") }
                 if let auth = try await authorization(challenge: ep.challenge, host: host, scope: scope,
                                                       credentials: credentials, insecure: source.insecure) {
                     req.headers.add(name: "Authorization", value: auth)
@@ -154,6 +160,7 @@ public final class RegistryClient: Sendable {
 
     /// A short, secret-free description of a transport error.
     static func describe(_ error: any Error) -> String {
+        if let e = error as? HTTPClientError, e == .readTimeout { return "no data within the progress timeout" }
         if let e = error as? HTTPClientError { return "\(e)" }
         if let e = error as? NIOSSLError { return "TLS: \(e)" }
         if let e = error as? BoringSSLError { return "TLS: \(e)" }

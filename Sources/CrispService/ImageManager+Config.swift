@@ -7,26 +7,34 @@ import Foundation
 
 extension ImageManager {
     /// Builds the image manager from `[crisp.image]`: registries.conf (+ registries.conf.d),
-    /// the signature policy (a missing file accepts every image, with a warning), the global
-    /// auth file, max_parallel_downloads, pause_image; temporary downloads under
+    /// the signature policy, the global auth file, max_parallel_downloads,
+    /// pull_progress_timeout, allow_foreign_layer_urls, pause_image; temporary downloads under
     /// `<root>/image-downloads`. Throws `CrispError` naming the file for an invalid
-    /// registries.conf or policy (including unsupported policy requirement types).
+    /// registries.conf or policy (including unsupported policy requirement types). A missing
+    /// policy file does not stop the daemon, but every pull fails with `.failedPrecondition`
+    /// until the file exists (as containers/image refuses to pull without one).
     public static func make(config: CrispConfiguration, storage: Storage, logger: Logger) throws -> ImageManager {
         let image = config.image
         let registries = try RegistriesConfiguration.load(path: image.registriesConf)
         var policy: SignaturePolicy?
-        if FileManager.default.fileExists(atPath: image.signaturePolicy) {
-            policy = try SignaturePolicy.load(path: image.signaturePolicy)
+        let policyMissing = !FileManager.default.fileExists(atPath: image.signaturePolicy)
+        if policyMissing {
+            logger.warning("signature policy file not found: pulls will fail until it exists",
+                           metadata: ["path": "\(image.signaturePolicy)"])
         } else {
-            logger.warning("signature policy file not found: every image is accepted", metadata: ["path": "\(image.signaturePolicy)"])
+            policy = try SignaturePolicy.load(path: image.signaturePolicy)
         }
-        let client = RegistryClient(options: RegistryClientOptions(), logger: logger)
+        var options = RegistryClientOptions()
+        options.progressTimeout = .seconds(image.pullProgressTimeout)
+        let client = RegistryClient(options: options, logger: logger)
         let puller = ImagePuller(storage: storage, client: client,
                                  settings: PullerSettings(registries: registries, policy: policy, authFile: image.globalAuthFile,
                                                           maxParallelDownloads: image.maxParallelDownloads,
-                                                          temporaryDirectory: config.root + "/image-downloads"),
+                                                          temporaryDirectory: config.root + "/image-downloads",
+                                                          allowForeignLayerURLs: image.allowForeignLayerURLs),
                                  logger: logger)
-        return ImageManager(storage: storage, puller: puller, registries: registries, pauseImage: image.pauseImage, logger: logger)
+        return ImageManager(storage: storage, puller: puller, registries: registries, pauseImage: image.pauseImage,
+                            missingPolicyPath: policyMissing ? image.signaturePolicy : nil, logger: logger)
     }
 
     /// Reloads registries.conf (SIGHUP). On error the previous configuration stays and the

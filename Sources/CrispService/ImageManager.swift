@@ -35,14 +35,21 @@ public final class ImageManager: Sendable {
     let registries: RegistriesHolder
     let pauseImage: String
     let logger: Logger
+    /// The signature policy file that did not exist when the puller was set up; nil once it has
+    /// been loaded (or when there was no need). Pulls fail while it is set.
+    let missingPolicyPath: LockedValue<String?>
 
     /// `registries` is consulted to expand short names when looking images up (it is the same
-    /// configuration the puller uses; `reloadRegistries` updates both).
-    public init(storage: Storage, puller: ImagePuller, registries: RegistriesConfiguration, pauseImage: String, logger: Logger) {
+    /// configuration the puller uses; `reloadRegistries` updates both). `missingPolicyPath`
+    /// names a signature policy file that does not exist: every pull fails with
+    /// `.failedPrecondition` until it appears (then it is loaded into the puller).
+    public init(storage: Storage, puller: ImagePuller, registries: RegistriesConfiguration, pauseImage: String,
+                missingPolicyPath: String? = nil, logger: Logger) {
         self.storage = storage
         self.puller = puller
         self.registries = RegistriesHolder(registries)
         self.pauseImage = pauseImage
+        self.missingPolicyPath = LockedValue(missingPolicyPath)
         self.logger = logger
     }
 
@@ -55,8 +62,22 @@ public final class ImageManager: Sendable {
     /// Pulls `image` (a reference as the kubelet sends it) and returns the image id.
     public func pull(_ image: String, credentials: RegistryCredentials?) async throws -> CrispCore.Digest {
         let ref = try ImageReference(parsing: image)
+        try loadMissingPolicy()
         logger.info("pulling image", metadata: ["image": "\(ref)", "auth": "\(credentials == nil ? "none" : "request")"])
         return try await puller.pull(ref, options: PullOptions(credentials: credentials)).id
+    }
+
+    /// Refuses to pull while the signature policy file is missing; loads it once it exists.
+    func loadMissingPolicy() throws(CrispError) {
+        guard let path = missingPolicyPath.get() else { return }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CrispError(.failedPrecondition, "signature policy \(path) does not exist, so no image may be pulled: "
+                             + "create it (e.g. {\"default\": [{\"type\": \"insecureAcceptAnything\"}]} to accept every image, "
+                             + "as Debian's golang-github-containers-common package installs) or point crisp.image.signature_policy at one")
+        }
+        puller.updatePolicy(try SignaturePolicy.load(path: path))
+        missingPolicyPath.set(nil)
+        logger.info("signature policy loaded", metadata: ["path": "\(path)"])
     }
 
     /// The image `image` names (an id, an unambiguous id prefix, `name:tag`, `name@digest`, or

@@ -77,4 +77,57 @@ struct ImageManagerTests {
             try await m.remove("\(h)/never:pulled")
         }
     }
+
+    @Test func untaggedImageGoesWithItsLastContainer() async throws {
+        try await withPullFixture { f in
+            let h = f.registry.host
+            let pushed = try await f.pusher.pushImage("app", tag: "1", layers: [FixtureLayer([.file("a", "1")]), FixtureLayer([.file("b", "2")])])
+            let m = manager(f)
+            let id = try await m.pull("\(h)/app:1", credentials: nil)
+            let one = try await f.storage.createContainer(CreateContainerOptions(name: "one", imageID: id))
+            let two = try await f.storage.createContainer(CreateContainerOptions(name: "two", imageID: id))
+            try await m.remove("\(h)/app:1")
+            let untagged = try #require(try await m.status(id.description))
+            #expect(untagged.repoTags.isEmpty && untagged.repoDigests.isEmpty)
+
+            try await f.storage.removeContainer(one.id)
+            #expect(await m.collectUntaggedImages(only: id).isEmpty)  // "two" still uses it
+            #expect(try await m.status(id.description) != nil)
+            #expect(try await f.storage.layers().filter { $0.diffDigest != nil }.count == 2)
+
+            try await f.storage.removeContainer(two.id)
+            #expect(await m.collectUntaggedImages(only: id) == [id])
+            #expect(try await m.status(id.description) == nil)
+            #expect(try await f.storage.layers().isEmpty)
+
+            // Images with a tag or a repo digest (pulled by digest) are never collected.
+            let byDigest = try await m.pull("\(h)/app@\(pushed.manifestDigest)", credentials: nil)
+            #expect(try await m.status(byDigest.description)?.repoTags == [])
+            #expect(await m.collectUntaggedImages().isEmpty)
+            #expect(try await m.status(byDigest.description) != nil)
+        }
+    }
+
+    @Test func missingPolicyFileRefusesPullsUntilItExists() async throws {
+        try await withPullFixture { f in
+            let h = f.registry.host
+            _ = try await f.pusher.pushImage("app", tag: "1", layers: [FixtureLayer([.file("a", "1")])])
+            let path = f.tmp.sub("policy.json")
+            let m = ImageManager(storage: f.storage, puller: f.puller, registries: PullFixture.registriesInsecure([h]),
+                                 pauseImage: "", missingPolicyPath: path, logger: Logger(label: "test"))
+            await #expect { try await m.pull("\(h)/app:1", credentials: nil) } throws: { e in
+                guard let e = e as? CrispError else { return false }
+                return e.code == .failedPrecondition && e.message.contains(path) && e.message.contains("signature_policy")
+            }
+            #expect(try await f.storage.images().isEmpty)
+
+            // Once the file exists it is loaded and enforced.
+            try #"{"default": [{"type": "reject"}]}"#.write(toFile: path, atomically: true, encoding: .utf8)
+            await #expect { try await m.pull("\(h)/app:1", credentials: nil) } throws: { e in
+                (e as? CrispError)?.code == .permissionDenied
+            }
+            f.puller.updatePolicy(nil)
+            _ = try await m.pull("\(h)/app:1", credentials: nil)
+        }
+    }
 }

@@ -88,6 +88,12 @@ import Testing
             var removePod = Runtime_V1_RemovePodSandboxRequest()
             removePod.podSandboxID = pod
             _ = try await runtime.removePodSandbox(removePod)
+            // With its last container gone, the untagged image's layers are collected.
+            let fsEnd = try await images.imageFsInfo(Runtime_V1_ImageFsInfoRequest())
+            #expect((fsEnd.imageFilesystems.first?.usedBytes.value ?? .max) < (fsBefore.imageFilesystems.first?.usedBytes.value ?? 0),
+                    "image store still holds the removed image's layers")
+            statusReq.image.image = ref
+            #expect(try await images.imageStatus(statusReq).hasImage == false)
         }
         world.assertNoLeaks()
     }

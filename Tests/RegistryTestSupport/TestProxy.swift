@@ -6,8 +6,10 @@ import Glibc
 import NIOCore
 
 /// A tiny HTTP proxy (python3's http.server) in front of a test registry on 127.0.0.1: counts
-/// requests per path and can corrupt one byte of one blob. `stop()` kills it by PID and removes
-/// its dir; call it from `defer`.
+/// requests per path (and, under `RANGE GET path`, those with a Range header), and can corrupt
+/// one byte of one blob, answer 503 once, stall a blob mid-body, cut a blob's connection once
+/// mid-body, or ignore Range headers. `stop()` kills it by PID and removes its dir; call it from
+/// `defer`.
 public final class TestProxy: @unchecked Sendable {
     // @unchecked: `process` is set once in init and only read afterwards.
     public let port: Int
@@ -17,8 +19,10 @@ public final class TestProxy: @unchecked Sendable {
     public var host: String { "127.0.0.1:\(port)" }
 
     static let script = #"""
-import http.server, json, sys, threading, urllib.request, urllib.error
+import http.server, json, socket, sys, threading, urllib.request, urllib.error
 upstream, port, corrupt, fail_once = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+stall, cut_once, ignore_range, missing = sys.argv[5], sys.argv[6], sys.argv[7] == "1", sys.argv[8]
+forever = threading.Event()
 counts = {}
 lock = threading.Lock()
 class H(http.server.BaseHTTPRequestHandler):
@@ -33,12 +37,18 @@ class H(http.server.BaseHTTPRequestHandler):
             key = method + " " + self.path
             counts[key] = counts.get(key, 0) + 1
             first = counts[key] == 1
-        if fail_once and first and self.path.endswith("/blobs/" + fail_once):
+            if self.headers.get("Range"):
+                counts["RANGE " + key] = counts.get("RANGE " + key, 0) + 1
+        if missing and self.path.split("?")[0].endswith("/blobs/" + missing):
+            body = b"blob unknown"
+            self.send_response(404); self.send_header("Content-Length", str(len(body))); self.end_headers()
+            self.wfile.write(body); return
+        if fail_once and first and self.path.split("?")[0].endswith("/blobs/" + fail_once):
             body = b"temporarily unavailable"
             self.send_response(503); self.send_header("Content-Length", str(len(body))); self.end_headers()
             self.wfile.write(body); return
         req = urllib.request.Request("http://" + upstream + self.path, method=method)
-        for k in ("Accept", "Authorization", "User-Agent"):
+        for k in ("Accept", "Authorization", "User-Agent") + (() if ignore_range else ("Range",)):
             if self.headers.get(k): req.add_header(k, self.headers.get(k))
         class NoRedirect(urllib.request.HTTPRedirectHandler):
             def redirect_request(self, *a): return None
@@ -47,28 +57,44 @@ class H(http.server.BaseHTTPRequestHandler):
         except urllib.error.HTTPError as e:
             resp = e
         data = resp.read()
-        if corrupt and self.path.endswith("/blobs/" + corrupt) and len(data) > 0:
+        if corrupt and self.path.split("?")[0].endswith("/blobs/" + corrupt) and len(data) > 0:
             data = bytearray(data); data[len(data) // 2] ^= 0xFF; data = bytes(data)
         self.send_response(resp.status if hasattr(resp, "status") else resp.code)
         for k, v in resp.headers.items():
             if k.lower() not in ("content-length", "transfer-encoding", "connection"): self.send_header(k, v)
         self.send_header("Content-Length", str(len(data))); self.end_headers()
-        if method != "HEAD": self.wfile.write(data)
+        if method == "HEAD": return
+        if stall and self.path.split("?")[0].endswith("/blobs/" + stall):
+            self.wfile.write(data[:len(data) // 2]); self.wfile.flush()
+            forever.wait()
+        if cut_once and first and self.path.split("?")[0].endswith("/blobs/" + cut_once):
+            self.wfile.write(data[:len(data) // 2]); self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR); self.close_connection = True
+            return
+        self.wfile.write(data)
     def do_GET(self): self.handle_one("GET")
     def do_HEAD(self): self.handle_one("HEAD")
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 """#
 
     /// Starts a proxy to `upstream` (`127.0.0.1:PORT`); `corrupt` names a blob digest whose
-    /// body gets one byte flipped; the first request for blob `failOnce` gets HTTP 503.
-    public init(upstream: String, corrupt: CrispCore.Digest? = nil, failOnce: CrispCore.Digest? = nil) async throws {
+    /// body gets one byte flipped; the first request for blob `failOnce` gets HTTP 503; blob
+    /// `stall` gets its headers and half its body, then nothing more; the first request for blob
+    /// `cutOnce` gets half its body and then a closed connection; `ignoreRange` drops Range
+    /// headers (whole blobs with HTTP 200, as a server without range support answers); blob
+    /// `missing` gets HTTP 404.
+    public init(upstream: String, corrupt: CrispCore.Digest? = nil, failOnce: CrispCore.Digest? = nil,
+                stall: CrispCore.Digest? = nil, cutOnce: CrispCore.Digest? = nil, ignoreRange: Bool = false,
+                missing: CrispCore.Digest? = nil) async throws {
         dir = try TempDirectory("crisp-proxy")
         do {
             port = try freePort()
             try Self.script.write(toFile: dir.sub("proxy.py"), atomically: true, encoding: .utf8)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", dir.sub("proxy.py"), upstream, "\(port)", corrupt?.description ?? "", failOnce?.description ?? ""]
+            p.arguments = ["python3", dir.sub("proxy.py"), upstream, "\(port)", corrupt?.description ?? "", failOnce?.description ?? "",
+                           stall?.description ?? "", cutOnce?.description ?? "", ignoreRange ? "1" : "0",
+                           missing?.description ?? ""]
             p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
             p.standardError = FileHandle(forWritingAtPath: "/dev/null")
             try p.run()

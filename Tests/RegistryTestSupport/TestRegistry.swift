@@ -63,6 +63,11 @@ public final class TestRegistry: @unchecked Sendable {
                     rootdirectory: \(dir.sub("data"))
                   delete:
                     enabled: true
+                validation:
+                  manifests:
+                    urls:
+                      allow:
+                        - ^https?://
                 http:
                   addr: 127.0.0.1:\(port)
                 \(options.tls.map { "  tls:\n    certificate: \($0.certificate)\n    key: \($0.key)\n" } ?? "")\(auth)\(schema1)

@@ -63,6 +63,8 @@ extension ContainerService {
         reservations[c.reservationKey] = nil
         logger.info("container removed", metadata: ["container": "\(c.id)"])
         emit(.deleted, c)
+        // RemoveImage of an image in use only untags it; its layers go with its last user.
+        if let images, let digest = try? Digest(parsing: c.imageID) { await images.collectUntaggedImages(only: digest) }
     }
 
     public func stopAll(inSandbox sandboxID: String, timeout: Duration) async throws(CrispError) {

@@ -50,11 +50,15 @@ final class FileDescriptorSource: ByteSource {
     func cancel() {}
 }
 
-/// A bounded hand-over from an async producer (an HTTP download feeding decompressed chunks) to
-/// the synchronous tar reader thread. At most `capacity` bytes wait in the queue; the producer
-/// suspends (without blocking a thread of the cooperative pool) until the reader catches up, so
-/// memory stays bounded whatever the layer size.
-final class ChunkChannel: ByteSource, Sendable {
+/// A bounded hand-over from an async producer (a download, or decompressed chunks) to a
+/// synchronous reader on its own thread (the tar extractor here; CrispImage's decompressor).
+/// At most `capacity` bytes wait in the queue; the producer suspends (without blocking a thread
+/// of the cooperative pool) until the reader catches up, so memory stays bounded whatever the
+/// layer size.
+///
+/// One producer (`send`, `finish`) and one reader (`next`) at a time; `cancel` and `finish` may
+/// be called from anywhere.
+public final class ChunkChannel: ByteSource, Sendable {
     private struct State {
         var queue: [[UInt8]] = []
         var head = 0
@@ -68,6 +72,9 @@ final class ChunkChannel: ByteSource, Sendable {
     private let state = Mutex(State())
     private let available = DispatchSemaphore(value: 0)
     let capacity: Int
+    /// Whether `send` hashes what passes (for `streamDigest`); a reader that does not need the
+    /// digest saves the CPU.
+    let computesDigest: Bool
 
     /// The reader's copy of the chunk it was handed last (valid until its next call). Only the
     /// reader thread touches it, one call at a time, so no lock is needed.
@@ -80,13 +87,14 @@ final class ChunkChannel: ByteSource, Sendable {
     nonisolated(unsafe) private var hasher = SHA256()
     nonisolated(unsafe) private var sentBytes: Int64 = 0
 
-    init(capacity: Int = 4 << 20) { self.capacity = capacity }
-
-    var computesDigest: Bool { true }
+    public init(capacity: Int = 4 << 20, computesDigest: Bool = true) {
+        self.capacity = capacity
+        self.computesDigest = computesDigest
+    }
 
     func streamDigest() -> (digest: [UInt8], size: Int64)? {
         let finishedCleanly = state.withLock { $0.finished && $0.failure == nil && !$0.cancelled }
-        guard finishedCleanly else { return nil }
+        guard finishedCleanly, computesDigest else { return nil }
         return (Array(hasher.finalize()), sentBytes)
     }
 
@@ -94,10 +102,12 @@ final class ChunkChannel: ByteSource, Sendable {
 
     /// Adds a chunk, suspending while the queue is full. Returns false when the reader has
     /// stopped (the producer should stop too).
-    func send(_ chunk: [UInt8]) async -> Bool {
+    public func send(_ chunk: [UInt8]) async -> Bool {
         if chunk.isEmpty { return !state.withLock { $0.cancelled } }
-        hasher.update(data: chunk)
-        sentBytes += Int64(chunk.count)
+        if computesDigest {
+            hasher.update(data: chunk)
+            sentBytes += Int64(chunk.count)
+        }
         let accepted = state.withLock { s -> Bool in
             if s.cancelled { return false }
             s.queue.append(chunk)
@@ -118,7 +128,7 @@ final class ChunkChannel: ByteSource, Sendable {
     }
 
     /// Ends the stream, with the producer's error if it failed.
-    func finish(error: (any Error & Sendable)? = nil) {
+    public func finish(error: (any Error & Sendable)? = nil) {
         state.withLock { s in
             s.finished = true
             if s.failure == nil { s.failure = error }  // a cancellation is not undone by a later normal end
@@ -126,18 +136,25 @@ final class ChunkChannel: ByteSource, Sendable {
         available.signal()
     }
 
-    func cancel() {
+    /// Stops both sides: queued chunks are dropped, a suspended producer resumes (its `send`
+    /// returns false) and a reader waiting in `next` wakes up with a `CancellationError`.
+    public func cancel() {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
             s.cancelled = true
             s.queue.removeAll()
+            s.head = 0
             s.queuedBytes = 0
             defer { s.waitingProducer = nil }
             return s.waitingProducer
         }
         waiter?.resume()
+        available.signal()
     }
 
-    func next() throws -> UnsafeRawBufferPointer? {
+    /// Blocking: the next chunk (valid until the following call), nil at the end, or the
+    /// producer's error (`CancellationError` after `cancel`). Call from a thread of its own,
+    /// never from async code.
+    public func next() throws -> UnsafeRawBufferPointer? {
         while true {
             enum Step { case chunk([UInt8], CheckedContinuation<Void, Never>?), end, fail(any Error), wait }
             let step = state.withLock { s -> Step in
@@ -152,7 +169,10 @@ final class ChunkChannel: ByteSource, Sendable {
                     return .chunk(chunk, waiter)
                 }
                 if let f = s.failure { return .fail(f) }
-                if s.finished || s.cancelled { return .end }
+                // A cancelled stream must never pass for a complete one (an uncompressed blob
+                // cut short would otherwise end "normally" at the decompressor).
+                if s.cancelled { return .fail(CancellationError()) }
+                if s.finished { return .end }
                 return .wait
             }
             switch step {
