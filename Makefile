@@ -13,8 +13,8 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
-	$(SWIFT) build -c release --product crispd
-	$(SWIFT) build -c release --product crispctl
+	$(SWIFT) build -c release --static-swift-stdlib --product crispd
+	$(SWIFT) build -c release --static-swift-stdlib --product crispctl
 	$(SWIFT) build -c release --product crisp-pinns
 	$(MAKE) pause DIR=.build/release
 

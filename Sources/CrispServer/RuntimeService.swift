@@ -42,6 +42,7 @@ public struct RuntimeService: RegistrableRPCService {
         router.serverStreaming(M.GetContainerEvents.descriptor) { (_: Runtime_V1_GetEventsRequest, _, writer: RPCWriter<Runtime_V1_ContainerEventResponse>) in
             try await containerEvents(writer)
         }
+        registerStreams(with: &router)
         router.unimplemented(M.descriptors)
     }
 }

@@ -268,6 +268,21 @@ import Testing
             var running = Runtime_V1_ListContainersRequest()
             running.filter.state.state = .containerRunning
             #expect(try await runtime.listContainers(running).containers.count == 20)
+            // The streaming twins of the List RPCs give the same items.
+            let streamedPods = try await runtime.streamPodSandboxes(Runtime_V1_StreamPodSandboxesRequest()) { response in
+                try await response.messages.reduce(0) { $0 + $1.podSandboxes.count }
+            }
+            #expect(streamedPods == 20)
+            var streamContainers = Runtime_V1_StreamContainersRequest()
+            streamContainers.filter.state.state = .containerRunning
+            let streamedContainers = try await runtime.streamContainers(streamContainers) { response in
+                try await response.messages.reduce(0) { $0 + $1.containers.count }
+            }
+            #expect(streamedContainers == 20)
+            let streamedStats = try await runtime.streamPodSandboxStats(Runtime_V1_StreamPodSandboxStatsRequest()) { response in
+                try await response.messages.reduce(0) { $0 + $1.podSandboxStats.count }
+            }
+            #expect(streamedStats == 20)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (pod, _) in made { group.addTask { try await Self.removePod(runtime, pod) } }
                 try await group.waitForAll()
