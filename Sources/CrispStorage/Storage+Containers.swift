@@ -46,22 +46,33 @@ extension Storage {
     }
 
     /// Mounts the container's root filesystem and returns its path. Reference-counted: mounting
-    /// a mounted container only increments the count and returns the same path.
+    /// a mounted container only increments the count and returns the same path. The count is
+    /// recorded in the metadata, so a restarted daemon keeps the mounts that containers still use.
     public func mountContainer(_ id: ContainerID) throws -> String {
         try checkOpen()
         guard let c = try metadata.container(id) else { throw CrispError.notFound("container \(id) not found") }
         if let m = mounts[c.layerID] {
+            do { try metadata.setMountCount(layer: c.layerID, m.count + 1) } catch {
+                throw storageError(error, "recording a mount of container \(id)")
+            }
             mounts[c.layerID] = (m.count + 1, m.path)
             return m.path
         }
+        let path: String
         do {
             let chain = try metadata.chain(c.layerID).dropFirst().map(\.id)
-            let path = try driver.mount(c.layerID, parentChain: Array(chain))
-            mounts[c.layerID] = (1, path)
-            return path
+            path = try driver.mount(c.layerID, parentChain: Array(chain))
         } catch {
             throw storageError(error, "mounting the root filesystem of container \(id)")
         }
+        do {
+            try metadata.setMountCount(layer: c.layerID, 1)
+        } catch {
+            try? driver.unmount(c.layerID)
+            throw storageError(error, "recording the mount of container \(id)")
+        }
+        mounts[c.layerID] = (1, path)
+        return path
     }
 
     /// Drops one mount reference (all of them with `force`); unmounts at zero. Returns the
@@ -73,10 +84,19 @@ extension Storage {
         guard let m = mounts[c.layerID] else { return 0 }
         let left = force ? 0 : m.count - 1
         if left > 0 {
+            do { try metadata.setMountCount(layer: c.layerID, left) } catch {
+                throw storageError(error, "recording an unmount of container \(id)")
+            }
             mounts[c.layerID] = (left, m.path)
             return left
         }
-        do { try unmountLayer(c.layerID) } catch { throw storageError(error, "unmounting container \(id)") }
+        do {
+            try unmountLayer(c.layerID)
+            // Once unmounted, a stale count left by a failure here is reset at the next start-up.
+            try metadata.setMountCount(layer: c.layerID, 0)
+        } catch {
+            throw storageError(error, "unmounting container \(id)")
+        }
         return 0
     }
 
@@ -90,6 +110,9 @@ extension Storage {
     public func removeContainer(_ id: ContainerID) async throws {
         try checkOpen()
         guard let c = try metadata.container(id) else { throw CrispError.notFound("container \(id) not found") }
+        guard exporting[c.layerID] == nil else {
+            throw CrispError.failedPrecondition("container \(id) cannot be removed while its changes are being exported")
+        }
         do {
             if mounts[c.layerID] != nil { try unmountLayer(c.layerID) }
             let layer = try metadata.beginRemoveContainer(id)

@@ -67,7 +67,13 @@ extension Storage {
             var target = try driver.createLayer(o.id, parentChain: chain.map(\.id))
             target.expectedDigest = o.expectedDiffDigest
             let finalTarget = target
-            let result = try await runOnThread { try write(finalTarget) }
+            let result = try await runOnThread {
+                let result = try write(finalTarget)
+                // The layer becomes visible with the next transaction: its content must be on
+                // disk first, or a power loss could leave a complete layer with empty files.
+                try syncFilesystem(of: finalTarget.root)
+                return result
+            }
             let parentDisk = driver.copiesParent ? chain.first.map { ($0.diskBytes, $0.diskInodes) } ?? (0, 0) : (0, 0)
             let layer = try metadata.completeLayer(id: o.id, uncompressedSize: result.streamSize,
                                                    diskBytes: result.contentBytes + parentDisk.0,

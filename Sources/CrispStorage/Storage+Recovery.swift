@@ -4,11 +4,19 @@ import Logging
 
 extension Storage {
     /// Finds and removes what a crash left behind: stray mounts, incomplete layers (and any
-    /// container row on them), layer directories without a row, dangling short links.
+    /// container row on them), layer directories without a row, dangling short links. Mounts
+    /// that a container record accounts for (a container still running while the daemon
+    /// restarted) are kept and their reference counts continue.
     func recover() async throws {
         var cleaned: [String] = []
-        // Mounts first: nothing is legitimately mounted before this process mounts it.
-        for m in (try? Mounts.mountPoints(under: driver.home)) ?? [] {
+        let kept: [String]
+        do { kept = try restoreRecordedMounts(&cleaned) } catch {
+            throw storageError(error, "restoring the container mounts recorded in \(options.root)")
+        }
+        // A mount at or below a kept rootfs belongs to it; anything else under the driver's
+        // directory is stray.
+        for m in (try? Mounts.mountPoints(under: driver.home)) ?? []
+        where !kept.contains(where: { m == $0 || m.hasPrefix($0 + "/") }) {
             try? Mounts.unmount(m, detach: true)
             cleaned.append("stray mount \(m)")
         }
@@ -41,5 +49,30 @@ extension Storage {
             logger.notice("storage start-up clean-up done", metadata: ["removed": "\(cleaned.count)"])
         }
         lastRecovery = cleaned
+    }
+
+    /// Takes over the mounts recorded for containers; a record whose rootfs is no longer mounted
+    /// (the host rebooted, or someone unmounted it) is reset to zero. Returns the kept mount points.
+    private func restoreRecordedMounts(_ cleaned: inout [String]) throws -> [String] {
+        let records = try metadata.recordedMounts()
+        guard !records.isEmpty else { return [] }
+        let active = Set(try Mounts.mountPoints())
+        var kept: [String] = []
+        for r in records {
+            if let point = driver.mountPoint(r.layer) {
+                guard active.contains(point) else {
+                    try metadata.setMountCount(layer: r.layer, 0)
+                    cleaned.append("mount record (count \(r.count)) of container \(r.container), whose rootfs \(point) was not mounted")
+                    continue
+                }
+                mounts[r.layer] = (r.count, point)
+                kept.append(point)
+            } else {
+                // Copy drivers mount nothing: the directory is the rootfs.
+                mounts[r.layer] = (r.count, try driver.mount(r.layer, parentChain: []))
+            }
+            logger.info("kept the rootfs mount of container \(r.container) across the restart", metadata: ["references": "\(r.count)"])
+        }
+        return kept
     }
 }

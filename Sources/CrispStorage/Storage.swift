@@ -34,12 +34,14 @@ public actor Storage {
     nonisolated let driver: any StorageDriver
     nonisolated let metadata: MetadataStore
     let lock: FileLock
-    /// Mount reference counts and paths by container layer; empty at start-up (stray mounts are
-    /// removed then).
+    /// Mount reference counts and paths by container layer, mirrored in the metadata
+    /// (`container.mountCount`); restored at start-up from it.
     var mounts: [LayerID: (count: Int, path: String)] = [:]
     /// Applies in flight, keyed by layer id: a second request for the same layer waits for the
     /// first instead of writing the same directory.
     var applying: [LayerID: Task<Layer, any Error>] = [:]
+    /// Container layers being exported (`exportContainerChanges`), which removal must wait for.
+    var exporting: [LayerID: Int] = [:]
     var containerUsageCache: [LayerID: (at: ContinuousClock.Instant, bytes: UInt64, inodes: UInt64)] = [:]
     var closed = false
     /// What the start-up clean-up removed (for logs and tests).
@@ -84,17 +86,32 @@ public actor Storage {
         return storage
     }
 
-    /// Unmounts every container rootfs this process mounted and releases the root's lock. Further calls
-    /// fail with `unavailable`.
-    public func close() async {
+    /// Releases the root's lock; further calls fail with `unavailable`. By default every
+    /// container rootfs is unmounted (and its count reset). With `keepingMounts`, mounts and their
+    /// recorded counts stay, for a daemon that exits while its containers keep running: the next
+    /// `open` takes them over.
+    public func close(keepingMounts: Bool = false) async {
         guard !closed else { return }
         closed = true
         for task in applying.values { task.cancel() }
-        for (layer, _) in mounts {
-            do { try driver.unmount(layer) } catch {
-                logger.warning("unmount at close failed", metadata: ["layer": "\(layer)", "error": "\(error)"])
+        if !keepingMounts {
+            for (layer, _) in mounts {
+                do {
+                    try driver.unmount(layer)
+                    try metadata.setMountCount(layer: layer, 0)
+                } catch {
+                    logger.warning("unmount at close failed", metadata: ["layer": "\(layer)", "error": "\(error)"])
+                }
             }
         }
+        mounts.removeAll()
+        lock.unlock()
+    }
+
+    /// What a kill -9 leaves: the lock is released (the kernel would do it), nothing else is touched.
+    func simulateCrash() {
+        closed = true
+        for task in applying.values { task.cancel() }
         mounts.removeAll()
         lock.unlock()
     }

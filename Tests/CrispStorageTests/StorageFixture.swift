@@ -27,7 +27,7 @@ struct StorageFixture {
 
     func close() async {
         await storage.close()
-        tmp.remove()
+        tmp.removeAll()
     }
 
     /// Applies a layer built from `entries` on `parent`, streamed in 64 KiB chunks.

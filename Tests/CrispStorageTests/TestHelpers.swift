@@ -44,3 +44,12 @@ func apply(_ tar: [UInt8], to root: String, whiteouts: WhiteoutFormat = .remove,
 }
 
 func makeDir(_ path: String, _ mode: mode_t = 0o755) { mkdir(path, mode) }
+
+extension TempDirectory {
+    /// `remove()` (which unmounts first), then removal by byte names: CrispOS's walk lists names
+    /// as String and cannot delete names that are not UTF-8.
+    func removeAll() {
+        remove()
+        try? RawDirectory.removeTree(path)
+    }
+}

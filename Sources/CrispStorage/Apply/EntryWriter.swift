@@ -16,13 +16,17 @@ final class EntryWriter {
     var inodes: Int64 = 0
     /// Paths written by this layer; `.remove` whiteouts need them to apply opaque directories
     /// (hide the parent's children, keep this layer's own).
-    var written = Set<String>()
+    var written = Set<RawPath>()
     /// Directory times are set at the end: writing children changes a directory's mtime.
-    private var directoryTimes: [(path: String, times: (timespec, timespec))] = []
+    private var directoryTimes: [(path: RawPath, times: (timespec, timespec))] = []
     /// The parent directory of the last entry: most tars list many files per directory, and
     /// re-resolving the parent for each would double the system calls.
-    private var cachedParentPath: String?
+    private var cachedParentPath: RawPath?
     private var cachedParentFD: Int32 = -1
+
+    /// Files at least this large start their writeback as soon as they are written (the layer
+    /// is synced before it becomes visible; small files are left to that one syncfs).
+    static let writebackThreshold: Int64 = 1 << 20
 
     init(target: ApplyTarget) throws {
         self.target = target
@@ -32,9 +36,10 @@ final class EntryWriter {
     deinit { if cachedParentFD >= 0 { close(cachedParentFD) } }
 
     func write(entry: OpaquePointer, archive: OpaquePointer) throws {
-        let raw = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""
-        let path = cleanPath(raw)
-        let (dir, name) = splitPath(path)
+        // The raw bytes: names need not be UTF-8, and a String would alter them.
+        let raw = archive_entry_pathname(entry).map { RawPath(cString: $0) } ?? .root
+        let path = RawPath.cleaned(raw)
+        let (dir, name) = path.split
         if name.hasPrefix(".wh.") {
             invalidateParentCache()
             try applyWhiteout(dir: dir, name: name)
@@ -49,13 +54,13 @@ final class EntryWriter {
             let fd = try root.open(".", flags: O_RDONLY | O_DIRECTORY)
             defer { close(fd) }
             try applyOwnerModeXattrs(fd: fd, entry: entry, path: raw)
-            directoryTimes.append(("", times(entry)))
+            directoryTimes.append((.root, times(entry)))
             return
         }
-        if let cached = cachedParentPath, cached == path || cached.hasPrefix(path + "/") { invalidateParentCache() }
+        if let cached = cachedParentPath, cached == path || cached.hasPrefix(RawPath(path.bytes + [UInt8(ascii: "/")])) { invalidateParentCache() }
         let parent = try parentFD(dir)
         if let link = archive_entry_hardlink(entry) {
-            try writeHardLink(parent: parent, name: name, path: path, target: cleanPath(String(cString: link)))
+            try writeHardLink(parent: parent, name: name, path: path, target: RawPath.cleaned(RawPath(cString: link)))
         } else {
             switch type {
             case Glibc.S_IFREG: try writeRegular(parent: parent, name: name, path: path, entry: entry, archive: archive)
@@ -74,7 +79,7 @@ final class EntryWriter {
     func finish() throws {
         invalidateParentCache()
         for (path, t) in directoryTimes.reversed() {
-            guard let fd = try? root.open(path, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW) else { continue }  // whited out later
+            guard let fd = try? root.open(raw: path, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW) else { continue }  // whited out later
             defer { close(fd) }
             var ts = [t.0, t.1]
             _ = try syscallChecked("futimens", "\(target.root)/\(path)") { futimens(fd, &ts) }
@@ -91,15 +96,15 @@ final class EntryWriter {
 
     /// An O_PATH fd of directory `dir` (relative to the root), creating missing directories.
     /// Owned by the cache; do not close it.
-    func parentFD(_ dir: String) throws -> Int32 {
+    func parentFD(_ dir: RawPath) throws -> Int32 {
         if dir == cachedParentPath { return cachedParentFD }
         invalidateParentCache()
         let fd: Int32
         do {
-            fd = try root.open(dir, flags: CRISP_O_PATH | O_DIRECTORY)
+            fd = try root.open(raw: dir, flags: CRISP_O_PATH | O_DIRECTORY)
         } catch let e as SystemCallError where e.errno == ENOENT {
             try makeDirectories(dir)
-            fd = try root.open(dir, flags: CRISP_O_PATH | O_DIRECTORY)
+            fd = try root.open(raw: dir, flags: CRISP_O_PATH | O_DIRECTORY)
         }
         cachedParentFD = fd
         cachedParentPath = dir
@@ -109,16 +114,17 @@ final class EntryWriter {
     /// `mkdir -p` inside the root for parents a tar did not list. With overlay, a directory that
     /// exists in a lower layer gets that directory's owner and mode (the upper copy decides what
     /// the merged directory looks like).
-    func makeDirectories(_ dir: String) throws {
-        var current = ""
-        for component in dir.split(separator: "/") {
-            let next = current.isEmpty ? String(component) : current + "/" + component
-            if let fd = try? root.open(next, flags: CRISP_O_PATH | O_DIRECTORY) {
+    func makeDirectories(_ dir: RawPath) throws {
+        var current = RawPath.root
+        for component in dir.components {
+            let next = current.appending(component)
+            if let fd = try? root.open(raw: next, flags: CRISP_O_PATH | O_DIRECTORY) {
                 close(fd)
             } else {
-                let pfd = try root.open(current, flags: CRISP_O_PATH | O_DIRECTORY)
+                let pfd = try root.open(raw: current, flags: CRISP_O_PATH | O_DIRECTORY)
                 defer { close(pfd) }
-                if mkdirat(pfd, String(component), 0o755) != 0 {
+                let cname = component.c
+                if mkdirat(pfd, cname, 0o755) != 0 {
                     if errno == EEXIST {
                         // Only a dangling symlink (e.g. to an absolute path outside) gets here.
                         throw CrispError.invalidArgument("layer path \"\(next)\" exists but does not lead to a directory inside the layer")
@@ -128,8 +134,8 @@ final class EntryWriter {
                 inodes += 1
                 if target.whiteouts == .remove { written.insert(next) }
                 if let st = lowerStat(next), (st.st_mode & Glibc.S_IFMT) == Glibc.S_IFDIR {
-                    _ = try syscallChecked("fchownat", next) { fchownat(pfd, String(component), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) }
-                    _ = try syscallChecked("fchmodat", next) { fchmodat(pfd, String(component), st.st_mode & 0o7777, 0) }
+                    _ = try syscallChecked("fchownat", "\(next)") { fchownat(pfd, cname, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) }
+                    _ = try syscallChecked("fchmodat", "\(next)") { fchmodat(pfd, cname, st.st_mode & 0o7777, 0) }
                 }
             }
             current = next
@@ -137,10 +143,10 @@ final class EntryWriter {
     }
 
     /// stat of `path` in the nearest lower layer that has it (overlay only).
-    func lowerStat(_ path: String) -> stat? {
+    func lowerStat(_ path: RawPath) -> stat? {
         for lower in target.lowerRoots {
             guard let l = try? SafeRoot(path: lower),
-                  let fd = try? l.open(path, flags: CRISP_O_PATH | O_NOFOLLOW) else { continue }
+                  let fd = try? l.open(raw: path, flags: CRISP_O_PATH | O_NOFOLLOW) else { continue }
             defer { close(fd) }
             var st = stat()
             if fstat(fd, &st) == 0 { return st }
@@ -151,19 +157,20 @@ final class EntryWriter {
     // MARK: - entries
 
     /// Creates `name` in `parent` with `create`, removing whatever is there first when it exists.
-    func createReplacing(parent: Int32, name: String, path: String, _ create: () -> Int32) throws -> Int32 {
+    func createReplacing(parent: Int32, name: RawPath, path: RawPath, _ create: () -> Int32) throws -> Int32 {
         var r = create()
         if r < 0 && errno == EEXIST {
-            try DirectoryWalk.removeAll(in: parent, name: name, subject: target.root + "/" + splitPath(path).dir)
+            try RawDirectory.removeAll(in: parent, name: name, subject: "\(target.root)/\(path.split.dir)")
             r = create()
         }
         if r < 0 { throw SystemCallError("create", "\(target.root)/\(path)", errno: errno) }
         return r
     }
 
-    func writeRegular(parent: Int32, name: String, path: String, entry: OpaquePointer, archive: OpaquePointer) throws {
+    func writeRegular(parent: Int32, name: RawPath, path: RawPath, entry: OpaquePointer, archive: OpaquePointer) throws {
+        let cname = name.c
         let fd = try createReplacing(parent: parent, name: name, path: path) {
-            openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            openat(parent, cname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         }
         defer { close(fd) }
         var end: Int64 = 0
@@ -185,73 +192,78 @@ final class EntryWriter {
         }
         // Sparse files: holes are never written, only the final size is set.
         let size = archive_entry_size(entry)
-        if size > end { _ = try syscallChecked("ftruncate", path) { ftruncate(fd, off_t(size)) } }
+        if size > end { _ = try syscallChecked("ftruncate", "\(path)") { ftruncate(fd, off_t(size)) } }
         contentBytes += max(size, end)
+        if end >= Self.writebackThreshold { startWriteback(fd) }
         try applyOwnerModeXattrs(fd: fd, entry: entry, path: path)
         var ts = [times(entry).0, times(entry).1]
-        _ = try syscallChecked("futimens", path) { futimens(fd, &ts) }
+        _ = try syscallChecked("futimens", "\(path)") { futimens(fd, &ts) }
     }
 
-    func writeDirectory(parent: Int32, name: String, path: String, entry: OpaquePointer) throws {
-        if mkdirat(parent, name, 0o700) != 0 {
+    func writeDirectory(parent: Int32, name: RawPath, path: RawPath, entry: OpaquePointer) throws {
+        let cname = name.c
+        if mkdirat(parent, cname, 0o700) != 0 {
             guard errno == EEXIST else { throw SystemCallError("mkdirat", "\(target.root)/\(path)", errno: errno) }
             var st = stat()
-            if fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || (st.st_mode & Glibc.S_IFMT) != Glibc.S_IFDIR {
-                try DirectoryWalk.removeAll(in: parent, name: name, subject: target.root)
-                _ = try syscallChecked("mkdirat", "\(target.root)/\(path)") { mkdirat(parent, name, 0o700) }
+            if fstatat(parent, cname, &st, AT_SYMLINK_NOFOLLOW) != 0 || (st.st_mode & Glibc.S_IFMT) != Glibc.S_IFDIR {
+                try RawDirectory.removeAll(in: parent, name: name, subject: target.root)
+                _ = try syscallChecked("mkdirat", "\(target.root)/\(path)") { mkdirat(parent, cname, 0o700) }
             }
         }
         let fd = try syscallChecked("openat", "\(target.root)/\(path)") {
-            openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            openat(parent, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         }
         defer { close(fd) }
         try applyOwnerModeXattrs(fd: fd, entry: entry, path: path)
         directoryTimes.append((path, times(entry)))
     }
 
-    func writeSymlink(parent: Int32, name: String, path: String, entry: OpaquePointer) throws {
-        let linkTarget = archive_entry_symlink(entry).map { String(cString: $0) } ?? ""
-        _ = try createReplacing(parent: parent, name: name, path: path) { symlinkat(linkTarget, parent, name) }
+    func writeSymlink(parent: Int32, name: RawPath, path: RawPath, entry: OpaquePointer) throws {
+        let linkTarget = (archive_entry_symlink(entry).map { RawPath(cString: $0) } ?? .root).c
+        let cname = name.c
+        _ = try createReplacing(parent: parent, name: name, path: path) { symlinkat(linkTarget, parent, cname) }
         let e = entry
-        _ = try syscallChecked("fchownat", path) {
-            fchownat(parent, name, uid_t(archive_entry_uid(e)), gid_t(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW)
+        _ = try syscallChecked("fchownat", "\(path)") {
+            fchownat(parent, cname, uid_t(archive_entry_uid(e)), gid_t(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW)
         }
         // lsetxattr through the parent's /proc path: the symlink itself, never its target.
-        let via = procFDPath(parent) + "/" + name
+        let via = RawPath(procFDPath(parent)).appending(name).c
         try forEachXattr(entry) { key, value, size in crisp_lsetxattr(via, key, value, size) }
         var ts = [times(entry).0, times(entry).1]
-        _ = try syscallChecked("utimensat", path) { utimensat(parent, name, &ts, AT_SYMLINK_NOFOLLOW) }
+        _ = try syscallChecked("utimensat", "\(path)") { utimensat(parent, cname, &ts, AT_SYMLINK_NOFOLLOW) }
     }
 
-    func writeSpecial(parent: Int32, name: String, path: String, type: UInt32, entry: OpaquePointer) throws {
+    func writeSpecial(parent: Int32, name: RawPath, path: RawPath, type: UInt32, entry: OpaquePointer) throws {
         let major = UInt32(archive_entry_rdevmajor(entry)), minor = UInt32(archive_entry_rdevminor(entry))
+        let cname = name.c
         _ = try createReplacing(parent: parent, name: name, path: path) {
-            crisp_mknodat(parent, name, mode_t(type) | 0o600, major, minor)
+            crisp_mknodat(parent, cname, mode_t(type) | 0o600, major, minor)
         }
         try applyNodeMetadata(parent: parent, name: name, path: path, entry: entry)
     }
 
     /// Owner, mode, xattrs and times of a node that must not be opened (device, FIFO): reached
     /// through an O_PATH fd, so nothing is followed and no device is opened.
-    func applyNodeMetadata(parent: Int32, name: String, path: String, entry: OpaquePointer) throws {
-        let fd = try syscallChecked("openat", path) { openat(parent, name, CRISP_O_PATH | O_NOFOLLOW | O_CLOEXEC) }
+    func applyNodeMetadata(parent: Int32, name: RawPath, path: RawPath, entry: OpaquePointer) throws {
+        let cname = name.c
+        let fd = try syscallChecked("openat", "\(path)") { openat(parent, cname, CRISP_O_PATH | O_NOFOLLOW | O_CLOEXEC) }
         defer { close(fd) }
         let e = entry
-        _ = try syscallChecked("fchownat", path) {
-            fchownat(parent, name, uid_t(archive_entry_uid(e)), gid_t(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW)
+        _ = try syscallChecked("fchownat", "\(path)") {
+            fchownat(parent, cname, uid_t(archive_entry_uid(e)), gid_t(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW)
         }
         let via = procFDPath(fd)
-        _ = try syscallChecked("chmod", path) { chmod(via, archive_entry_perm(e) & 0o7777) }
+        _ = try syscallChecked("chmod", "\(path)") { chmod(via, archive_entry_perm(e) & 0o7777) }
         try forEachXattr(entry) { key, value, size in crisp_setxattr(via, key, value, size) }
         var ts = [times(entry).0, times(entry).1]
-        _ = try syscallChecked("utimensat", path) { utimensat(parent, name, &ts, AT_SYMLINK_NOFOLLOW) }
+        _ = try syscallChecked("utimensat", "\(path)") { utimensat(parent, cname, &ts, AT_SYMLINK_NOFOLLOW) }
     }
 
     /// Owner first (chown clears setuid bits and file capabilities), then mode, then xattrs.
-    func applyOwnerModeXattrs(fd: Int32, entry: OpaquePointer, path: String) throws {
+    func applyOwnerModeXattrs(fd: Int32, entry: OpaquePointer, path: RawPath) throws {
         let e = entry
-        _ = try syscallChecked("fchown", path) { fchown(fd, uid_t(archive_entry_uid(e)), gid_t(archive_entry_gid(e))) }
-        _ = try syscallChecked("fchmod", path) { fchmod(fd, archive_entry_perm(e) & 0o7777) }
+        _ = try syscallChecked("fchown", "\(path)") { fchown(fd, uid_t(archive_entry_uid(e)), gid_t(archive_entry_gid(e))) }
+        _ = try syscallChecked("fchmod", "\(path)") { fchmod(fd, archive_entry_perm(e) & 0o7777) }
         try forEachXattr(entry) { key, value, size in crisp_fsetxattr(fd, key, value, size) }
     }
 
@@ -267,7 +279,7 @@ final class EntryWriter {
             let key = String(cString: name)
             if key.hasPrefix("trusted.overlay.") { continue }
             if set(key, value, size) != 0 {
-                throw SystemCallError("setxattr", "\(key) on \(String(cString: archive_entry_pathname(entry)))", errno: errno)
+                throw SystemCallError("setxattr", "\(key) on \(archive_entry_pathname(entry).map { RawPath(cString: $0) } ?? .root)", errno: errno)
             }
         }
     }
@@ -278,16 +290,4 @@ final class EntryWriter {
             ? timespec(tv_sec: archive_entry_atime(entry), tv_nsec: archive_entry_atime_nsec(entry)) : m
         return (a, m)
     }
-}
-
-/// Lexically cleans a tar path: drops empty and "." components, resolves ".." against the
-/// components before it and never above the root. Symlinks are handled by openat2, not here.
-func cleanPath(_ raw: String) -> String {
-    var parts: [Substring] = []
-    for c in raw.split(separator: "/", omittingEmptySubsequences: true) {
-        if c == "." { continue }
-        if c == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-        parts.append(c)
-    }
-    return parts.joined(separator: "/")
 }

@@ -45,12 +45,14 @@ struct BtrfsDriver: StorageDriver {
             let e = errno
             if e == ENOENT { return }
             // Not a subvolume (a crash between mkdir-like steps): plain removal.
-            if e == EINVAL || e == ENOTDIR { try DirectoryWalk.removeTree(layerDir(id)); return }
+            if e == EINVAL || e == ENOTDIR { try RawDirectory.removeTree(layerDir(id)); return }
             throw SystemCallError("BTRFS_IOC_SNAP_DESTROY", layerDir(id), errno: e)
         }
     }
 
     func mount(_ id: LayerID, parentChain: [LayerID]) throws -> String { layerDir(id) }
     func unmount(_ id: LayerID) throws {}
+    func mountPoint(_ id: LayerID) -> String? { nil }
+    func changes(_ id: LayerID, parent: LayerID?) -> ChangesSource { .compare(layer: layerDir(id), parent: parent.map(layerDir)) }
     func layerIDsOnDisk() throws -> [String] { try listDirectory(subvolumes).filter(isLayerDirectoryName) }
 }

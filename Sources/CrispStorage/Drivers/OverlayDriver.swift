@@ -27,13 +27,13 @@ struct OverlayDriver: StorageDriver {
         // devices) work on this backing filesystem, e.g. fails on overlay-on-overlay.
         for stale in (try? listDirectory(home)) ?? [] where stale.hasPrefix("probe-") {  // a crash during an earlier check
             try? Mounts.unmount("\(home)/\(stale)/merged", detach: true)
-            try? DirectoryWalk.removeTree("\(home)/\(stale)")
+            try? RawDirectory.removeTree("\(home)/\(stale)")
         }
         let probe = home + "/probe-\(getpid())"
         try makeDirectory(probe)
         defer {
             try? Mounts.unmount(probe + "/merged", detach: true)
-            try? DirectoryWalk.removeTree(probe)
+            try? RawDirectory.removeTree(probe)
         }
         for d in ["l1", "l2", "upper", "work", "merged"] { try makeDirectory(probe + "/" + d) }
         guard mknod(probe + "/upper/wh", S_IFCHR, 0) == 0 else {
@@ -81,7 +81,7 @@ struct OverlayDriver: StorageDriver {
         if let link = readSmallFile(dir + "/link"), !link.isEmpty, !link.contains("/") {
             unlink("\(home)/l/\(link)")
         }
-        try DirectoryWalk.removeTree(dir)
+        try RawDirectory.removeTree(dir)
     }
 
     func mount(_ id: LayerID, parentChain: [LayerID]) throws -> String {
@@ -102,6 +102,9 @@ struct OverlayDriver: StorageDriver {
     func unmount(_ id: LayerID) throws {
         try Mounts.unmount(layerDir(id) + "/merged")
     }
+
+    func mountPoint(_ id: LayerID) -> String? { layerDir(id) + "/merged" }
+    func changes(_ id: LayerID, parent: LayerID?) -> ChangesSource { .overlayUpper(changesDirectory(id)) }
 
     func layerIDsOnDisk() throws -> [String] {
         try listDirectory(home).filter(isLayerDirectoryName)

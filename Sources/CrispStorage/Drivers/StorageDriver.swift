@@ -26,8 +26,13 @@ protocol StorageDriver: Sendable {
     /// directory) and returns its path.
     func mount(_ id: LayerID, parentChain: [LayerID]) throws -> String
     func unmount(_ id: LayerID) throws
+    /// Where `mount` puts a real mount for this layer, or nil when the driver mounts nothing
+    /// (copy drivers hand out the directory itself).
+    func mountPoint(_ id: LayerID) -> String?
     /// The directory holding only what the layer changed (for usage of container layers).
     func changesDirectory(_ id: LayerID) -> String
+    /// Where the changes of layer `id` over `parent` can be read from (for exporting a diff).
+    func changes(_ id: LayerID, parent: LayerID?) -> ChangesSource
     /// Ids of layers present on disk (to find orphans after a crash).
     func layerIDsOnDisk() throws -> [String]
 }

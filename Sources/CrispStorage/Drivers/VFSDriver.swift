@@ -25,16 +25,18 @@ struct VFSDriver: StorageDriver {
             do {
                 try copyTree(from: layerDir(parent), to: dir)
             } catch {
-                try? DirectoryWalk.removeTree(dir)
+                try? RawDirectory.removeTree(dir)
                 throw error
             }
         }
         return ApplyTarget(root: dir, whiteouts: .remove)
     }
 
-    func removeLayer(_ id: LayerID) throws { try DirectoryWalk.removeTree(layerDir(id)) }
+    func removeLayer(_ id: LayerID) throws { try RawDirectory.removeTree(layerDir(id)) }
     func mount(_ id: LayerID, parentChain: [LayerID]) throws -> String { layerDir(id) }
     func unmount(_ id: LayerID) throws {}
+    func mountPoint(_ id: LayerID) -> String? { nil }
+    func changes(_ id: LayerID, parent: LayerID?) -> ChangesSource { .compare(layer: layerDir(id), parent: parent.map(layerDir)) }
     func layerIDsOnDisk() throws -> [String] { try listDirectory(home + "/dir").filter(isLayerDirectoryName) }
 }
 

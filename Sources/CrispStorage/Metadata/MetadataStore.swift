@@ -63,6 +63,10 @@ final class MetadataStore: Sendable {
                 );
                 """)
         }
+        // Mount references survive a daemon restart: a container that still runs keeps its rootfs.
+        m.registerMigration("v2-mountCount") { db in
+            try db.execute(sql: "ALTER TABLE container ADD COLUMN mountCount INTEGER NOT NULL DEFAULT 0")
+        }
         return m
     }
 
