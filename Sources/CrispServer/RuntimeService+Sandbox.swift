@@ -40,7 +40,7 @@ extension RuntimeService {
             let pod = try await sandboxes.status(r.podSandboxID)
             try await containers.stopAll(inSandbox: pod.id, timeout: .zero)
             try await sandboxes.stop(pod.id)
-        } catch let e as CrispError where e.code == .notFound {
+        } catch where error.code == .notFound {
             // The CRI asks StopPodSandbox to succeed for pods that are already gone.
         }
         return Runtime_V1_StopPodSandboxResponse()

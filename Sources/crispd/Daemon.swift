@@ -76,7 +76,8 @@ struct Daemon {
         let result = await Result(catching: { try await group.run() })
         // Containers keep running under conmon; only the daemon's own resources are released.
         await images.manager.shutdown()
-        await storage.close()
+        // Their root filesystems stay mounted too; the next crispd takes the mount counts over.
+        await storage.close(keepingMounts: true)
         try result.get()
         logger.info("crispd stopped")
     }

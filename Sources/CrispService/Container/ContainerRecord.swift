@@ -28,6 +28,9 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     /// The process spec, kept to run ExecSync with the same user, environment and capabilities.
     public var processJSON: Data
     public var mounts: [MountInfo]
+    /// The container process's pid as the runtime reported it at create (conmon's pid file), so
+    /// start needs no extra `runc state`.
+    public var createdPID: Int32?
 
     public struct MountInfo: Codable, Sendable, Equatable {
         public var containerPath: String

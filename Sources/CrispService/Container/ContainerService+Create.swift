@@ -103,14 +103,15 @@ extension ContainerService {
             options.stdinOnce = r.stdinOnce
             options.terminal = r.tty
             undo.append { [runtime] in try? await runtime.delete(id: id.rawValue, handler: handler) }
-            _ = try await runtime.create(spec: spec, options: options)
+            let created = try await runtime.create(spec: spec, options: options)
             let processJSON = (try? JSONEncoder().encode(spec.process)) ?? Data()
             let record = ContainerRecord(
                 id: id.rawValue, sandboxID: pod.id, name: r.name, attempt: r.attempt, image: r.image,
                 imageID: image.id.description, labels: r.labels, annotations: r.annotations,
                 createdAt: SandboxService.now(), lifecycle: .created, logPath: logPath, runtimeHandler: handler.name,
                 stopSignal: Self.signal(named: config?.stopSignal ?? ""), bundle: bundle, processJSON: processJSON,
-                mounts: r.mounts.map { .init(containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly) })
+                mounts: r.mounts.map { .init(containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly) },
+                createdPID: created.pid)
             try persist(record)
             emit(.created, record)
             logger.info("container created", metadata: ["container": "\(id)", "pod": "\(pod.id)", "name": "\(r.name)"])

@@ -14,7 +14,10 @@ extension ContainerService {
         }
         let handler = try handler(c.runtimeHandler)
         try await runtime.start(id: c.id, handler: handler)
-        let pid = (try? await runtime.state(id: c.id, handler: handler).pid) ?? 0
+        let pid: Int32
+        if let known = c.createdPID, known > 0 { pid = known } else {
+            pid = (try? await runtime.state(id: c.id, handler: handler).pid) ?? 0
+        }
         // A container that exits at once may already have its exit recorded by now.
         if case .exited = containers[c.id]?.lifecycle { return }
         c.lifecycle = .running(pid: pid, startedAt: SandboxService.now())
