@@ -1,6 +1,7 @@
 import CRIAPI
 public import CrispService
 public import GRPCCore
+import SwiftProtobuf
 
 /// The CRI ImageService. Each RPC family lives in its own `ImageService+Family.swift`; this
 /// file only wires them into the router. Without an `ImageManager` every method answers
@@ -20,15 +21,11 @@ public struct ImageService: RegistrableRPCService {
             router.unary(M.ListImages.descriptor) { (r: Runtime_V1_ListImagesRequest, _) in try await listImages(r, images) }
             router.unary(M.RemoveImage.descriptor) { (r: Runtime_V1_RemoveImageRequest, _) in try await removeImage(r, images) }
             router.unary(M.ImageFsInfo.descriptor) { (r: Runtime_V1_ImageFsInfoRequest, _) in try await imageFsInfo(r, images) }
-            router.serverStreaming(M.StreamImages.descriptor) { (r: Runtime_V1_StreamImagesRequest, _, w: RPCWriter<Runtime_V1_StreamImagesResponse>) in
+            router.pagedList(M.StreamImages.descriptor, items: { (r: Runtime_V1_StreamImagesRequest) in
                 var list = Runtime_V1_ListImagesRequest()
                 if r.hasFilter { list.filter = r.filter }
-                try await StreamPaging.send(try await listImages(list, images).images, w) { page in
-                    var out = Runtime_V1_StreamImagesResponse()
-                    out.images = page
-                    return out
-                }
-            }
+                return try await listImages(list, images).images
+            }, page: { items in Runtime_V1_StreamImagesResponse.with { $0.images = items } })
         }
         router.unimplemented(M.descriptors)
     }

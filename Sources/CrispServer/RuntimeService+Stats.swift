@@ -28,15 +28,8 @@ extension RuntimeService {
         s.attributes.labels = v.record.labels
         s.attributes.annotations = v.record.annotations
         if let sample = v.sample {
-            s.cpu.timestamp = v.timestamp
-            s.cpu.usageCoreNanoSeconds.value = sample.cpuUsageNanos
-            if let n = v.nanoCores { s.cpu.usageNanoCores.value = n }
-            s.memory.timestamp = v.timestamp
-            s.memory.workingSetBytes.value = sample.memoryWorkingSetBytes
-            s.memory.usageBytes.value = sample.memoryUsageBytes
-            s.memory.rssBytes.value = sample.memoryRSSBytes
-            s.memory.pageFaults.value = sample.pageFaults
-            s.memory.majorPageFaults.value = sample.majorPageFaults
+            s.cpu = cpu(sample, nanoCores: v.nanoCores, at: v.timestamp)
+            s.memory = memory(sample, at: v.timestamp)
         }
         if let w = v.writableLayer {
             s.writableLayer.timestamp = v.timestamp
@@ -71,15 +64,8 @@ extension RuntimeService {
         s.attributes.labels = v.sandbox.labels
         s.attributes.annotations = v.sandbox.annotations
         if let sample = v.sample {
-            s.linux.cpu.timestamp = v.timestamp
-            s.linux.cpu.usageCoreNanoSeconds.value = sample.cpuUsageNanos
-            if let n = v.nanoCores { s.linux.cpu.usageNanoCores.value = n }
-            s.linux.memory.timestamp = v.timestamp
-            s.linux.memory.workingSetBytes.value = sample.memoryWorkingSetBytes
-            s.linux.memory.usageBytes.value = sample.memoryUsageBytes
-            s.linux.memory.rssBytes.value = sample.memoryRSSBytes
-            s.linux.memory.pageFaults.value = sample.pageFaults
-            s.linux.memory.majorPageFaults.value = sample.majorPageFaults
+            s.linux.cpu = cpu(sample, nanoCores: v.nanoCores, at: v.timestamp)
+            s.linux.memory = memory(sample, at: v.timestamp)
             s.linux.process.timestamp = v.timestamp
             s.linux.process.processCount.value = sample.processes
         }
@@ -100,5 +86,24 @@ extension RuntimeService {
         }
         s.linux.containers = v.containers.map(criStats)
         return s
+    }
+
+    static func cpu(_ sample: CgroupSample, nanoCores: UInt64?, at timestamp: Int64) -> Runtime_V1_CpuUsage {
+        var c = Runtime_V1_CpuUsage()
+        c.timestamp = timestamp
+        c.usageCoreNanoSeconds.value = sample.cpuUsageNanos
+        if let nanoCores { c.usageNanoCores.value = nanoCores }
+        return c
+    }
+
+    static func memory(_ sample: CgroupSample, at timestamp: Int64) -> Runtime_V1_MemoryUsage {
+        var m = Runtime_V1_MemoryUsage()
+        m.timestamp = timestamp
+        m.workingSetBytes.value = sample.memoryWorkingSetBytes
+        m.usageBytes.value = sample.memoryUsageBytes
+        m.rssBytes.value = sample.memoryRSSBytes
+        m.pageFaults.value = sample.pageFaults
+        m.majorPageFaults.value = sample.majorPageFaults
+        return m
     }
 }

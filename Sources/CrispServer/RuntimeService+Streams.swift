@@ -1,61 +1,55 @@
 import CRIAPI
 import GRPCCore
+import GRPCProtobuf
+import SwiftProtobuf
 
 /// The streaming list RPCs (StreamPodSandboxes, StreamContainers, StreamContainerStats,
 /// StreamPodSandboxStats, StreamImages): the same answers as their List* twins, sent in pages so
 /// that no single message has to hold every item of a large node.
-enum StreamPaging {
-    static let pageSize = 500
+extension RPCRouter {
+    static var streamPageSize: Int { 500 }
 
-    static func send<Item, Response: Sendable>(_ items: [Item], _ writer: RPCWriter<Response>,
-                                               _ make: ([Item]) -> Response) async throws {
-        var start = 0
-        repeat {
-            let end = min(start + pageSize, items.count)
-            try await writer.write(make(Array(items[start..<end])))
-            start = end
-        } while start < items.count
+    /// Registers a server-streaming list method: `items` answers the request, `page` wraps a
+    /// slice of the answer into one response message.
+    mutating func pagedList<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf.Message & Sendable, Item: Sendable>(
+        _ method: MethodDescriptor,
+        items: @escaping @Sendable (Input) async throws -> [Item],
+        page: @escaping @Sendable ([Item]) -> Output
+    ) {
+        serverStreaming(method) { (request: Input, _, writer: RPCWriter<Output>) in
+            let all = try await items(request)
+            var start = 0
+            repeat {
+                let end = min(start + Self.streamPageSize, all.count)
+                try await writer.write(page(Array(all[start..<end])))
+                start = end
+            } while start < all.count
+        }
     }
 }
 
 extension RuntimeService {
     func registerStreams<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
         typealias M = Runtime_V1_RuntimeService.Method
-        router.serverStreaming(M.StreamPodSandboxes.descriptor) { (r: Runtime_V1_StreamPodSandboxesRequest, _, w: RPCWriter<Runtime_V1_StreamPodSandboxesResponse>) in
+        router.pagedList(M.StreamPodSandboxes.descriptor, items: { (r: Runtime_V1_StreamPodSandboxesRequest) in
             var list = Runtime_V1_ListPodSandboxRequest()
             if r.hasFilter { list.filter = r.filter }
-            try await StreamPaging.send(try await listPodSandbox(list).items, w) { page in
-                var out = Runtime_V1_StreamPodSandboxesResponse()
-                out.podSandboxes = page
-                return out
-            }
-        }
-        router.serverStreaming(M.StreamContainers.descriptor) { (r: Runtime_V1_StreamContainersRequest, _, w: RPCWriter<Runtime_V1_StreamContainersResponse>) in
+            return try await listPodSandbox(list).items
+        }, page: { items in Runtime_V1_StreamPodSandboxesResponse.with { $0.podSandboxes = items } })
+        router.pagedList(M.StreamContainers.descriptor, items: { (r: Runtime_V1_StreamContainersRequest) in
             var list = Runtime_V1_ListContainersRequest()
             if r.hasFilter { list.filter = r.filter }
-            try await StreamPaging.send(try await listContainers(list).containers, w) { page in
-                var out = Runtime_V1_StreamContainersResponse()
-                out.containers = page
-                return out
-            }
-        }
-        router.serverStreaming(M.StreamContainerStats.descriptor) { (r: Runtime_V1_StreamContainerStatsRequest, _, w: RPCWriter<Runtime_V1_StreamContainerStatsResponse>) in
+            return try await listContainers(list).containers
+        }, page: { items in Runtime_V1_StreamContainersResponse.with { $0.containers = items } })
+        router.pagedList(M.StreamContainerStats.descriptor, items: { (r: Runtime_V1_StreamContainerStatsRequest) in
             var list = Runtime_V1_ListContainerStatsRequest()
             if r.hasFilter { list.filter = r.filter }
-            try await StreamPaging.send(try await listContainerStats(list).stats, w) { page in
-                var out = Runtime_V1_StreamContainerStatsResponse()
-                out.containerStats = page
-                return out
-            }
-        }
-        router.serverStreaming(M.StreamPodSandboxStats.descriptor) { (r: Runtime_V1_StreamPodSandboxStatsRequest, _, w: RPCWriter<Runtime_V1_StreamPodSandboxStatsResponse>) in
+            return try await listContainerStats(list).stats
+        }, page: { items in Runtime_V1_StreamContainerStatsResponse.with { $0.containerStats = items } })
+        router.pagedList(M.StreamPodSandboxStats.descriptor, items: { (r: Runtime_V1_StreamPodSandboxStatsRequest) in
             var list = Runtime_V1_ListPodSandboxStatsRequest()
             if r.hasFilter { list.filter = r.filter }
-            try await StreamPaging.send(try await listPodSandboxStats(list).stats, w) { page in
-                var out = Runtime_V1_StreamPodSandboxStatsResponse()
-                out.podSandboxStats = page
-                return out
-            }
-        }
+            return try await listPodSandboxStats(list).stats
+        }, page: { items in Runtime_V1_StreamPodSandboxStatsResponse.with { $0.podSandboxStats = items } })
     }
 }
