@@ -41,4 +41,10 @@ extension RuntimeService {
         r.linux = linux
         return r
     }
+
+    /// The kubelet sends the node's pod CIDR here. As with CRI-O, the network comes from the CNI
+    /// configuration files (host-local ranges), so there is nothing to change; the call succeeds.
+    func updateRuntimeConfig(_ request: Runtime_V1_UpdateRuntimeConfigRequest) -> Runtime_V1_UpdateRuntimeConfigResponse {
+        Runtime_V1_UpdateRuntimeConfigResponse()
+    }
 }

@@ -21,6 +21,7 @@ public struct RuntimeService: RegistrableRPCService {
         router.unary(M.Version.descriptor) { (r: Runtime_V1_VersionRequest, _) in version(r) }
         router.unary(M.Status.descriptor) { (r: Runtime_V1_StatusRequest, _) in status(r) }
         router.unary(M.RuntimeConfig.descriptor) { (r: Runtime_V1_RuntimeConfigRequest, _) in runtimeConfig(r) }
+        router.unary(M.UpdateRuntimeConfig.descriptor) { (r: Runtime_V1_UpdateRuntimeConfigRequest, _) in updateRuntimeConfig(r) }
         router.unary(M.RunPodSandbox.descriptor) { (r: Runtime_V1_RunPodSandboxRequest, _) in try await runPodSandbox(r) }
         router.unary(M.StopPodSandbox.descriptor) { (r: Runtime_V1_StopPodSandboxRequest, _) in try await stopPodSandbox(r) }
         router.unary(M.RemovePodSandbox.descriptor) { (r: Runtime_V1_RemovePodSandboxRequest, _) in try await removePodSandbox(r) }

@@ -10,6 +10,9 @@ import Testing
         defer { d.stop() }
         try d.start()
         try await d.withClients { runtime, _ in
+            var update = Runtime_V1_UpdateRuntimeConfigRequest()
+            update.runtimeConfig.networkConfig.podCidr = "10.88.0.0/16"
+            _ = try await runtime.updateRuntimeConfig(update)
             let v = try await runtime.version(Runtime_V1_VersionRequest())
             #expect(v.runtimeName == "crisp")
             #expect(v.runtimeApiVersion == "v1")
