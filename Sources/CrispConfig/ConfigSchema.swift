@@ -120,6 +120,9 @@ public enum ConfigSchema {
         ConfigKey(table: "crisp", name: "storage_options", kind: .strings,
                   doc: "Driver options as \"name=value\" strings.",
                   reloadable: false, access: .strings(\.storageOptions)),
+        ConfigKey(table: "crisp", name: "storage_sync", kind: .choice(["none", "filesystem"]),
+                  doc: "none trusts the page cache (safe against crashes, not power loss); filesystem syncs each new layer's filesystem before the layer becomes visible.",
+                  reloadable: false, access: .string(\.storageSync)),
 
         ConfigKey(table: "crisp.api", name: "listen", kind: .string,
                   doc: "Path of the CRI gRPC unix socket.", reloadable: false, access: .string(\.api.listen)),

@@ -7,6 +7,7 @@ public struct CrispConfiguration: Sendable, Equatable {
     public var logLevel = "info"
     public var storageDriver = "overlay"
     public var storageOptions: [String] = []
+    public var storageSync = "none"
 
     public var api = API()
     public var runtime = Runtime()

@@ -66,12 +66,15 @@ extension Storage {
         do {
             var target = try driver.createLayer(o.id, parentChain: chain.map(\.id))
             target.expectedDigest = o.expectedDiffDigest
+            target.syncToDisk = options.sync == .filesystem
             let finalTarget = target
             let result = try await runOnThread {
                 let result = try write(finalTarget)
-                // The layer becomes visible with the next transaction: its content must be on
-                // disk first, or a power loss could leave a complete layer with empty files.
-                try syncFilesystem(of: finalTarget.root)
+                // The layer becomes visible with the next transaction. With `sync = filesystem`
+                // its content is on disk first, so a power loss cannot leave a complete layer with
+                // empty files; without it (the default, as in containers/storage) a process crash
+                // is still safe, the page cache survives it.
+                if finalTarget.syncToDisk { try syncFilesystem(of: finalTarget.root) }
                 return result
             }
             let parentDisk = driver.copiesParent ? chain.first.map { ($0.diskBytes, $0.diskInodes) } ?? (0, 0) : (0, 0)

@@ -13,12 +13,23 @@ public struct StorageOptions: Sendable {
     /// "overlay" (default), "vfs" or "btrfs".
     public var driver: String
     public var driverOptions: [String]
+    public var sync: SyncMode
 
-    public init(root: String, runRoot: String, driver: String = "overlay", driverOptions: [String] = []) {
+    /// Whether a layer's content is flushed to disk before the layer becomes visible.
+    public enum SyncMode: String, Sendable, CaseIterable {
+        /// The page cache is trusted (containers/storage's default): safe against a crashed
+        /// process, not against a power loss.
+        case none
+        /// syncfs(2) of the layer's filesystem before the commit.
+        case filesystem
+    }
+
+    public init(root: String, runRoot: String, driver: String = "overlay", driverOptions: [String] = [], sync: SyncMode = .none) {
         self.root = root
         self.runRoot = runRoot
         self.driver = driver
         self.driverOptions = driverOptions
+        self.sync = sync
     }
 }
 

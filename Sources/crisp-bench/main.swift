@@ -3,7 +3,7 @@
 //   crisp-bench generate-layer PATH
 //       writes the storage benchmark layer: 10,000 small files in 100 directories plus four
 //       40 MiB files (~200 MB uncompressed tar).
-//   crisp-bench storage --dir DIR --driver overlay|vfs --tar PATH
+//   crisp-bench storage --dir DIR --driver overlay|vfs --tar PATH [--sync none|filesystem]
 //       opens a fresh storage root in DIR, applies the tar as a layer (streamed in 1 MiB chunks,
 //       as a pull would feed it), and prints "seconds=<apply time> peak_rss_kb=<VmHWM>".
 import CrispCore
@@ -26,7 +26,8 @@ struct Bench {
                 var i = 1
                 while i + 1 < args.count { opts[args[i]] = args[i + 1]; i += 2 }
                 guard let dir = opts["--dir"], let tar = opts["--tar"] else { usage() }
-                try await storage(dir: dir, driver: opts["--driver"] ?? "overlay", tar: tar)
+                try await storage(dir: dir, driver: opts["--driver"] ?? "overlay", tar: tar,
+                                  sync: StorageOptions.SyncMode(rawValue: opts["--sync"] ?? "none") ?? .none)
             default:
                 usage()
             }
@@ -37,7 +38,7 @@ struct Bench {
     }
 
     static func usage() -> Never {
-        say(2, "usage: crisp-bench generate-layer PATH | crisp-bench storage --dir DIR --driver overlay|vfs --tar PATH")
+        say(2, "usage: crisp-bench generate-layer PATH | crisp-bench storage --dir DIR --driver overlay|vfs --tar PATH [--sync none|filesystem]")
         exit(2)
     }
 
@@ -57,9 +58,9 @@ struct Bench {
         try TarBuilder.write(entries, to: path)
     }
 
-    static func storage(dir: String, driver: String, tar: String) async throws {
+    static func storage(dir: String, driver: String, tar: String, sync: StorageOptions.SyncMode) async throws {
         let digest = try sha256(file: tar)
-        let storage = try await Storage.open(StorageOptions(root: dir + "/root", runRoot: dir + "/run", driver: driver),
+        let storage = try await Storage.open(StorageOptions(root: dir + "/root", runRoot: dir + "/run", driver: driver, sync: sync),
                                              logger: Logger(label: "bench"))
         let start = ContinuousClock.now
         _ = try await storage.applyLayer(CreateLayerOptions(id: LayerID.chainID(parent: nil, diffDigest: digest), parent: nil,

@@ -15,6 +15,7 @@ struct ConfigFlags: ParsableArguments {
     @Option(help: doc("crisp.log_level")) var logLevel: String?
     @Option(help: doc("crisp.storage_driver")) var storageDriver: String?
     @Option(help: doc("crisp.storage_options", list: true)) var storageOptions: String?
+    @Option(help: doc("crisp.storage_sync")) var storageSync: String?
 
     @Option(help: doc("crisp.api.listen")) var listen: String?
     @Option(help: doc("crisp.api.stream_address")) var streamAddress: String?
@@ -55,7 +56,7 @@ struct ConfigFlags: ParsableArguments {
     var overrides: [(key: String, value: String)] {
         let given: [(String, String?)] = [
             ("crisp.root", root), ("crisp.runroot", runroot), ("crisp.log_level", logLevel),
-            ("crisp.storage_driver", storageDriver), ("crisp.storage_options", storageOptions),
+            ("crisp.storage_driver", storageDriver), ("crisp.storage_options", storageOptions), ("crisp.storage_sync", storageSync),
             ("crisp.api.listen", listen), ("crisp.api.stream_address", streamAddress),
             ("crisp.api.stream_port", streamPort), ("crisp.api.grpc_max_send_msg_size", grpcMaxSendMsgSize),
             ("crisp.api.grpc_max_recv_msg_size", grpcMaxRecvMsgSize),

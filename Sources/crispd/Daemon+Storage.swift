@@ -7,7 +7,8 @@ extension Daemon {
     /// crash leftovers are cleaned (and logged) here, before any RPC is served.
     func openStorage() async throws -> Storage {
         try await Storage.open(StorageOptions(root: config.root + "/storage", runRoot: config.runRoot + "/storage",
-                                              driver: config.storageDriver, driverOptions: config.storageOptions),
+                                              driver: config.storageDriver, driverOptions: config.storageOptions,
+                                              sync: StorageOptions.SyncMode(rawValue: config.storageSync) ?? .none),
                                logger: Logger(label: "storage"))
     }
 }

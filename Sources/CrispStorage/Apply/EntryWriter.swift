@@ -24,8 +24,9 @@ final class EntryWriter {
     private var cachedParentPath: RawPath?
     private var cachedParentFD: Int32 = -1
 
-    /// Files at least this large start their writeback as soon as they are written (the layer
-    /// is synced before it becomes visible; small files are left to that one syncfs).
+    /// With `sync = filesystem`, files at least this large start their writeback as soon as they
+    /// are written (the layer is synced before it becomes visible; small files are left to that
+    /// one syncfs).
     static let writebackThreshold: Int64 = 1 << 20
 
     init(target: ApplyTarget) throws {
@@ -194,7 +195,7 @@ final class EntryWriter {
         let size = archive_entry_size(entry)
         if size > end { _ = try syscallChecked("ftruncate", "\(path)") { ftruncate(fd, off_t(size)) } }
         contentBytes += max(size, end)
-        if end >= Self.writebackThreshold { startWriteback(fd) }
+        if target.syncToDisk && end >= Self.writebackThreshold { startWriteback(fd) }
         try applyOwnerModeXattrs(fd: fd, entry: entry, path: path)
         var ts = [times(entry).0, times(entry).1]
         _ = try syscallChecked("futimens", "\(path)") { futimens(fd, &ts) }

@@ -25,6 +25,9 @@ public struct ApplyTarget: Sendable {
     /// The diff digest the stream must have; the apply fails (and the caller discards the
     /// directory) on a mismatch.
     public var expectedDigest: CrispCore.Digest?
+    /// `sync = filesystem`: start writeback of large files as they are written (the caller
+    /// syncs the filesystem before the layer becomes visible).
+    public var syncToDisk = false
 
     public init(root: String, whiteouts: WhiteoutFormat, lowerRoots: [String] = [], expectedDigest: CrispCore.Digest? = nil) {
         self.root = root
