@@ -64,6 +64,26 @@ struct StorageTests {
         }
     }
 
+    @Test("storage_sync = filesystem: a layer with a large and a small file is synced and complete", arguments: copyAndOverlayDrivers)
+    func syncedLayer(driver: String) async throws {
+        let tmp = try TempDirectory("crisp-storage")
+        defer { tmp.removeAll() }
+        let storage = try await Storage.open(StorageOptions(root: tmp.sub("root"), runRoot: tmp.sub("run"), driver: driver, sync: .filesystem),
+                                             logger: Logger(label: "t"))
+        // 3 MiB is above the early-writeback threshold, so both paths of the sync mode run.
+        let big = [UInt8](repeating: 7, count: 3 << 20)
+        let tar = try TarBuilder.build([.file("small", "s"), TarEntry("big", .file(.bytes(big)), mode: 0o644)])
+        let diff = diffDigest(of: tar)
+        let layer = try await storage.applyLayer(CreateLayerOptions(id: LayerID.chainID(parent: nil, diffDigest: diff), parent: nil,
+                                                                    expectedDiffDigest: diff),
+                                                 chunks: ChunkSequence(bytes: tar, size: 65536))
+        let dir = storage.driver.changesDirectory(layer.id)
+        #expect(lstatOf(dir + "/big")?.st_size == 3 << 20)
+        #expect(fileText(dir + "/small") == "s")
+        #expect(try await storage.layer(layer.id) != nil)
+        await storage.close()
+    }
+
     @Test("mounts are reference counted, also under concurrent callers", arguments: copyAndOverlayDrivers)
     func mountRefcount(driver: String) async throws {
         try await withStorage(driver) { f in
