@@ -56,21 +56,43 @@ extension ContainerService {
             throw .internal("cannot open the root filesystem \(rootfs) to create image volumes: \(error)")
         }
         for volume in volumes.sorted() where !mounted.contains(volume) {
-            var prefix = ""
-            for component in volume.split(separator: "/") where component != "." && component != ".." {
-                prefix += "/" + component
-                do {
-                    let (dirfd, name) = try root.openParent(of: prefix)
-                    let rc = mkdirat(dirfd, name, 0o755)
-                    let err = errno
-                    close(dirfd)
-                    if rc != 0 && err != EEXIST {
-                        throw CrispError(.internal, "mkdir \(prefix): \(String(cString: strerror(err)))")
-                    }
-                } catch {
-                    throw .internal("cannot create the image volume \(volume) in \(rootfs): \(error)")
-                }
+            do { try makeDirectories(volume, in: root) } catch {
+                throw .internal("cannot create the image volume \(volume) in \(rootfs): \(error)")
             }
+        }
+    }
+
+    /// Creates `path` as directories inside `root`, resolving symlinks as the kernel would if
+    /// `root` were `/` (what CRI-O gets from securejoin and MkdirAll): a link whose target does
+    /// not exist yet gets that target created, inside the root.
+    static func makeDirectories(_ path: String, in root: borrowing SafeRoot) throws {
+        var pending = path.split(separator: "/").map(String.init)
+        var resolved: [String] = []
+        var links = 0
+        while !pending.isEmpty {
+            let component = pending.removeFirst()
+            if component == "." { continue }
+            if component == ".." {
+                if !resolved.isEmpty { resolved.removeLast() }
+                continue
+            }
+            let (dirfd, name) = try root.openParent(of: "/" + (resolved + [component]).joined(separator: "/"))
+            defer { close(dirfd) }
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlinkat(dirfd, name, &buffer, buffer.count - 1)
+            if n >= 0 {
+                links += 1
+                guard links <= 40 else { throw SystemCallError("readlinkat", path, errno: ELOOP) }
+                buffer[n] = 0
+                let target = String(cString: buffer)
+                if target.hasPrefix("/") { resolved = [] }
+                pending = target.split(separator: "/").map(String.init) + pending
+                continue
+            }
+            if mkdirat(dirfd, name, 0o755) != 0 && errno != EEXIST {
+                throw SystemCallError("mkdirat", "/" + (resolved + [component]).joined(separator: "/"), errno: errno)
+            }
+            resolved.append(component)
         }
     }
 
