@@ -35,7 +35,12 @@ run: build
 test: deps
 	$(SWIFT) build --build-tests
 	$(MAKE) pause DIR=.build/debug
-	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; exit $${PIPESTATUS[0]}
+	@# crisp-pinns (like `ip netns`) makes /run/netns a shared mount point the first time a pod
+	@# network namespace is pinned; the tests leave the host as they found it.
+	@was_mounted=$$(mountpoint -q /run/netns && echo yes || echo no); \
+	$(SWIFT) test --skip-build 2>&1 | tee .build/test-output.txt; rc=$${PIPESTATUS[0]}; \
+	if [ "$$was_mounted" = no ] && mountpoint -q /run/netns && [ -z "$$(ls -A /run/netns)" ]; then umount /run/netns; fi; \
+	exit $$rc
 
 # Benchmarks: every scripts/bench-*.sh, each prints a table with the ratio to its target.
 bench: deps

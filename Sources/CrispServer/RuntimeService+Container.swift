@@ -31,17 +31,17 @@ extension RuntimeService {
         }
         req.devices = c.devices.map { (containerPath: $0.containerPath, hostPath: $0.hostPath, permissions: $0.permissions) }
         let sc = c.linux.securityContext
-        req.privileged = sc.privileged
-        req.readonlyRootfs = sc.readonlyRootfs
-        req.noNewPrivileges = sc.noNewPrivs
-        req.addCapabilities = sc.capabilities.addCapabilities
-        req.dropCapabilities = sc.capabilities.dropCapabilities
-        if sc.hasRunAsUser { req.runAsUser = sc.runAsUser.value }
-        req.runAsUsername = sc.runAsUsername
-        if sc.hasRunAsGroup { req.runAsGroup = sc.runAsGroup.value }
-        req.supplementalGroups = sc.supplementalGroups
-        req.maskedPaths = sc.maskedPaths
-        req.readonlyPaths = sc.readonlyPaths
+        req.security.privileged = sc.privileged
+        req.security.readonlyRootfs = sc.readonlyRootfs
+        req.security.noNewPrivileges = sc.noNewPrivs
+        req.security.addCapabilities = sc.capabilities.addCapabilities
+        req.security.dropCapabilities = sc.capabilities.dropCapabilities
+        if sc.hasRunAsUser { req.security.runAsUser = sc.runAsUser.value }
+        req.security.runAsUsername = sc.runAsUsername
+        if sc.hasRunAsGroup { req.security.runAsGroup = sc.runAsGroup.value }
+        req.security.supplementalGroups = sc.supplementalGroups
+        req.security.maskedPaths = sc.maskedPaths
+        req.security.readonlyPaths = sc.readonlyPaths
         if sc.hasSeccomp {
             req.seccompProfile = switch sc.seccomp.profileType {
             case .runtimeDefault: "RuntimeDefault"
@@ -53,17 +53,7 @@ extension RuntimeService {
             req.seccompProfile = sc.seccompProfilePath == "runtime/default" || sc.seccompProfilePath == "docker/default"
                 ? "RuntimeDefault" : sc.seccompProfilePath
         }
-        let res = c.linux.resources
-        req.cpuShares = res.cpuShares
-        req.cpuQuota = res.cpuQuota
-        req.cpuPeriod = res.cpuPeriod
-        req.memoryLimit = res.memoryLimitInBytes
-        req.oomScoreAdj = res.oomScoreAdj
-        req.cpusetCPUs = res.cpusetCpus
-        req.cpusetMems = res.cpusetMems
-        req.memorySwapLimit = res.memorySwapLimitInBytes
-        req.hugepageLimits = res.hugepageLimits.map { (pageSize: $0.pageSize, limit: $0.limit) }
-        req.unified = res.unified
+        req.resources = Self.resources(c.linux.resources)
         let record = try await containers.create(req)
         var out = Runtime_V1_CreateContainerResponse()
         out.containerID = record.id
@@ -187,17 +177,25 @@ extension RuntimeService {
 
 /// UpdateContainerResources and ReopenContainerLog.
 extension RuntimeService {
+    /// CRI resources as the spec builder takes them, for CreateContainer and
+    /// UpdateContainerResources alike.
+    static func resources(_ l: Runtime_V1_LinuxContainerResources) -> ContainerSpecInput.ResourceRequest {
+        var r = ContainerSpecInput.ResourceRequest()
+        r.cpuShares = UInt64(max(0, l.cpuShares))
+        r.cpuQuota = l.cpuQuota
+        r.cpuPeriod = UInt64(max(0, l.cpuPeriod))
+        r.cpusetCPUs = l.cpusetCpus
+        r.cpusetMems = l.cpusetMems
+        r.memoryLimit = l.memoryLimitInBytes
+        r.memorySwapLimit = l.memorySwapLimitInBytes
+        r.oomScoreAdj = Int(l.oomScoreAdj)
+        r.hugepageLimits = l.hugepageLimits.map { (pageSize: $0.pageSize, limit: $0.limit) }
+        r.unified = l.unified
+        return r
+    }
+
     func updateContainerResources(_ r: Runtime_V1_UpdateContainerResourcesRequest) async throws -> Runtime_V1_UpdateContainerResourcesResponse {
-        let l = r.linux
-        var u = ResourceUpdate()
-        u.cpuShares = l.cpuShares
-        u.cpuQuota = l.cpuQuota
-        u.cpuPeriod = l.cpuPeriod
-        u.cpusetCPUs = l.cpusetCpus
-        u.cpusetMems = l.cpusetMems
-        u.memoryLimit = l.memoryLimitInBytes
-        u.memorySwapLimit = l.memorySwapLimitInBytes
-        try await containers.update(r.containerID, u)
+        try await containers.update(r.containerID, Self.resources(r.linux))
         return Runtime_V1_UpdateContainerResourcesResponse()
     }
 

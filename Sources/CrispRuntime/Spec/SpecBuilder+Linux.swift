@@ -1,5 +1,5 @@
 import CrispCore
-import CrispOCI
+public import CrispOCI
 
 extension SpecBuilder {
     /// CRI-O's defaults: kernel interfaces a container has no business reading or writing.
@@ -88,6 +88,26 @@ extension SpecBuilder {
         return "\(base)/crisp-\(id)"
     }
 
+    /// The CPU and memory limits of `r` (zero and empty fields are left unset), for a new
+    /// container and for UpdateContainerResources alike. A quota of -1 means no limit.
+    public static func cpuAndMemory(_ r: ContainerSpecInput.ResourceRequest) -> (cpu: RuntimeSpec.CPU?, memory: RuntimeSpec.Memory?) {
+        var cpu = RuntimeSpec.CPU()
+        if r.cpuShares > 0 { cpu.shares = r.cpuShares }
+        if r.cpuQuota != 0 { cpu.quota = r.cpuQuota }
+        if r.cpuPeriod > 0 { cpu.period = r.cpuPeriod }
+        if !r.cpusetCPUs.isEmpty { cpu.cpus = r.cpusetCPUs }
+        if !r.cpusetMems.isEmpty { cpu.mems = r.cpusetMems }
+        var memory: RuntimeSpec.Memory?
+        if r.memoryLimit > 0 {
+            var m = RuntimeSpec.Memory()
+            m.limit = r.memoryLimit
+            // Without an explicit swap limit, no swap beyond the memory limit (the kubelet's default).
+            m.swap = r.memorySwapLimit > 0 ? r.memorySwapLimit : r.memoryLimit
+            memory = m
+        }
+        return (cpu == RuntimeSpec.CPU() ? nil : cpu, memory)
+    }
+
     func resources(_ input: ContainerSpecInput) -> RuntimeSpec.Resources {
         let r = input.resources
         var out = RuntimeSpec.Resources()
@@ -102,20 +122,7 @@ extension SpecBuilder {
             }
         }
         out.devices = devices
-        var cpu = RuntimeSpec.CPU()
-        if r.cpuShares > 0 { cpu.shares = r.cpuShares }
-        if r.cpuQuota > 0 { cpu.quota = r.cpuQuota }
-        if r.cpuPeriod > 0 { cpu.period = r.cpuPeriod }
-        if !r.cpusetCPUs.isEmpty { cpu.cpus = r.cpusetCPUs }
-        if !r.cpusetMems.isEmpty { cpu.mems = r.cpusetMems }
-        if cpu != RuntimeSpec.CPU() { out.cpu = cpu }
-        if r.memoryLimit > 0 {
-            var m = RuntimeSpec.Memory()
-            m.limit = r.memoryLimit
-            // Without an explicit swap limit, no swap beyond the memory limit (the kubelet's default).
-            m.swap = r.memorySwapLimit > 0 ? r.memorySwapLimit : r.memoryLimit
-            out.memory = m
-        }
+        (out.cpu, out.memory) = Self.cpuAndMemory(r)
         if input.defaults.pidsLimit > 0 { out.pids = RuntimeSpec.Pids(limit: input.defaults.pidsLimit) }
         if !r.hugepageLimits.isEmpty {
             out.hugepageLimits = r.hugepageLimits.map { RuntimeSpec.HugepageLimit(pageSize: $0.pageSize, limit: $0.limit) }

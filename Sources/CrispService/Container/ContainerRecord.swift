@@ -83,27 +83,9 @@ public struct CreateContainerRequest: Sendable {
     public var mounts: [ContainerSpecInput.MountRequest] = []
     /// Host device nodes (or directories of them) to give the container.
     public var devices: [(containerPath: String, hostPath: String, permissions: String)] = []
-    public var privileged = false
-    public var readonlyRootfs = false
-    public var noNewPrivileges = false
-    public var addCapabilities: [String] = []
-    public var dropCapabilities: [String] = []
-    public var runAsUser: Int64?
-    public var runAsUsername = ""
-    public var runAsGroup: Int64?
-    public var supplementalGroups: [Int64] = []
-    public var cpuShares: Int64 = 0
-    public var cpuQuota: Int64 = 0
-    public var cpuPeriod: Int64 = 0
-    public var memoryLimit: Int64 = 0
-    public var oomScoreAdj: Int64 = 0
-    public var cpusetCPUs = ""
-    public var cpusetMems = ""
-    public var memorySwapLimit: Int64 = 0
-    public var hugepageLimits: [(pageSize: String, limit: UInt64)] = []
-    public var unified: [String: String] = [:]
-    public var maskedPaths: [String] = []
-    public var readonlyPaths: [String] = []
+    /// Capabilities, users, read-only rootfs, masked paths: passed to the spec builder as they are.
+    public var security = ContainerSpecInput.SecurityRequest()
+    public var resources = ContainerSpecInput.ResourceRequest()
     /// The seccomp profile asked for: "" or "RuntimeDefault", "Unconfined", or "localhost/PATH".
     public var seccompProfile = ""
 

@@ -58,27 +58,8 @@ extension ContainerService {
             default:
                 try Self.makeVolumeDirectories(volumes, rootfs: rootfs, except: [])
             }
-            input.security.privileged = r.privileged
-            input.security.readonlyRootfs = r.readonlyRootfs
-            input.security.noNewPrivileges = r.noNewPrivileges
-            input.security.addCapabilities = r.addCapabilities
-            input.security.dropCapabilities = r.dropCapabilities
-            input.security.runAsUser = r.runAsUser
-            input.security.runAsUsername = r.runAsUsername
-            input.security.runAsGroup = r.runAsGroup
-            input.security.supplementalGroups = r.supplementalGroups
-            input.resources.cpuShares = UInt64(max(0, r.cpuShares))
-            input.resources.cpuQuota = r.cpuQuota
-            input.resources.cpuPeriod = UInt64(max(0, r.cpuPeriod))
-            input.resources.memoryLimit = r.memoryLimit
-            input.resources.oomScoreAdj = Int(r.oomScoreAdj)
-            input.resources.cpusetCPUs = r.cpusetCPUs
-            input.resources.cpusetMems = r.cpusetMems
-            input.resources.memorySwapLimit = r.memorySwapLimit
-            input.resources.hugepageLimits = r.hugepageLimits
-            input.resources.unified = r.unified
-            input.security.maskedPaths = r.maskedPaths
-            input.security.readonlyPaths = r.readonlyPaths
+            input.security = r.security
+            input.resources = r.resources
             try noteSeccomp(r.seccompProfile, container: r.name)
             input.defaults.capabilities = defaultCapabilities
             input.defaults.cgroupManager = settings.cgroupManager
@@ -123,12 +104,6 @@ extension ContainerService {
     }
 
     func unreserve(_ key: String) { reservations[key] = nil }
-
-    func make(directory: String) throws(CrispError) {
-        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw .internal("cannot create \(directory): \(error.localizedDescription)")
-        }
-    }
 
     func findImage(_ reference: String) async throws(CrispError) -> CrispStorage.Image {
         do {

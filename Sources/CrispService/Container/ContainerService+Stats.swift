@@ -26,9 +26,12 @@ extension ContainerService {
         return out
     }
 
-    func stats(of c: ContainerRecord) async -> ContainerStatsValue {
+    /// `knownPod` is the container's pod when the caller has it already (pod stats), saving a lookup.
+    func stats(of c: ContainerRecord, in knownPod: Sandbox? = nil) async -> ContainerStatsValue {
         var value = ContainerStatsValue(record: c, sample: nil, nanoCores: nil, writableLayer: nil, timestamp: SandboxService.now())
-        if case .running = c.lifecycle, let pod = try? await sandboxes.status(c.sandboxID) {
+        var pod = knownPod
+        if pod == nil, case .running = c.lifecycle { pod = try? await sandboxes.status(c.sandboxID) }
+        if case .running = c.lifecycle, let pod {
             let path = CgroupPaths.directory(manager: settings.cgroupManager, parent: pod.cgroupParent, id: c.id)
             if let s = cgroups.sample(path: path) {
                 if let previous = lastSamples[c.id] { value.nanoCores = CgroupReader.nanoCores(from: previous, to: s) }

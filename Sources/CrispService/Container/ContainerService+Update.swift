@@ -1,40 +1,17 @@
 public import CrispCore
 import CrispOCI
-import CrispRuntime
+public import CrispRuntime
 import Foundation
 import Glibc
 
-/// New resources to apply to a running container (UpdateContainerResources).
-public struct ResourceUpdate: Sendable {
-    public var cpuShares: Int64 = 0
-    public var cpuQuota: Int64 = 0
-    public var cpuPeriod: Int64 = 0
-    public var cpusetCPUs = ""
-    public var cpusetMems = ""
-    public var memoryLimit: Int64 = 0
-    public var memorySwapLimit: Int64 = 0
-    public init() {}
-}
-
 extension ContainerService {
-    /// Applies new cgroup limits through the runtime's `update`; zero fields are left alone.
-    public func update(_ id: String, _ u: ResourceUpdate) async throws(CrispError) {
+    /// Applies new CPU and memory limits through the runtime's `update`; zero fields are left
+    /// alone (UpdateContainerResources).
+    public func update(_ id: String, _ resources: ContainerSpecInput.ResourceRequest) async throws(CrispError) {
         let c = try lookup(id)
         guard case .running = c.lifecycle else { throw .failedPrecondition("container \(c.id) is not running") }
         var r = RuntimeSpec.Resources()
-        var cpu = RuntimeSpec.CPU()
-        if u.cpuShares > 0 { cpu.shares = UInt64(u.cpuShares) }
-        if u.cpuQuota != 0 { cpu.quota = u.cpuQuota }
-        if u.cpuPeriod > 0 { cpu.period = UInt64(u.cpuPeriod) }
-        if !u.cpusetCPUs.isEmpty { cpu.cpus = u.cpusetCPUs }
-        if !u.cpusetMems.isEmpty { cpu.mems = u.cpusetMems }
-        if cpu != RuntimeSpec.CPU() { r.cpu = cpu }
-        if u.memoryLimit > 0 {
-            var m = RuntimeSpec.Memory()
-            m.limit = u.memoryLimit
-            m.swap = u.memorySwapLimit > 0 ? u.memorySwapLimit : u.memoryLimit
-            r.memory = m
-        }
+        (r.cpu, r.memory) = SpecBuilder.cpuAndMemory(resources)
         let file = "\(recordsDirectory)/\(c.id)/update.json"
         try Bundle.writeJSON(r, to: file)
         defer { unlink(file) }

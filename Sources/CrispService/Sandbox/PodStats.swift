@@ -39,7 +39,7 @@ extension ContainerService {
     func podStats(of pod: Sandbox) async -> PodStatsValue {
         let now = Date()
         var members: [ContainerStatsValue] = []
-        for c in containers.values where c.sandboxID == pod.id { members.append(await stats(of: c)) }
+        for c in containers.values where c.sandboxID == pod.id { members.append(await stats(of: c, in: pod)) }
         var sample: CgroupSample?
         if let dir = CgroupPaths.parentDirectory(manager: settings.cgroupManager, parent: pod.cgroupParent) {
             sample = cgroups.sample(path: dir, at: now)

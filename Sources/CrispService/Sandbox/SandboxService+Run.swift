@@ -166,12 +166,6 @@ extension SandboxService {
         return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
-    func make(directory: String) throws(CrispError) {
-        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw CrispError(.internal, "cannot create \(directory): \(error.localizedDescription)")
-        }
-    }
-
     func writePodFiles(_ s: Sandbox, request: RunSandboxRequest) throws(CrispError) {
         var resolv = ""
         if request.dnsServers.isEmpty && request.dnsSearches.isEmpty && request.dnsOptions.isEmpty {

@@ -1,4 +1,5 @@
 import CrispCore
+import Foundation
 
 /// Finds a record by full id or unique id prefix, as crictl lets people type them.
 /// `kind` names the record in errors ("pod sandbox", "container").
@@ -9,4 +10,11 @@ func lookup<Record>(_ idOrPrefix: String, in records: [String: Record], kind: St
     if matches.count == 1, let only = matches.first { return only.value }
     if matches.isEmpty { throw .notFound("\(kind) \"\(idOrPrefix)\" not found") }
     throw .invalidArgument("\(kind) id prefix \"\(idOrPrefix)\" is ambiguous (\(matches.count) match)")
+}
+
+/// Creates a directory and its parents for a pod's or container's own files.
+func make(directory: String) throws(CrispError) {
+    do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+        throw CrispError(.internal, "cannot create \(directory): \(error.localizedDescription)")
+    }
 }
