@@ -29,4 +29,6 @@ uint32_t crisp_in_close_write(void) { return IN_CLOSE_WRITE; }
 
 uint32_t crisp_in_moved_to(void) { return IN_MOVED_TO; }
 
+uint32_t crisp_in_create(void) { return IN_CREATE; }
+
 int crisp_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }

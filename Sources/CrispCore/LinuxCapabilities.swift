@@ -9,4 +9,11 @@ public enum LinuxCapabilities {
         "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
         "CHECKPOINT_RESTORE",
     ]
+
+    /// The capabilities (CAP_ form) whose bits are set in a capability mask as /proc/PID/status prints it
+    /// (`CapBnd:\t000001fffeffffff`); nil when the text is not such a mask.
+    public static func names(inMask hex: String) -> [String]? {
+        guard let bits = UInt64(String(hex.filter { !$0.isWhitespace }), radix: 16) else { return nil }
+        return all.enumerated().filter { bits & (1 << UInt64($0.offset)) != 0 }.map { "CAP_" + $0.element }
+    }
 }

@@ -50,6 +50,28 @@ public enum Mounts {
         return try mountPoints().filter { $0 == p || $0.hasPrefix(p + "/") }.sorted { $0.count > $1.count }
     }
 
+    /// How the mount holding `path` propagates, from the optional fields of its mountinfo line.
+    public enum Propagation: Sendable, Equatable { case shared, slave, `private` }
+
+    /// The mount point that holds `path` (which must be absolute and free of symlinks) and its
+    /// propagation; the last mount over the longest matching mount point wins.
+    public static func propagation(of path: String, mountinfo: String) -> (mountPoint: String, propagation: Propagation)? {
+        var best: (String, Propagation)?
+        for line in mountinfo.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard fields.count > 6 else { continue }
+            let point = unescape(fields[4])
+            let inside = point == "/" || path == point || path.hasPrefix(point + "/")
+            guard inside, point.count >= (best?.0.count ?? 0) else { continue }
+            var optional = fields[6...].prefix { $0 != "-" }
+            optional = optional.filter { !$0.isEmpty }
+            let p: Propagation = optional.contains { $0.hasPrefix("shared:") } ? .shared
+                : (optional.contains { $0.hasPrefix("master:") } ? .slave : .private)
+            best = (point, p)
+        }
+        return best.map { (mountPoint: $0.0, propagation: $0.1) }
+    }
+
     public static func isMountPoint(_ path: String) throws -> Bool {
         try mountPoints().contains(path)
     }

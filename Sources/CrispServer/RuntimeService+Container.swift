@@ -98,6 +98,11 @@ extension RuntimeService {
             x.containerPath = m.containerPath
             x.hostPath = m.hostPath
             x.readonly = m.readonly
+            x.propagation = switch m.propagation ?? .private {
+            case .private: .propagationPrivate
+            case .hostToContainer: .propagationHostToContainer
+            case .bidirectional: .propagationBidirectional
+            }
             return x
         }
         st.state = Self.criState(c.lifecycle)

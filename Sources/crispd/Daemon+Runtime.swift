@@ -37,7 +37,8 @@ extension Daemon {
         let tracker = ExitTracker()
         let runtime = ConmonRuntime(conmon: Conmon(path: config.runtime.conmon), exits: tracker)
         let settings = SandboxService.Settings(config: config, pauseBinary: Self.pauseBinary(),
-                                               minimumOOMScoreAdj: Self.minimumOOMScoreAdj())
+                                               minimumOOMScoreAdj: Self.minimumOOMScoreAdj(),
+                                               boundingCapabilities: Self.boundingCapabilities())
         let events = EventHub()
         let sandboxes = SandboxService(settings: settings, runtime: runtime, network: network, namespaces: Self.pinns(),
                                        infraImages: StorageInfraImages(storage: storage, images: images), live: live,
@@ -73,6 +74,13 @@ extension Daemon {
         let candidates = [exe.deletingLastPathComponent().appendingPathComponent(name).path,
                           "/usr/local/libexec/crisp/" + name, "/usr/libexec/crisp/" + name]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
+    /// This process's capability bounding set: containers cannot get more than it.
+    static func boundingCapabilities() -> [String]? {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapBnd:") }) else { return nil }
+        return LinuxCapabilities.names(inMask: String(line.dropFirst(7)))
     }
 
     /// The lowest oom_score_adj this process may give its children: anything with

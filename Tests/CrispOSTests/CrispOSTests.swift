@@ -42,6 +42,23 @@ struct CrispOSTests {
         #expect(Mounts.unescape("/plain") == "/plain")
     }
 
+    @Test("the propagation of the mount holding a path comes from mountinfo's optional fields")
+    func propagation() {
+        let info = """
+            27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+            40 27 0:50 / /srv rw shared:7 - tmpfs none rw
+            41 40 0:51 / /srv/slave rw master:7 - tmpfs none rw
+            42 40 0:52 / /srv/both rw shared:9 master:7 - tmpfs none rw
+            43 27 0:53 / /a\\040b rw shared:3 - tmpfs none rw
+            """
+        #expect(Mounts.propagation(of: "/var/lib/x", mountinfo: info)! == ("/", .private))
+        #expect(Mounts.propagation(of: "/srv/data", mountinfo: info)! == ("/srv", .shared))
+        #expect(Mounts.propagation(of: "/srv/slave/d", mountinfo: info)! == ("/srv/slave", .slave))
+        #expect(Mounts.propagation(of: "/srv/both", mountinfo: info)! == ("/srv/both", .shared))
+        #expect(Mounts.propagation(of: "/srv/slaveish", mountinfo: info)! == ("/srv", .shared))
+        #expect(Mounts.propagation(of: "/a b/c", mountinfo: info)! == ("/a b", .shared))
+    }
+
     @Test("an exclusive file lock refuses a second holder until released")
     func fileLock() throws {
         let tmp = try TempDirectory()

@@ -93,6 +93,42 @@ private func input(_ configure: (inout ContainerSpecInput) -> Void = { _ in }) -
         #expect(spec.process?.capabilities?.effective == c.want)
     }
 
+    /// A daemon without CAP_SYS_RESOURCE (as root on this host) cannot hand it on: privileged,
+    /// `ALL` and a named request are all cut to its bounding set, and the cut is reported.
+    @Test(arguments: [(["ALL"], false), ([], true), (["SYS_RESOURCE", "NET_RAW"], false)])
+    func requestsAreCutToTheDaemonsBoundingSet(add: [String], privileged: Bool) throws {
+        let bounding = SpecBuilder.allCapabilities.filter { $0 != "CAP_SYS_RESOURCE" }
+        let (spec, notes) = try SpecBuilder().build(input {
+            $0.security.addCapabilities = add
+            $0.security.privileged = privileged
+            $0.defaults.boundingCapabilities = bounding
+        })
+        let effective = spec.process?.capabilities?.effective ?? []
+        #expect(!effective.contains("CAP_SYS_RESOURCE"))
+        #expect(effective.allSatisfy(bounding.contains))
+        #expect(notes.unavailableCapabilities == ["CAP_SYS_RESOURCE"])
+        if add.contains("NET_RAW") { #expect(effective.contains("CAP_NET_RAW")) }
+        if privileged || add == ["ALL"] { #expect(effective == bounding) }
+    }
+
+    @Test func capabilityMaskNamesKernelBits() {
+        #expect(LinuxCapabilities.names(inMask: "0000000000000021") == ["CAP_CHOWN", "CAP_KILL"])
+        #expect(LinuxCapabilities.names(inMask: "\t000001fffeffffff")?.contains("CAP_SYS_RESOURCE") == false)
+        #expect(LinuxCapabilities.names(inMask: "\t000001fffeffffff")?.count == LinuxCapabilities.all.count - 1)
+        #expect(LinuxCapabilities.names(inMask: "zz") == nil)
+    }
+
+    @Test func propagatingMountsSetTheRootPropagation() throws {
+        func rootPropagation(_ p: ContainerSpecInput.MountRequest.Propagation...) throws -> String? {
+            try SpecBuilder().build(input { i in
+                i.mounts = p.enumerated().map { .init(containerPath: "/m\($0.offset)", hostPath: "/h", propagation: $0.element) }
+            }).spec.linux?.rootfsPropagation
+        }
+        #expect(try rootPropagation(.private) == nil)
+        #expect(try rootPropagation(.private, .hostToContainer) == "rslave")
+        #expect(try rootPropagation(.hostToContainer, .bidirectional) == "rshared")
+    }
+
     @Test func unknownCapabilityIsInvalid() {
         #expect(throws: CrispError.self) { try SpecBuilder().build(input { $0.security.addCapabilities = ["FLY"] }) }
     }
@@ -138,6 +174,11 @@ private func input(_ configure: (inout ContainerSpecInput) -> Void = { _ in }) -
         #expect(throws: CrispError.self) { try UserResolution.resolve(input { $0.passwd = Self.passwd; $0.security.runAsUsername = "bob" }) }
         #expect(throws: CrispError.self) { try UserResolution.resolve(input { $0.passwd = Self.passwd; $0.image.user = "bob" }) }
         #expect(throws: CrispError.self) { try UserResolution.resolve(input { $0.image.user = "0:nogroup" }) }
+    }
+
+    @Test func groupWithoutUserIsInvalid() throws {
+        #expect(throws: CrispError.self) { try UserResolution.resolve(input { $0.image.user = "alice"; $0.security.runAsGroup = 5 }) }
+        #expect(try UserResolution.resolve(input { $0.passwd = Self.passwd; $0.security.runAsUsername = "alice"; $0.security.runAsGroup = 5 }).gid == 5)
     }
 }
 

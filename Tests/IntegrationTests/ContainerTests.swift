@@ -22,7 +22,7 @@ import Testing
                                    .dir("etc"), .dir("tmp", mode: 0o1777), .dir("proc"), .dir("sys"), .dir("dev"),
                                    .file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n"),
                                    .file("etc/group", "root:x:0:\nnogroup:x:65534:\n")]
-        for applet in ["sh", "echo", "sleep", "cat", "id", "ls", "grep", "ps", "true", "false"] {
+        for applet in ["sh", "echo", "sleep", "cat", "id", "ls", "grep", "ps", "true", "false", "mkdir", "mount"] {
             entries.append(.symlink("bin/" + applet, to: "busybox"))
         }
         let tar = try TarBuilder.build(entries)
@@ -105,6 +105,23 @@ import Testing
             } catch let e as RPCError {
                 #expect(e.code == .deadlineExceeded)
             }
+            // In a container whose PID 1 never reaps (as critest's), the timed-out command must be
+            // killed while runc can still reap it: no process and no zombie (`[sleep]`) is left.
+            create.config = Self.containerConfig("noreap", ["/bin/sleep", "3600"], logPath: "noreap.log")
+            let noreap = try await runtime.createContainer(create).containerID
+            start.containerID = noreap
+            _ = try await runtime.startContainer(start)
+            var timed = Runtime_V1_ExecSyncRequest()
+            timed.containerID = noreap
+            timed.cmd = ["/bin/sleep", "30"]
+            timed.timeout = 1
+            await #expect(throws: RPCError.self) { _ = try await runtime.execSync(timed) }
+            timed.cmd = ["/bin/sh", "-c", "ps -o args | grep -c -e '^sleep 30' -e '^\\[sleep\\]' || true"]
+            timed.timeout = 10
+            #expect(String(decoding: try await runtime.execSync(timed).stdout, as: UTF8.self) == "0\n")
+            var removeNoreap = Runtime_V1_RemoveContainerRequest()
+            removeNoreap.containerID = noreap
+            _ = try await runtime.removeContainer(removeNoreap)
 
             var statsReq = Runtime_V1_ContainerStatsRequest()
             statsReq.containerID = main
@@ -135,6 +152,8 @@ import Testing
             var reopen = Runtime_V1_ReopenContainerLogRequest()
             reopen.containerID = main
             _ = try await runtime.reopenContainerLog(reopen)
+            // The kubelet reads the new file right after the call returns.
+            #expect(FileManager.default.fileExists(atPath: running.logPath))
             let rotated = ContinuousClock.now + .seconds(10)
             while !((try? String(contentsOfFile: running.logPath, encoding: .utf8)) ?? "").contains(" stdout F tick"),
                   ContinuousClock.now < rotated {
@@ -154,6 +173,9 @@ import Testing
             stop.timeout = 5
             _ = try await runtime.stopContainer(stop)
             _ = try await runtime.stopContainer(stop) // idempotent
+            var unknown = Runtime_V1_StopContainerRequest()
+            unknown.containerID = String(repeating: "e", count: 64)
+            _ = try await runtime.stopContainer(unknown) // as CRI-O: a container already gone is stopped
             let stopped = try await runtime.containerStatus(statusReq).status
             #expect(stopped.state == .containerExited)
             #expect(stopped.exitCode == 0)
@@ -218,6 +240,89 @@ import Testing
             removePod.podSandboxID = create.podSandboxID
             _ = try await runtime.removePodSandbox(removePod)
         }
+        world.assertNoLeaks()
+    }
+
+    /// critest's privileged and mount-propagation specs: a privileged container gets every
+    /// capability crispd itself may pass on (this host's root lacks CAP_SYS_RESOURCE), a mount it
+    /// makes under a bidirectional volume shows on the host, and host-to-container propagation from
+    /// a private host mount is refused.
+    @Test func privilegedContainerAndBidirectionalPropagation() async throws {
+        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        let crispd = try CrispdProcess()
+        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
+        try await Self.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        defer { world.cleanup() }
+        // One shared and one private bind mount of their own, whatever the host's / is.
+        let shared = crispd.dir + "/shared", priv = crispd.dir + "/private"
+        for (dir, mode) in [(shared, "--make-rshared"), (priv, "--make-rprivate")] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            #expect(try runCommand(["/bin/mount", "--bind", dir, dir]).status == 0)
+            #expect(try runCommand(["/bin/mount", mode, dir]).status == 0)
+        }
+        defer { for dir in [shared, priv] { _ = try? runCommand(["/bin/umount", "-R", dir]) } }
+
+        try await crispd.withClients { runtime, _ in
+            var run = Runtime_V1_RunPodSandboxRequest()
+            run.config = PodSandboxTests.podConfig("privileged", cgroupParent: cgroupParent)
+            run.config.linux.securityContext.privileged = true
+            let pod = try await runtime.runPodSandbox(run).podSandboxID
+
+            var create = Runtime_V1_CreateContainerRequest()
+            create.podSandboxID = pod
+            create.sandboxConfig = run.config
+            create.config = Self.containerConfig("priv", ["/bin/sleep", "3600"], logPath: "priv.log")
+            create.config.linux.securityContext.privileged = true
+            var volume = Runtime_V1_Mount()
+            volume.hostPath = shared
+            volume.containerPath = "/vol"
+            volume.propagation = .propagationBidirectional
+            create.config.mounts = [volume]
+            let id = try await runtime.createContainer(create).containerID
+            var start = Runtime_V1_StartContainerRequest()
+            start.containerID = id
+            _ = try await runtime.startContainer(start)
+            var statusReq = Runtime_V1_ContainerStatusRequest()
+            statusReq.containerID = id
+            #expect(try await runtime.containerStatus(statusReq).status.mounts.map(\.propagation) == [.propagationBidirectional])
+
+            var exec = Runtime_V1_ExecSyncRequest()
+            exec.containerID = id
+            exec.timeout = 10
+            exec.cmd = ["/bin/grep", "CapEff", "/proc/self/status"]
+            let inside = String(decoding: try await runtime.execSync(exec).stdout, as: UTF8.self)
+            let ownStatus = (readProcFile("/proc/self/status") ?? "")
+            let bounding = ownStatus.split(separator: "\n").first { $0.hasPrefix("CapBnd:") }.map { $0.dropFirst(7).trimmingCharacters(in: .whitespaces) }
+            #expect(inside.dropFirst(7).trimmingCharacters(in: .whitespacesAndNewlines) == bounding)
+
+            exec.cmd = ["/bin/sh", "-c", "mkdir -p /vol/inner && mount -t tmpfs crisp-prop /vol/inner"]
+            let mounted = try await runtime.execSync(exec)
+            #expect(mounted.exitCode == 0, "\(String(decoding: mounted.stderr, as: UTF8.self))")
+            let hostMounts = (readProcFile("/proc/self/mountinfo") ?? "")
+            #expect(hostMounts.contains(" \(shared)/inner "), "the container's mount did not propagate to the host")
+
+            create.config = Self.containerConfig("slave", ["/bin/sleep", "3600"], logPath: "slave.log")
+            volume.hostPath = priv
+            volume.propagation = .propagationHostToContainer
+            create.config.mounts = [volume]
+            do {
+                _ = try await runtime.createContainer(create)
+                Issue.record("host-to-container propagation from a private mount was accepted")
+            } catch let e as RPCError {
+                #expect(e.code == .failedPrecondition)
+                #expect(e.message.contains(priv))
+            }
+
+            var stopPod = Runtime_V1_StopPodSandboxRequest()
+            stopPod.podSandboxID = pod
+            _ = try await runtime.stopPodSandbox(stopPod)
+            var removePod = Runtime_V1_RemovePodSandboxRequest()
+            removePod.podSandboxID = pod
+            _ = try await runtime.removePodSandbox(removePod)
+        }
+        for dir in [shared, priv] { _ = try? runCommand(["/bin/umount", "-R", dir]) }
         world.assertNoLeaks()
     }
 }

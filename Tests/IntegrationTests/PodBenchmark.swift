@@ -1,5 +1,6 @@
 import CRIAPI
 import CrispRuntime
+import CrispTestSupport
 import Foundation
 import Testing
 
@@ -15,7 +16,7 @@ struct PodBenchmark {
     }
 
     static func rssKB(_ pid: Int32) -> Int {
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let status = readProcFile("/proc/\(pid)/status") ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
         return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }

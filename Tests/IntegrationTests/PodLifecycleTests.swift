@@ -1,4 +1,5 @@
 import CRIAPI
+import CrispTestSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
@@ -80,7 +81,7 @@ import Testing
 
     static func conmonCount(mentioning id: String) -> Int {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
-            guard Int(pid) != nil, let cmd = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return false }
+            guard Int(pid) != nil, let cmd = readProcFile("/proc/\(pid)/cmdline") else { return false }
             return cmd.hasPrefix("/usr/bin/conmon") && cmd.contains(id)
         }.count
     }

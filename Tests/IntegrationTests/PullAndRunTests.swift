@@ -141,7 +141,7 @@ import Testing
             let pid = (try JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any])?["pid"] as? Int ?? 0
             #expect(pid > 0)
             // The infra's root filesystem is the pause image's, mounted from crisp's storage.
-            let mounts = (try? String(contentsOfFile: "/proc/\(pid)/mountinfo", encoding: .utf8)) ?? ""
+            let mounts = readProcFile("/proc/\(pid)/mountinfo") ?? ""
             let rootMount = mounts.split(separator: "\n").first { $0.split(separator: " ").dropFirst(4).first == "/" } ?? ""
             // crisp's overlay driver mounts layers through an fd of its storage directory.
             #expect(rootMount.contains(" - overlay ") && rootMount.contains("lowerdir=/proc/self/fd/") && rootMount.contains("/diff,workdir="),

@@ -14,5 +14,6 @@ int crisp_inotify_init(void);
 int crisp_inotify_add_watch(int fd, const char *path, uint32_t mask);
 uint32_t crisp_in_close_write(void);
 uint32_t crisp_in_moved_to(void);
+uint32_t crisp_in_create(void);
 int crisp_pidfd_open(int pid);
 #endif

@@ -78,7 +78,13 @@ public struct CgroupReader: Sendable {
         return UInt64(Double(b.cpuUsageNanos - a.cpuUsageNanos) / dt)
     }
 
-    func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+    /// Read to the end: Foundation's `String(contentsOfFile:)` stops after one read of a size-0
+    /// pseudo-file, about 4 KiB, and memory.stat can be longer.
+    func read(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return (try? handle.readToEnd()).map { String(decoding: $0 ?? Data(), as: UTF8.self) }
+    }
 
     static func number(_ text: String?) -> UInt64? {
         text.flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }

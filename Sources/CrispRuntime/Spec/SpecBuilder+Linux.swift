@@ -68,6 +68,13 @@ extension SpecBuilder {
             }
         }
         if !input.defaults.sysctls.isEmpty { l.sysctl = input.defaults.sysctls }
+        // A bind mount's propagation only reaches the host (or from it) when the container's root
+        // mount propagates too, as CRI-O sets it.
+        if input.mounts.contains(where: { $0.propagation == .bidirectional }) {
+            l.rootfsPropagation = "rshared"
+        } else if input.mounts.contains(where: { $0.propagation == .hostToContainer }) {
+            l.rootfsPropagation = "rslave"
+        }
         if input.security.privileged {
             l.maskedPaths = nil
             l.readonlyPaths = nil

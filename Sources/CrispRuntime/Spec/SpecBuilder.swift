@@ -9,9 +9,13 @@ public struct SpecBuilder: Sendable {
     /// Things the caller should log: requests accepted but not (yet) enforced, values clamped.
     public struct Notes: Sendable, Equatable {
         public var clampedOOMScoreAdj: (requested: Int, applied: Int)?
+        /// Capabilities asked for (privileged, `ALL`, or by name) that the daemon's own bounding
+        /// set lacks; left out, since no runtime can grant them.
+        public var unavailableCapabilities: [String] = []
         public static func == (a: Notes, b: Notes) -> Bool {
             a.clampedOOMScoreAdj?.requested == b.clampedOOMScoreAdj?.requested
                 && a.clampedOOMScoreAdj?.applied == b.clampedOOMScoreAdj?.applied
+                && a.unavailableCapabilities == b.unavailableCapabilities
         }
     }
 
@@ -40,7 +44,13 @@ public struct SpecBuilder: Sendable {
         let user = try UserResolution.resolve(input)
         p.user = RuntimeSpec.User(uid: user.uid, gid: user.gid,
                                   additionalGids: user.additionalGids.isEmpty ? nil : user.additionalGids)
-        p.capabilities = RuntimeSpec.Capabilities(all: try Self.capabilities(input))
+        var caps = try Self.capabilities(input)
+        if let bounding = input.defaults.boundingCapabilities {
+            let allowed = Set(bounding)
+            notes.unavailableCapabilities = caps.filter { !allowed.contains($0) }
+            caps.removeAll { !allowed.contains($0) }
+        }
+        p.capabilities = RuntimeSpec.Capabilities(all: caps)
         p.noNewPrivileges = input.security.noNewPrivileges && !input.security.privileged ? true : nil
         let requested = input.resources.oomScoreAdj
         let applied = max(requested, input.defaults.minimumOOMScoreAdj)

@@ -45,7 +45,7 @@ public struct ContainerSpecInput: Sendable {
     }
 
     public struct MountRequest: Sendable, Equatable {
-        public enum Propagation: Sendable { case `private`, hostToContainer, bidirectional }
+        public enum Propagation: String, Codable, Sendable { case `private`, hostToContainer, bidirectional }
         public var containerPath: String
         public var hostPath: String
         public var readonly = false
@@ -133,6 +133,9 @@ public struct ContainerSpecInput: Sendable {
         public var cgroupManager = "cgroupfs"
         /// The lowest oom_score_adj this daemon may set (0 without CAP_SYS_RESOURCE).
         public var minimumOOMScoreAdj = -1000
+        /// The daemon's bounding set in CAP_ form; nil means every capability. runc fails to
+        /// apply a capability outside it ("unable to apply caps"), so requests are cut to it.
+        public var boundingCapabilities: [String]?
         public var pidsLimit: Int64 = 0
         public var sysctls: [String: String] = [:]
         public init() {}

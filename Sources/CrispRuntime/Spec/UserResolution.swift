@@ -20,6 +20,10 @@ public enum UserResolution {
         var gid: UInt32?
         var username: String?
 
+        // A group alone would silently pair with the image's user; the kubelet and CRI-O refuse it.
+        if sec.runAsGroup != nil && sec.runAsUser == nil && sec.runAsUsername.isEmpty {
+            throw .invalidArgument("run_as_group is set without run_as_user or run_as_username")
+        }
         if let u = sec.runAsUser {
             guard u >= 0, u <= Int64(UInt32.max) else { throw .invalidArgument("run_as_user \(u) is out of range") }
             uid = UInt32(u)

@@ -101,8 +101,8 @@ public enum Spawn {
         public var stderrText: String { String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
-    /// `onTimeout` runs right after the child is killed, before the output is drained: the child
-    /// may have handed its pipes to processes of its own that must be killed too.
+    /// `onTimeout` runs when the time is up, before the child is killed: the child may have
+    /// started processes of its own (runc exec's container process) that must be killed too.
     public static func run(_ o: Options, timeout: Duration? = nil, cap: Int = 16 << 20,
                            onTimeout: (@Sendable () -> Void)? = nil) async throws(CrispError) -> Output {
         let out = try Pipe2(), err = try Pipe2()
@@ -126,8 +126,14 @@ public enum Spawn {
         let timer: Task<Bool, Never>? = timeout.map { t in
             Task {
                 do { try await Task.sleep(for: t) } catch { return false }
+                if let onTimeout {
+                    // The child's own children go first, while the child can still reap them:
+                    // killed after it, they would be orphaned to a reaper that may never wait
+                    // (a container's PID 1) and stay as zombies. The child gets a moment to exit.
+                    onTimeout()
+                    do { try await Task.sleep(for: .seconds(2)) } catch { return true }
+                }
                 kill(pid, SIGKILL)
-                onTimeout?()
                 return true
             }
         }

@@ -36,6 +36,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var containerPath: String
         public var hostPath: String
         public var readonly: Bool
+        /// nil in records written before propagation was kept: private.
+        public var propagation: ContainerSpecInput.MountRequest.Propagation?
     }
 
     public var reservationKey: String { "\(name)_\(sandboxID)_\(attempt)" }

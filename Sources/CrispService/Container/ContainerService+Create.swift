@@ -45,6 +45,7 @@ extension ContainerService {
             input.process.tty = r.tty
             input.process.stdin = r.stdin
             input.mounts = r.mounts
+            try Self.checkPropagation(r.mounts, mountinfo: readSmallFile("/proc/self/mountinfo"))
             input.devices = try Self.resolveDevices(r.devices)
             let volumes = (config?.volumes.map { Array($0.keys) } ?? []).filter { v in !r.mounts.contains { $0.containerPath == v } }
             switch imageVolumes {
@@ -64,13 +65,19 @@ extension ContainerService {
             input.defaults.capabilities = defaultCapabilities
             input.defaults.cgroupManager = settings.cgroupManager
             input.defaults.minimumOOMScoreAdj = settings.minimumOOMScoreAdj
+            input.defaults.boundingCapabilities = settings.boundingCapabilities
             input.defaults.pidsLimit = pidsLimit
             input.sandbox = sandboxContext(pod)
             input.annotations = r.annotations.merging(["io.kubernetes.cri.container-type": "container",
                                                        "io.kubernetes.cri.sandbox-id": pod.id]) { $1 }
             input.passwd = Self.readImageFile(rootfs: rootfs, path: "etc/passwd")
             input.group = Self.readImageFile(rootfs: rootfs, path: "etc/group")
-            let (spec, _) = try SpecBuilder().build(input)
+            let (spec, notes) = try SpecBuilder().build(input)
+            if !notes.unavailableCapabilities.isEmpty && !capabilityNoticeLogged {
+                capabilityNoticeLogged = true
+                logger.notice("capabilities outside crispd's own bounding set are left out of containers; logged once",
+                              metadata: ["container": "\(r.name)", "left out": "\(notes.unavailableCapabilities.joined(separator: ","))"])
+            }
 
             let bundle = "\(recordsDirectory)/\(id.rawValue)/bundle"
             let logPath = r.logPath.isEmpty ? "\(recordsDirectory)/\(id.rawValue)/console.log"
@@ -91,7 +98,8 @@ extension ContainerService {
                 imageID: image.id.description, labels: r.labels, annotations: r.annotations,
                 createdAt: SandboxService.now(), lifecycle: .created, logPath: logPath, runtimeHandler: handler.name,
                 stopSignal: Self.signal(named: config?.stopSignal ?? ""), bundle: bundle, processJSON: processJSON,
-                mounts: r.mounts.map { .init(containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly) },
+                mounts: r.mounts.map { .init(containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly,
+                                                  propagation: $0.propagation) },
                 createdPID: created.pid)
             try persist(record)
             emit(.created, record)

@@ -35,6 +35,25 @@ extension ContainerService {
         return out
     }
 
+    /// A propagating bind mount needs a host mount that propagates: bidirectional needs a shared
+    /// one, host-to-container a shared or slave one. CRI-O refuses the container otherwise, rather
+    /// than start it with a mount that silently does not propagate.
+    static func checkPropagation(_ mounts: [ContainerSpecInput.MountRequest], mountinfo: String?) throws(CrispError) {
+        let wanted = mounts.filter { $0.propagation != .private }
+        guard !wanted.isEmpty, let mountinfo else { return }
+        for m in wanted {
+            let path = (m.hostPath as NSString).resolvingSymlinksInPath
+            guard let (point, p) = Mounts.propagation(of: path, mountinfo: mountinfo) else { continue }
+            switch (m.propagation, p) {
+            case (.bidirectional, .shared), (.hostToContainer, .shared), (.hostToContainer, .slave), (.private, _): continue
+            case (.bidirectional, _):
+                throw .failedPrecondition("mount \(m.hostPath) asks for bidirectional propagation, but it lies on \(point), which is not a shared mount")
+            case (.hostToContainer, _):
+                throw .failedPrecondition("mount \(m.hostPath) asks for host-to-container propagation, but it lies on \(point), which is neither a shared nor a slave mount")
+            }
+        }
+    }
+
     static func device(_ st: stat, path: String, permissions: String) -> ContainerSpecInput.DeviceRequest? {
         let kind = st.st_mode & S_IFMT
         guard kind == S_IFCHR || kind == S_IFBLK else { return nil }

@@ -27,8 +27,10 @@ extension ContainerService {
 
     /// The image's stop signal (or SIGTERM), then SIGKILL after `timeout`; zero kills at once.
     /// Stopping a container that is not running succeeds.
+    /// Unknown ids succeed, as in CRI-O: the kubelet retries stops of containers already gone.
     public func stop(_ id: String, timeout: Duration) async throws(CrispError) {
-        let c = try lookup(id)
+        let c: ContainerRecord
+        do { c = try lookup(id) } catch where error.code == .notFound { return }
         switch c.lifecycle {
         case .exited: return
         case .created:

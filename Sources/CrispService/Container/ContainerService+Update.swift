@@ -19,8 +19,9 @@ extension ContainerService {
     }
 
     /// Asks conmon to reopen the log file (after the kubelet rotated it), through its control
-    /// FIFO: message type 2.
-    public func reopenLog(_ id: String) throws(CrispError) {
+    /// FIFO: message type 2. Returns once the new file exists, as CRI-O does: the kubelet reads
+    /// it right after the call.
+    public func reopenLog(_ id: String) async throws(CrispError) {
         let c = try lookup(id)
         guard case .running = c.lifecycle else { throw .failedPrecondition("container \(c.id) is not running") }
         let ctl = c.bundle + "/ctl"
@@ -29,11 +30,15 @@ extension ContainerService {
             throw CrispError(.failedPrecondition, "conmon of container \(c.id) does not listen on \(ctl)",
                              cause: SystemCallError("open", ctl, errno: errno))
         }
-        defer { close(fd) }
         let message = "2 0 0\n"
         let n = message.withCString { write(fd, $0, strlen($0)) }
+        let e = errno
+        close(fd)
         guard n == message.utf8.count else {
-            throw CrispError(.internal, "cannot ask conmon to reopen the log of \(c.id)", cause: SystemCallError("write", ctl, errno: errno))
+            throw CrispError(.internal, "cannot ask conmon to reopen the log of \(c.id)", cause: SystemCallError("write", ctl, errno: e))
+        }
+        guard try await FileAppearance.wait(for: c.logPath, timeout: .seconds(10)) else {
+            throw CrispError(.deadlineExceeded, "conmon of container \(c.id) did not reopen its log \(c.logPath) within 10 s")
         }
     }
 }

@@ -28,6 +28,7 @@ public actor ContainerService {
     /// The previous cgroup sample per container, for CPU rates.
     var lastSamples: [String: CgroupSample] = [:]
     var seccompNoticeLogged = false
+    var capabilityNoticeLogged = false
 
     public init(settings: SandboxService.Settings, config: CrispConfiguration, runtime: any OCIRuntime,
                 storage: Storage, sandboxes: SandboxService, images: ImageManager? = nil, events: EventHub = EventHub(),

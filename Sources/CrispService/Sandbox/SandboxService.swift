@@ -19,9 +19,12 @@ public actor SandboxService {
         public var pauseBinary: String
         public var exitDirectory: String
         public var minimumOOMScoreAdj: Int
+        /// The daemon's capability bounding set (CAP_ names); nil means all.
+        public var boundingCapabilities: [String]?
         public var defaultSysctls: [String: String]
 
-        public init(config: CrispConfiguration, pauseBinary: String, minimumOOMScoreAdj: Int) {
+        public init(config: CrispConfiguration, pauseBinary: String, minimumOOMScoreAdj: Int,
+                    boundingCapabilities: [String]? = nil) {
             root = config.root
             runRoot = config.runRoot
             handlers = Dictionary(uniqueKeysWithValues: config.runtime.runtimes.map { name, h in
@@ -33,6 +36,7 @@ public actor SandboxService {
             self.pauseBinary = pauseBinary
             exitDirectory = config.runRoot + "/exits"
             self.minimumOOMScoreAdj = minimumOOMScoreAdj
+            self.boundingCapabilities = boundingCapabilities
             defaultSysctls = Dictionary(config.runtime.defaultSysctls.compactMap { s in
                 let p = s.split(separator: "=", maxSplits: 1).map(String.init)
                 return p.count == 2 ? (p[0], p[1]) : nil
