@@ -196,6 +196,7 @@ let package = Package(
                 "CrispStorage", "CrispOS", "CrispCore", "CrispTestSupport", "CArchive",
                 "crisp-storage-crashhelper",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict),
         .testTarget(

@@ -29,7 +29,8 @@ printf '\nPod lifecycle through crispd (release), %d iterations, p50 and p99 in 
 printf '| %-34s | %8s | %8s |\n' "step" "p50 ms" "p99 ms"
 printf '|%s|%s|%s|\n' "------------------------------------" "----------" "----------"
 for k in RunPodSandbox CreateContainer+StartContainer StopContainer+RemoveContainer StopPodSandbox+RemovePodSandbox \
-         crisp_pod+container_start crisp_whole_lifecycle runc_run_-d runc_run_-d_+_delete_-f; do
+         crisp_pod+container_start crisp_whole_lifecycle runc_run_-d runc_run_-d_+_delete_-f \
+         conmon_+_runc_create_+_runc_start; do
   read -r p50 p99 <<<"$(row "$k")"
   printf '| %-34s | %8s | %8s |\n' "${k//_/ }" "$p50" "$p99"
 done
@@ -37,7 +38,10 @@ read -r start _ <<<"$(row crisp_pod+container_start)"
 read -r bare _ <<<"$(row runc_run_-d)"
 read -r whole _ <<<"$(row crisp_whole_lifecycle)"
 read -r barewhole _ <<<"$(row 'runc_run_-d_+_delete_-f')"
+read -r parts _ <<<"$(row conmon_+_runc_create_+_runc_start)"
 r1=$(echo "scale=2; $start / $bare" | bc)
+r3=$(echo "scale=2; $start / $parts" | bc)
+r4=$(echo "scale=2; $parts / $bare" | bc)
 r2=$(echo "scale=2; $whole / $barewhole" | bc)
 idle=$(grep '^rss-idle-kB ' "$OUT" | cut -d' ' -f2)
 busy=$(grep '^rss-20-pods-kB ' "$OUT" | cut -d' ' -f2)
@@ -47,6 +51,8 @@ printf '\n| %-44s | %8s | %8s | %6s |\n' "measure" "value" "limit" "ratio"
 printf '|%s|%s|%s|%s|\n' "----------------------------------------------" "----------" "----------" "--------"
 printf '| %-44s | %8s | %8s | %6s |\n' "pod+container start p50 / runc run -d p50" "$start" "$bare" "$r1"
 printf '| %-44s | %8s | %8s | %6s |\n' "whole lifecycle p50 / runc run+delete p50" "$whole" "$barewhole" "$r2"
+printf '| %-44s | %8s | %8s | %6s |\n' "conmon+runc create+start p50 / runc run -d p50" "$parts" "$bare" "$r4"
+printf '| %-44s | %8s | %8s | %6s |\n' "pod+container start p50 / conmon+create+start" "$start" "$parts" "$r3"
 printf '| %-44s | %8s | %8s | %6s |\n' "crispd RSS idle (MB)" "$idle_mb" "30" "$(echo "scale=2; $idle_mb / 30" | bc)"
 printf '| %-44s | %8s | %8s | %6s |\n' "crispd RSS with 20 pods (MB)" "$busy_mb" "-" "-"
 printf 'start ratio %s (target <= %s): %s; idle RSS %s MB (target < 30): %s\n' "$r1" "$TARGET" \

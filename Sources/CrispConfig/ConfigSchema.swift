@@ -121,7 +121,7 @@ public enum ConfigSchema {
                   doc: "Driver options as \"name=value\" strings.",
                   reloadable: false, access: .strings(\.storageOptions)),
         ConfigKey(table: "crisp", name: "storage_sync", kind: .choice(["none", "filesystem"]),
-                  doc: "none trusts the page cache (safe against crashes, not power loss); filesystem syncs each new layer's filesystem before the layer becomes visible.",
+                  doc: "none trusts the page cache (safe against crashes, not power loss); filesystem syncs each new layer's filesystem before the layer becomes visible, and every metadata commit and pod/container record.",
                   reloadable: false, access: .string(\.storageSync)),
 
         ConfigKey(table: "crisp.api", name: "listen", kind: .string,

@@ -87,7 +87,7 @@ public actor Storage {
         }
         let metadata: MetadataStore
         do {
-            metadata = try MetadataStore(path: options.root + "/metadata.sqlite")
+            metadata = try MetadataStore(path: options.root + "/metadata.sqlite", durable: options.sync == .filesystem)
         } catch {
             throw CrispError(.internal, "cannot open storage metadata \(options.root)/metadata.sqlite", cause: error)
         }

@@ -3,12 +3,25 @@ import CrispOS
 import CrispTestSupport
 import Foundation
 import Glibc
+import GRDB
 import Logging
 import Testing
 @testable import CrispStorage
 
 @Suite("Storage")
 struct StorageTests {
+    @Test("metadata commits are fsynced only with storage_sync = filesystem", arguments: [(StorageOptions.SyncMode.none, 1), (.filesystem, 2)])
+    func metadataDurability(mode: StorageOptions.SyncMode, synchronous: Int) async throws {
+        let tmp = try TempDirectory("crisp-storage-sync")
+        defer { tmp.remove() }
+        let storage = try await Storage.open(StorageOptions(root: tmp.sub("root"), runRoot: tmp.sub("run"), driver: "vfs", sync: mode),
+                                             logger: Logger(label: "t"))
+        // SQLite's PRAGMA synchronous: 1 is NORMAL, 2 is FULL; every pooled connection gets it.
+        let value = try await storage.metadata.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(value == synchronous)
+        await storage.close()
+    }
+
     @Test("a second open of the same root fails while the first holds the lock")
     func exclusiveLock() async throws {
         let f = try await StorageFixture.make("vfs")

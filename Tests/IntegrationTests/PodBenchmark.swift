@@ -112,6 +112,33 @@ struct PodBenchmark {
             samples["runc run -d", default: []].append(Self.ms(run))
             samples["runc run -d + delete -f", default: []].append(Self.ms(run + delete))
         }
+        // What crisp must drive for one container whatever it does itself: conmon running
+        // `runc create`, then `runc start` (the CRI splits create from start), on the same bundle.
+        let handler = RuntimeHandler(name: "runc", path: "/usr/sbin/runc", root: bareRoot)
+        let conmon = Conmon(path: "/usr/bin/conmon")
+        var conmonPIDs: [Int32] = []
+        for i in 0..<(n + 2) {
+            let id = "parts-\(i)"
+            var options = Conmon.CreateOptions(id: id, name: id, handler: handler, bundle: bundle,
+                                               exitDirectory: world.crispd.dir + "/bare-exits",
+                                               logPath: world.crispd.dir + "/bare-\(i).log",
+                                               socketDirectory: world.crispd.dir + "/bare-attach")
+            options.logSizeMax = -1
+            try FileManager.default.createDirectory(atPath: options.exitDirectory, withIntermediateDirectories: true)
+            let t = ContinuousClock.now
+            let created = try await conmon.create(options)
+            try await RuncCLI(handler: handler).start(id: id)
+            let parts = ContinuousClock.now - t
+            conmonPIDs.append(created.conmonPID)
+            try Self.runc(["--root", bareRoot, "delete", "-f", id])
+            guard i >= 2 else { continue }
+            samples["conmon + runc create + runc start", default: []].append(Self.ms(parts))
+        }
+        // conmon exits once it has recorded the container's exit; wait for it so no leak is seen.
+        for pid in conmonPIDs where pid > 0 {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while kill(pid, 0) == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        }
         samples["rss-idle-kB"] = [Double(idleRSS)]
         let text = samples.keys.sorted().map { k in ([k.replacingOccurrences(of: " ", with: "_")] + samples[k]!.map { String(format: "%.3f", $0) }).joined(separator: " ") }
         try (text.joined(separator: "\n") + "\n").write(toFile: out, atomically: true, encoding: .utf8)

@@ -99,16 +99,20 @@ public struct ConmonRuntime: OCIRuntime {
     }
 }
 
-/// Bundle files: `config.json` written atomically (temp, fsync, rename).
+/// Bundle files and records: written atomically (temp, optional fsync, rename).
 public enum Bundle {
     public static func write(spec: RuntimeSpec, to bundle: String) throws(CrispError) {
         do { try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true) } catch {
             throw CrispError(.internal, "cannot create bundle \(bundle): \(error.localizedDescription)")
         }
-        try writeJSON(spec, to: bundle + "/config.json")
+        // Read by the runtime at once; after a power loss the container is gone with it, so the
+        // file need not reach the disk.
+        try writeJSON(spec, to: bundle + "/config.json", durable: false)
     }
 
-    public static func writeJSON(_ value: some Encodable, to path: String) throws(CrispError) {
+    /// `durable: false` skips the fsync: the rename still makes the write all-or-nothing for a
+    /// crashed process, only not for a power loss (`storage_sync = none`).
+    public static func writeJSON(_ value: some Encodable, to path: String, durable: Bool = true) throws(CrispError) {
         let data: Data
         do {
             let encoder = JSONEncoder()
@@ -117,13 +121,13 @@ public enum Bundle {
         } catch {
             throw CrispError(.internal, "cannot encode \(path): \(error)")
         }
-        try AtomicFile.write(data, to: path)
+        try AtomicFile.write(data, to: path, durable: durable)
     }
 }
 
-/// write-temp-fsync-rename, so a crash leaves the old file or the new one, never half of one.
+/// write-temp-(fsync)-rename, so a crash leaves the old file or the new one, never half of one.
 public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws(CrispError) {
+    public static func write(_ data: Data, to path: String, durable: Bool = true) throws(CrispError) {
         let tmp = path + ".tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CrispError(.internal, "cannot write \(path)", cause: SystemCallError("open", tmp, errno: errno)) }
@@ -136,7 +140,7 @@ public enum AtomicFile {
             }
             return true
         }
-        ok = ok && fsync(fd) == 0
+        ok = ok && (!durable || fsync(fd) == 0)
         let e = errno
         close(fd)
         guard ok, rename(tmp, path) == 0 else {

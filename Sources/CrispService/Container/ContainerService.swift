@@ -53,7 +53,7 @@ public actor ContainerService {
         } catch {
             throw CrispError(.internal, "cannot create container directory for \(c.id): \(error.localizedDescription)")
         }
-        try Bundle.writeJSON(c, to: "\(recordsDirectory)/\(c.id)/container.json")
+        try Bundle.writeJSON(c, to: "\(recordsDirectory)/\(c.id)/container.json", durable: settings.durableRecords)
         containers[c.id] = c
     }
 

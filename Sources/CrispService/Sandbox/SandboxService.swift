@@ -22,6 +22,9 @@ public actor SandboxService {
         /// The daemon's capability bounding set (CAP_ names); nil means all.
         public var boundingCapabilities: [String]?
         public var defaultSysctls: [String: String]
+        /// Pod and container records are fsynced only with `storage_sync = filesystem`; the
+        /// write-and-rename keeps them whole across a crashed daemon either way.
+        public var durableRecords: Bool
 
         public init(config: CrispConfiguration, pauseBinary: String, minimumOOMScoreAdj: Int,
                     boundingCapabilities: [String]? = nil) {
@@ -37,6 +40,7 @@ public actor SandboxService {
             exitDirectory = config.runRoot + "/exits"
             self.minimumOOMScoreAdj = minimumOOMScoreAdj
             self.boundingCapabilities = boundingCapabilities
+            durableRecords = config.storageSync == "filesystem"
             defaultSysctls = Dictionary(config.runtime.defaultSysctls.compactMap { s in
                 let p = s.split(separator: "=", maxSplits: 1).map(String.init)
                 return p.count == 2 ? (p[0], p[1]) : nil
@@ -86,7 +90,7 @@ public actor SandboxService {
         } catch {
             throw CrispError(.internal, "cannot create sandbox directory for \(s.id): \(error.localizedDescription)")
         }
-        try Bundle.writeJSON(s, to: recordPath(s.id))
+        try Bundle.writeJSON(s, to: recordPath(s.id), durable: settings.durableRecords)
         sandboxes[s.id] = s
     }
 

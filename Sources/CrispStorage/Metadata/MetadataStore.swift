@@ -12,10 +12,15 @@ import GRDB
 final class MetadataStore: Sendable {
     let pool: DatabasePool
 
-    init(path: String) throws {
+    /// `durable`: every commit is fsynced (SQLite's FULL). Otherwise NORMAL: in WAL mode a commit
+    /// survives a crashed process and the database stays consistent after a power loss, but the
+    /// last commits may be lost then, which is what `storage_sync = none` accepts.
+    init(path: String, durable: Bool = true) throws {
         var config = Configuration()
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(10)
+        let synchronous = durable ? "FULL" : "NORMAL"
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         pool = try DatabasePool(path: path, configuration: config)
         try Self.migrator.migrate(pool)
     }
