@@ -36,7 +36,7 @@ import Testing
         defer { close(fd) }
         let layer = try await storage.applyLayer(CreateLayerOptions(id: LayerID(uncheckedRawValue: diff.hex), parent: nil,
                                                                     expectedDiffDigest: diff), fileDescriptor: fd)
-        let config = Array(#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin","FROM_IMAGE=yes"],"Cmd":["/bin/sh"],"WorkingDir":"/tmp"},"rootfs":{"type":"layers","diff_ids":["\#(diff)"]}}"#.utf8)
+        let config = Array(#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin","FROM_IMAGE=yes"],"Cmd":["/bin/sh"],"WorkingDir":"/tmp","Volumes":{"/data":{}}},"rootfs":{"type":"layers","diff_ids":["\#(diff)"]}}"#.utf8)
         _ = try await storage.createImage(CreateImageOptions(id: diffDigest(of: config), names: [image],
                                                              topLayer: layer.id, config: config))
         await storage.close()
@@ -323,6 +323,54 @@ import Testing
             _ = try await runtime.removePodSandbox(removePod)
         }
         for dir in [shared, priv] { _ = try? runCommand(["/bin/umount", "-R", dir]) }
+        world.assertNoLeaks()
+    }
+
+    /// The image declares the volume /data. With `image_volumes = bind` it is a directory of the
+    /// container's own, bind-mounted, gone with the container; with the default `mkdir` it is a
+    /// plain directory in the container's layer; with `ignore` it is not there.
+    @Test(arguments: ["bind", "mkdir", "ignore"])
+    func imageVolumesFollowTheSetting(_ mode: String) async throws {
+        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        let crispd = try CrispdProcess()
+        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
+        try await Self.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--image-volumes", mode])
+        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        defer { world.cleanup() }
+        try await crispd.withClients { runtime, _ in
+            var run = Runtime_V1_RunPodSandboxRequest()
+            run.config = PodSandboxTests.podConfig("volumes", cgroupParent: cgroupParent)
+            let pod = try await runtime.runPodSandbox(run).podSandboxID
+            var create = Runtime_V1_CreateContainerRequest()
+            create.podSandboxID = pod
+            create.sandboxConfig = run.config
+            create.config = Self.containerConfig("vol", ["/bin/sleep", "3600"], logPath: "vol.log")
+            let id = try await runtime.createContainer(create).containerID
+            var start = Runtime_V1_StartContainerRequest()
+            start.containerID = id
+            _ = try await runtime.startContainer(start)
+            var exec = Runtime_V1_ExecSyncRequest()
+            exec.containerID = id
+            exec.timeout = 10
+            exec.cmd = ["/bin/sh", "-c", "[ -d /data ] && echo dir; grep -c ' /data ' /proc/self/mountinfo; echo hi > /data/f 2>/dev/null; true"]
+            let out = String(decoding: try await runtime.execSync(exec).stdout, as: UTF8.self)
+            let hostFile = "\(crispd.root)/containers/\(id)/volumes/0/f"
+            switch mode {
+            case "bind":
+                #expect(out == "dir\n1\n")
+                #expect(readProcFile(hostFile) == "hi\n")
+            case "mkdir":
+                #expect(out == "dir\n0\n")
+                #expect(!FileManager.default.fileExists(atPath: hostFile))
+            default:
+                #expect(out == "0\n")
+            }
+            var removePod = Runtime_V1_RemovePodSandboxRequest()
+            removePod.podSandboxID = pod
+            _ = try await runtime.removePodSandbox(removePod)
+            #expect(!FileManager.default.fileExists(atPath: "\(crispd.root)/containers/\(id)"))
+        }
         world.assertNoLeaks()
     }
 }
