@@ -3,7 +3,10 @@
 # pinned, no infra container) versus the limit measured in the same run: `runc run -d` and
 # `runc delete -f` of an equivalent busybox bundle. p50/p99 per step over BENCH_N iterations (2
 # warm-ups), the ratios to the limit (target: pod+container start <= 1.5x `runc run -d`), and
-# crispd's RSS idle and with 20 pods (target: idle < 30 MB). Needs root.
+# crispd's RSS idle and with 20 pods (target: idle < 30 MB). Two more references: the floor crisp
+# must drive for a container whatever it does itself (conmon running `runc create`, then `runc
+# start`), and crispd's own time per RPC from its trace log, which leaves out the benchmark's
+# debug-built gRPC client. Needs root.
 #
 #   BENCH_N=50 scripts/bench-pods.sh        (BENCH_SKIP_BUILD=1 reuses the builds)
 set -euo pipefail
@@ -30,7 +33,8 @@ printf '| %-34s | %8s | %8s |\n' "step" "p50 ms" "p99 ms"
 printf '|%s|%s|%s|\n' "------------------------------------" "----------" "----------"
 for k in RunPodSandbox CreateContainer+StartContainer StopContainer+RemoveContainer StopPodSandbox+RemovePodSandbox \
          crisp_pod+container_start crisp_whole_lifecycle runc_run_-d runc_run_-d_+_delete_-f \
-         conmon_+_runc_create_+_runc_start; do
+         conmon_+_runc_create_+_runc_start crispd-side_RunPodSandbox crispd-side_CreateContainer+StartContainer \
+         crispd-side_pod+container_start; do
   read -r p50 p99 <<<"$(row "$k")"
   printf '| %-34s | %8s | %8s |\n' "${k//_/ }" "$p50" "$p99"
 done
@@ -39,7 +43,9 @@ read -r bare _ <<<"$(row runc_run_-d)"
 read -r whole _ <<<"$(row crisp_whole_lifecycle)"
 read -r barewhole _ <<<"$(row 'runc_run_-d_+_delete_-f')"
 read -r parts _ <<<"$(row conmon_+_runc_create_+_runc_start)"
+read -r server _ <<<"$(row crispd-side_pod+container_start)"
 r1=$(echo "scale=2; $start / $bare" | bc)
+r5=$(echo "scale=2; $server / $bare" | bc)
 r3=$(echo "scale=2; $start / $parts" | bc)
 r4=$(echo "scale=2; $parts / $bare" | bc)
 r2=$(echo "scale=2; $whole / $barewhole" | bc)
@@ -50,6 +56,7 @@ busy_mb=$(echo "scale=1; $busy / 1024" | bc)
 printf '\n| %-44s | %8s | %8s | %6s |\n' "measure" "value" "limit" "ratio"
 printf '|%s|%s|%s|%s|\n' "----------------------------------------------" "----------" "----------" "--------"
 printf '| %-44s | %8s | %8s | %6s |\n' "pod+container start p50 / runc run -d p50" "$start" "$bare" "$r1"
+printf '| %-44s | %8s | %8s | %6s |\n' "crispd-side pod+container start / runc run -d" "$server" "$bare" "$r5"
 printf '| %-44s | %8s | %8s | %6s |\n' "whole lifecycle p50 / runc run+delete p50" "$whole" "$barewhole" "$r2"
 printf '| %-44s | %8s | %8s | %6s |\n' "conmon+runc create+start p50 / runc run -d p50" "$parts" "$bare" "$r4"
 printf '| %-44s | %8s | %8s | %6s |\n' "pod+container start p50 / conmon+create+start" "$start" "$parts" "$r3"

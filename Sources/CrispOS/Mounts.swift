@@ -108,7 +108,7 @@ public func readSmallFile(_ path: String) -> String? {
 }
 
 /// Writes `contents` to `path` atomically: a temporary file in the same directory, fsync, rename.
-public func writeFileAtomically(_ path: String, _ contents: String, mode: UInt32 = 0o644) throws {
+public func writeFileAtomically(_ path: String, _ contents: String, mode: UInt32 = 0o644, durable: Bool = true) throws {
     let tmp = path + ".tmp-\(getpid())"
     let fd = try syscallChecked("open", tmp) { Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode)) }
     var ok = false
@@ -124,7 +124,7 @@ public func writeFileAtomically(_ path: String, _ contents: String, mode: UInt32
         }
         off += n
     }
-    _ = try syscallChecked("fsync", tmp) { fsync(fd) }
+    if durable { _ = try syscallChecked("fsync", tmp) { fsync(fd) } }
     _ = try syscallChecked("rename", path) { rename(tmp, path) }
     ok = true
     bytes.removeAll()

@@ -31,7 +31,7 @@ public struct RPCMetricsInterceptor: ServerInterceptor {
                     "method": "\(method)", "code": "\(error.code)", "error": "\(error.message)",
                 ])
             } else {
-                logger.trace("rpc", metadata: ["method": "\(method)", "ms": "\(elapsed.components.attoseconds / 1_000_000_000_000_000 + elapsed.components.seconds * 1000)"])
+                logger.trace("rpc", metadata: ["method": "\(method)", "us": "\(elapsed.components.attoseconds / 1_000_000_000_000 + elapsed.components.seconds * 1_000_000)"])
             }
         }
         do {

@@ -70,7 +70,8 @@ public actor Storage {
     /// `failedPrecondition` if another process holds it), checks that the driver works on the
     /// backing filesystem, and removes what a crash left half-done (logged).
     public static func open(_ options: StorageOptions, logger: Logger) async throws -> Storage {
-        let driver = try makeStorageDriver(name: options.driver, root: options.root, options: options.driverOptions)
+        let driver = try makeStorageDriver(name: options.driver, root: options.root, options: options.driverOptions,
+                                           durable: options.sync == .filesystem)
         do {
             try makeDirectories(options.root)
             try makeDirectories(options.runRoot)

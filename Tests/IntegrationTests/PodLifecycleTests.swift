@@ -13,10 +13,10 @@ import Testing
     typealias Client = Runtime_V1_RuntimeService.Client<HTTP2ClientTransport.Posix>
 
     /// A crispd with busybox seeded and runc's state in the test directory.
-    static func world() async throws -> PodSandboxTests.World {
+    static func world(extra: [String] = []) async throws -> PodSandboxTests.World {
         let crispd = try CrispdProcess()
         try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"] + extra)
         return PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
     }
 

@@ -13,6 +13,9 @@ struct OverlayDriver: StorageDriver {
     let home: String
     /// Extra mount options from `overlay.mountopt` (e.g. nodev).
     var mountOptions: [String] = []
+    /// Whether the link and lower files are fsynced (`storage_sync = filesystem`); with `none`
+    /// the rename alone keeps them whole across a crashed process.
+    var durable = true
     var name: String { "overlay" }
     var copiesParent: Bool { false }
     static let linkLength = 8
@@ -59,7 +62,7 @@ struct OverlayDriver: StorageDriver {
             if symlink("../\(id.rawValue)/diff", "\(home)/l/\(link)") == 0 { break }
             if errno != EEXIST { throw SystemCallError("symlink", "\(home)/l/\(link)", errno: errno) }
         }
-        try writeFileAtomically(dir + "/link", link)
+        try writeFileAtomically(dir + "/link", link, durable: durable)
         var lower: [String] = []
         if let parent = parentChain.first {
             guard let parentLink = readSmallFile(layerDir(parent) + "/link") else {
@@ -70,7 +73,7 @@ struct OverlayDriver: StorageDriver {
                 lower.append(parentLower)
             }
         }
-        try writeFileAtomically(dir + "/lower", lower.joined(separator: ":"))
+        try writeFileAtomically(dir + "/lower", lower.joined(separator: ":"), durable: durable)
         return ApplyTarget(root: dir + "/diff", whiteouts: .overlay,
                            lowerRoots: parentChain.map { changesDirectory($0) })
     }

@@ -38,7 +38,7 @@ protocol StorageDriver: Sendable {
 }
 
 /// Creates the driver named in the configuration.
-func makeStorageDriver(name: String, root: String, options: [String]) throws -> any StorageDriver {
+func makeStorageDriver(name: String, root: String, options: [String], durable: Bool = true) throws -> any StorageDriver {
     // Options are "<driver>.<key>=<value>" as in containers/storage; the only one understood is
     // overlay.mountopt (extra comma-separated mount options, e.g. "nodev"). Anything else is an
     // error rather than silently ignored.
@@ -54,7 +54,7 @@ func makeStorageDriver(name: String, root: String, options: [String]) throws -> 
         throw CrispError.invalidArgument("overlay.mountopt may not set \"\(o)\": crisp sets the layer directories itself")
     }
     switch name {
-    case "overlay", "overlay2", "": return OverlayDriver(home: root + "/overlay", mountOptions: mountOptions)
+    case "overlay", "overlay2", "": return OverlayDriver(home: root + "/overlay", mountOptions: mountOptions, durable: durable)
     case "vfs": return VFSDriver(home: root + "/vfs")
     case "btrfs": return BtrfsDriver(home: root + "/btrfs")
     case "devicemapper", "aufs", "zfs":
