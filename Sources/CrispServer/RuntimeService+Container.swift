@@ -27,7 +27,8 @@ extension RuntimeService {
             case .propagationBidirectional: .bidirectional
             default: .private
             }
-            return .init(containerPath: m.containerPath, hostPath: m.hostPath, readonly: m.readonly, propagation: propagation)
+            return .init(containerPath: m.containerPath, hostPath: m.hostPath, readonly: m.readonly, propagation: propagation,
+                         recursiveReadOnly: m.recursiveReadOnly)
         }
         req.devices = c.devices.map { (containerPath: $0.containerPath, hostPath: $0.hostPath, permissions: $0.permissions) }
         let sc = c.linux.securityContext
@@ -40,6 +41,7 @@ extension RuntimeService {
         req.security.runAsUsername = sc.runAsUsername
         if sc.hasRunAsGroup { req.security.runAsGroup = sc.runAsGroup.value }
         req.security.supplementalGroups = sc.supplementalGroups
+        req.security.strictSupplementalGroups = sc.supplementalGroupsPolicy == .strict
         req.security.maskedPaths = sc.maskedPaths
         req.security.readonlyPaths = sc.readonlyPaths
         if sc.hasSeccomp {
@@ -98,12 +100,18 @@ extension RuntimeService {
             x.containerPath = m.containerPath
             x.hostPath = m.hostPath
             x.readonly = m.readonly
+            x.recursiveReadOnly = m.recursiveReadOnly ?? false
             x.propagation = switch m.propagation ?? .private {
             case .private: .propagationPrivate
             case .hostToContainer: .propagationHostToContainer
             case .bidirectional: .propagationBidirectional
             }
             return x
+        }
+        if let u = c.processUser {
+            st.user.linux.uid = u.uid
+            st.user.linux.gid = u.gid
+            st.user.linux.supplementalGroups = u.supplementalGroups
         }
         st.state = Self.criState(c.lifecycle)
         switch c.lifecycle {

@@ -27,6 +27,14 @@ extension RuntimeService {
             rc.message = c.message
             return rc
         }
+        r.runtimeHandlers = info.advertisedHandlers.map { h in
+            var out = Runtime_V1_RuntimeHandler()
+            out.name = h.name
+            out.features.recursiveReadOnlyMounts = h.recursiveReadOnlyMounts
+            out.features.userNamespaces = false
+            return out
+        }
+        r.features.supplementalGroupsPolicy = true
         if request.verbose {
             // crictl parses every value of this map as JSON.
             r.info = ["config": info.config.current.json()]

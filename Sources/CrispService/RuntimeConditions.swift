@@ -1,4 +1,5 @@
 import CrispConfig
+public import CrispRuntime
 import Foundation
 public import CrispNetwork
 
@@ -25,10 +26,22 @@ public struct RuntimeCondition: Sendable, Equatable {
 public struct RuntimeInfoService: Sendable {
     public let config: LiveConfiguration
     let network: PodNetworkManager?
+    /// The configured handlers with what each supports (probed once at start-up).
+    public let handlers: [RuntimeHandler]
 
-    public init(config: LiveConfiguration, network: PodNetworkManager? = nil) {
+    public init(config: LiveConfiguration, network: PodNetworkManager? = nil, handlers: [RuntimeHandler] = []) {
         self.config = config
         self.network = network
+        self.handlers = handlers
+    }
+
+    /// Handlers for Status: each by name, and the default one once more under the empty name,
+    /// which is how the kubelet names "no RuntimeClass".
+    public var advertisedHandlers: [(name: String, recursiveReadOnlyMounts: Bool)] {
+        let byName = handlers.sorted { $0.name < $1.name }.map { (name: $0.name, recursiveReadOnlyMounts: $0.recursiveReadOnlyMounts) }
+        let defaultName = config.current.runtime.defaultRuntime
+        guard let d = byName.first(where: { $0.name == defaultName }) else { return byName }
+        return [(name: "", recursiveReadOnlyMounts: d.recursiveReadOnlyMounts)] + byName
     }
 
     public enum CgroupDriver: Sendable { case cgroupfs, systemd }

@@ -32,13 +32,14 @@ extension Daemon {
     }
 
     func makeRuntime(storage: Storage, network: PodNetworkManager, images: ImageManager, live: LiveConfiguration,
-                     logger: Logger) async throws -> RuntimeParts {
+                     handlers: [String: RuntimeHandler], logger: Logger) async throws -> RuntimeParts {
         let watcher = try ExitWatcher(directory: config.runRoot + "/exits")
         let tracker = ExitTracker()
         let runtime = ConmonRuntime(conmon: Conmon(path: config.runtime.conmon), exits: tracker)
-        let settings = SandboxService.Settings(config: config, pauseBinary: Self.pauseBinary(),
+        var settings = SandboxService.Settings(config: config, pauseBinary: Self.pauseBinary(),
                                                minimumOOMScoreAdj: Self.minimumOOMScoreAdj(),
                                                boundingCapabilities: Self.boundingCapabilities())
+        settings.handlers.merge(handlers) { $1 }
         let events = EventHub()
         let sandboxes = SandboxService(settings: settings, runtime: runtime, network: network, namespaces: Self.pinns(),
                                        infraImages: StorageInfraImages(storage: storage, images: images), live: live,
@@ -61,6 +62,18 @@ extension Daemon {
         // A crash between a container's removal and the collection of its untagged image.
         await images.collectUntaggedImages()
         return RuntimeParts(watcher: watcher, tracker: tracker, sandboxes: sandboxes, containers: containers)
+    }
+
+    /// Every configured handler with the features its runtime reports (`RUNTIME features`), probed
+    /// in parallel once at start-up.
+    static func probeHandlers(_ config: CrispConfiguration) async -> [String: RuntimeHandler] {
+        let configured = SandboxService.Settings(config: config, pauseBinary: "", minimumOOMScoreAdj: 0).handlers
+        return await withTaskGroup(of: RuntimeHandler.self) { group in
+            for h in configured.values { group.addTask { await h.probedFeatures() } }
+            var out: [String: RuntimeHandler] = [:]
+            for await h in group { out[h.name] = h }
+            return out
+        }
     }
 
     /// crisp-pause is installed next to crispd (`make build`, `make test`).

@@ -42,10 +42,12 @@ struct Daemon {
 
         let live = LiveConfiguration(config)
         let network = try makeNetwork()
-        let info = RuntimeInfoService(config: live, network: network)
+        let handlers = await Self.probeHandlers(config)
+        let info = RuntimeInfoService(config: live, network: network, handlers: Array(handlers.values))
         let storage = try await openStorage()
         let images = try makeImageService(storage: storage)
-        let runtime = try await makeRuntime(storage: storage, network: network, images: images.manager, live: live, logger: logger)
+        let runtime = try await makeRuntime(storage: storage, network: network, images: images.manager, live: live,
+                                            handlers: handlers, logger: logger)
         let transport = HTTP2ServerTransport.Posix(
             address: .unixDomainSocket(path: config.api.listen),
             transportSecurity: .plaintext,

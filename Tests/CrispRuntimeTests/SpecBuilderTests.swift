@@ -134,6 +134,35 @@ private func input(_ configure: (inout ContainerSpecInput) -> Void = { _ in }) -
     }
 }
 
+@Suite struct RecursiveReadOnlyTests {
+    static func mount(readonly: Bool = true, propagation: ContainerSpecInput.MountRequest.Propagation = .private) -> ContainerSpecInput.MountRequest {
+        .init(containerPath: "/mnt", hostPath: "/h", readonly: readonly, propagation: propagation, recursiveReadOnly: true)
+    }
+
+    @Test func rroMountsGetTheOption() throws {
+        let spec = try SpecBuilder().build(input { $0.mounts = [Self.mount()]; $0.defaults.recursiveReadOnlySupported = true }).spec
+        let m = try #require(spec.mounts?.first { $0.destination == "/mnt" })
+        #expect(m.options == ["rbind", "rprivate", "ro", "rro"])
+    }
+
+    @Test(arguments: [(false, ContainerSpecInput.MountRequest.Propagation.private, true),
+                      (true, .hostToContainer, true), (true, .bidirectional, true), (true, .private, false)])
+    func invalidRecursiveReadOnlyIsRefused(readonly: Bool, propagation: ContainerSpecInput.MountRequest.Propagation, supported: Bool) {
+        #expect(throws: CrispError.self) {
+            try SpecBuilder().build(input {
+                $0.mounts = [Self.mount(readonly: readonly, propagation: propagation)]
+                $0.defaults.recursiveReadOnlySupported = supported
+            })
+        }
+    }
+
+    @Test func featuresDocumentMountOptions() {
+        let doc = Array(#"{"ociVersionMin":"1.0.0","mountOptions":["ro","rro","rbind"],"hooks":["prestart"]}"#.utf8)
+        #expect(RuntimeHandler.mountOptions(inFeatures: doc) == ["ro", "rro", "rbind"])
+        #expect(RuntimeHandler.mountOptions(inFeatures: Array("unknown command features".utf8)).isEmpty)
+    }
+}
+
 @Suite struct UserTests {
     static let passwd = """
         root:x:0:0:root:/root:/bin/sh
@@ -149,14 +178,17 @@ private func input(_ configure: (inout ContainerSpecInput) -> Void = { _ in }) -
         """
 
     static let cases: [(name: String, configure: @Sendable (inout ContainerSpecInput) -> Void, uid: UInt32, gid: UInt32, extra: [UInt32])] = [
-        ("default root", { _ in }, 0, 0, []),
-        ("image user by name", { $0.image.user = "alice" }, 1000, 1000, [29, 44]),
-        ("image uid:gid", { $0.image.user = "33:44" }, 33, 44, [29]),
-        ("image name:group", { $0.image.user = "www:video" }, 33, 44, [29]),
-        ("run_as_user wins", { $0.image.user = "alice"; $0.security.runAsUser = 33 }, 33, 33, [29]),
-        ("run_as_username", { $0.security.runAsUsername = "alice" }, 1000, 1000, [29, 44]),
-        ("run_as_group and supplemental", { $0.security.runAsUser = 1000; $0.security.runAsGroup = 5; $0.security.supplementalGroups = [7, 29] }, 1000, 5, [29, 44, 7]),
-        ("unknown uid", { $0.security.runAsUser = 4242 }, 4242, 0, []),
+        ("default root", { _ in }, 0, 0, [0]),
+        ("image user by name", { $0.image.user = "alice" }, 1000, 1000, [1000, 29, 44]),
+        ("image uid:gid", { $0.image.user = "33:44" }, 33, 44, [44, 29]),
+        ("image name:group", { $0.image.user = "www:video" }, 33, 44, [44, 29]),
+        ("run_as_user wins", { $0.image.user = "alice"; $0.security.runAsUser = 33 }, 33, 33, [33, 29]),
+        ("run_as_username", { $0.security.runAsUsername = "alice" }, 1000, 1000, [1000, 29, 44]),
+        ("run_as_group and supplemental", { $0.security.runAsUser = 1000; $0.security.runAsGroup = 5; $0.security.supplementalGroups = [7, 29] }, 1000, 5, [5, 29, 44, 7]),
+        ("unknown uid", { $0.security.runAsUser = 4242 }, 4242, 0, [0]),
+        // Strict: the image's /etc/group memberships are left out (critest's SupplementalGroupsPolicy).
+        ("strict", { $0.security.runAsUser = 1000; $0.security.supplementalGroups = [1234]; $0.security.strictSupplementalGroups = true }, 1000, 1000, [1000, 1234]),
+        ("merge", { $0.security.runAsUser = 1000; $0.security.supplementalGroups = [1234] }, 1000, 1000, [1000, 29, 44, 1234]),
     ]
 
     @Test(arguments: cases.indices)

@@ -21,7 +21,7 @@ import Testing
         var entries: [TarEntry] = [.dir("bin"), TarEntry("bin/busybox", .file(.bytes(bytes)), mode: 0o755),
                                    .dir("etc"), .dir("tmp", mode: 0o1777), .dir("proc"), .dir("sys"), .dir("dev"),
                                    .file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n"),
-                                   .file("etc/group", "root:x:0:\nnogroup:x:65534:\n")]
+                                   .file("etc/group", "root:x:0:\nnogroup:x:65534:\naudio:x:29:nobody\n")]
         for applet in ["sh", "echo", "sleep", "cat", "id", "ls", "grep", "ps", "true", "false", "mkdir", "mount"] {
             entries.append(.symlink("bin/" + applet, to: "busybox"))
         }
@@ -86,6 +86,7 @@ import Testing
             _ = try await runtime.startContainer(start)
             let running = try await runtime.containerStatus(statusReq).status
             #expect(running.state == .containerRunning)
+            #expect(running.user.linux.uid == 0 && running.user.linux.gid == 0 && running.user.linux.supplementalGroups == [0])
             #expect(running.startedAt > 0)
             #expect(running.logPath == crispd.dir + "/pod-logs/main.log")
 
@@ -371,6 +372,108 @@ import Testing
             _ = try await runtime.removePodSandbox(removePod)
             #expect(!FileManager.default.fileExists(atPath: "\(crispd.root)/containers/\(id)"))
         }
+        world.assertNoLeaks()
+    }
+
+    /// Status advertises the handlers (the default one also under the empty name) with their
+    /// recursive read-only support and the supplemental-groups policy; both then behave as
+    /// advertised.
+    @Test func recursiveReadOnlyMountsAndSupplementalGroupsPolicy() async throws {
+        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        let crispd = try CrispdProcess()
+        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
+        try await Self.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        defer { world.cleanup() }
+        // A host directory with a tmpfs mounted inside it.
+        let volume = crispd.dir + "/rro", sub = crispd.dir + "/rro/sub"
+        try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+        #expect(try runCommand(["/bin/mount", "-t", "tmpfs", "crisp-rro", sub]).status == 0)
+        defer { _ = try? runCommand(["/bin/umount", sub]) }
+        let runcFeatures = try runCommand(["/usr/sbin/runc", "features"]).output
+        let runcHasRRO = runcFeatures.contains("\"rro\"")
+
+        try await crispd.withClients { runtime, _ in
+            let status = try await runtime.status(Runtime_V1_StatusRequest())
+            #expect(status.features.supplementalGroupsPolicy)
+            // The default handler (runc) also appears under the empty name; crun 1.8 has no
+            // `features` command and is advertised without recursive read-only mounts.
+            let advertised = Dictionary(status.runtimeHandlers.map { ($0.name, $0.features.recursiveReadOnlyMounts) }) { a, _ in a }
+            #expect(advertised[""] == runcHasRRO && advertised["runc"] == runcHasRRO)
+
+            var run = Runtime_V1_RunPodSandboxRequest()
+            run.config = PodSandboxTests.podConfig("rro", cgroupParent: cgroupParent)
+            let pod = try await runtime.runPodSandbox(run).podSandboxID
+            func start(_ name: String, _ configure: (inout Runtime_V1_ContainerConfig) -> Void) async throws -> String {
+                var create = Runtime_V1_CreateContainerRequest()
+                create.podSandboxID = pod
+                create.sandboxConfig = run.config
+                create.config = Self.containerConfig(name, ["/bin/sleep", "3600"], logPath: name + ".log")
+                configure(&create.config)
+                let id = try await runtime.createContainer(create).containerID
+                var s = Runtime_V1_StartContainerRequest()
+                s.containerID = id
+                _ = try await runtime.startContainer(s)
+                return id
+            }
+            func exec(_ id: String, _ cmd: [String]) async throws -> (Int32, String) {
+                var e = Runtime_V1_ExecSyncRequest()
+                e.containerID = id
+                e.cmd = cmd
+                e.timeout = 10
+                let r = try await runtime.execSync(e)
+                return (r.exitCode, String(decoding: r.stdout + r.stderr, as: UTF8.self))
+            }
+            var mount = Runtime_V1_Mount()
+            mount.hostPath = volume
+            mount.containerPath = "/mnt"
+            mount.readonly = true
+            let touch = ["/bin/sh", "-c", "echo x > /mnt/sub/f"]
+
+            // Plain read-only: the submount stays writable.
+            let plain = try await start("plain") { $0.mounts = [mount] }
+            #expect(try await exec(plain, touch).0 == 0)
+            if runcHasRRO {
+                mount.recursiveReadOnly = true
+                let rro = try await start("rro") { $0.mounts = [mount] }
+                let (code, output) = try await exec(rro, touch)
+                #expect(code != 0 && output.contains("Read-only file system"), "\(output)")
+                var statusReq = Runtime_V1_ContainerStatusRequest()
+                statusReq.containerID = rro
+                #expect(try await runtime.containerStatus(statusReq).status.mounts.first?.recursiveReadOnly == true)
+                mount.readonly = false
+                do {
+                    _ = try await start("rro-rw") { $0.mounts = [mount] }
+                    Issue.record("a recursive read-only mount that is not read-only was accepted")
+                } catch let e as RPCError {
+                    #expect(e.code == .invalidArgument)
+                }
+            } else {
+                print("runc on this host has no rro mount option; the recursive part is skipped")
+            }
+
+            // nobody (65534) is listed in the image's group audio (29).
+            for strict in [false, true] {
+                let id = try await start(strict ? "strict" : "merge") {
+                    $0.linux.securityContext.runAsUser.value = 65534
+                    $0.linux.securityContext.supplementalGroups = [1234]
+                    $0.linux.securityContext.supplementalGroupsPolicy = strict ? .strict : .merge
+                }
+                let want: [Int64] = strict ? [1234, 65534] : [29, 1234, 65534]
+                var statusReq = Runtime_V1_ContainerStatusRequest()
+                statusReq.containerID = id
+                let user = try await runtime.containerStatus(statusReq).status.user.linux
+                #expect(user.uid == 65534 && user.gid == 65534 && user.supplementalGroups.sorted() == want)
+                let groups = try await exec(id, ["/bin/grep", "^Groups:", "/proc/self/status"]).1
+                #expect(groups.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).dropFirst().compactMap { Int64($0) } == want)
+            }
+
+            var removePod = Runtime_V1_RemovePodSandboxRequest()
+            removePod.podSandboxID = pod
+            _ = try await runtime.removePodSandbox(removePod)
+        }
+        _ = try? runCommand(["/bin/umount", sub])
         world.assertNoLeaks()
     }
 }

@@ -45,7 +45,7 @@ extension SpecBuilder {
             case .bidirectional: "rshared"
             }
             out.append(M(destination: m.containerPath, type: "bind", source: m.hostPath,
-                         options: ["rbind", propagation, m.readonly ? "ro" : "rw"]))
+                         options: ["rbind", propagation, m.readonly ? "ro" : "rw"] + (m.recursiveReadOnly ? ["rro"] : [])))
         }
         return out
     }

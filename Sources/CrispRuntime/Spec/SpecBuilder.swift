@@ -21,6 +21,7 @@ public struct SpecBuilder: Sendable {
 
     public func build(_ input: ContainerSpecInput) throws(CrispError) -> (spec: RuntimeSpec, notes: Notes) {
         var notes = Notes()
+        try Self.checkRecursiveReadOnly(input)
         var spec = RuntimeSpec()
         spec.root = RuntimeSpec.Root(path: input.rootfs, readonly: input.security.readonlyRootfs ? true : nil)
         spec.hostname = input.sandbox.hostNetwork || input.sandbox.hostname.isEmpty ? nil : input.sandbox.hostname
@@ -29,6 +30,23 @@ public struct SpecBuilder: Sendable {
         spec.annotations = input.annotations.isEmpty ? nil : input.annotations
         spec.linux = linux(input)
         return (spec, notes)
+    }
+
+    /// KEP-3857's rules: a recursive read-only mount must be read-only and private, and the
+    /// runtime must know the `rro` option (`runc features`); otherwise the request is refused
+    /// rather than given a mount whose submounts stay writable.
+    static func checkRecursiveReadOnly(_ input: ContainerSpecInput) throws(CrispError) {
+        for m in input.mounts where m.recursiveReadOnly {
+            guard m.readonly else {
+                throw .invalidArgument("mount \(m.containerPath): recursive_read_only needs readonly as well")
+            }
+            guard m.propagation == .private else {
+                throw .invalidArgument("mount \(m.containerPath): recursive_read_only needs private propagation")
+            }
+            guard input.defaults.recursiveReadOnlySupported else {
+                throw .invalidArgument("mount \(m.containerPath): the runtime handler does not support recursive read-only mounts")
+            }
+        }
     }
 
     // MARK: process

@@ -50,7 +50,11 @@ public struct ContainerSpecInput: Sendable {
         public var hostPath: String
         public var readonly = false
         public var propagation = Propagation.private
-        public init(containerPath: String, hostPath: String, readonly: Bool = false, propagation: Propagation = .private) {
+        /// Read-only all the way down, submounts included (the runtime's `rro` option).
+        public var recursiveReadOnly = false
+        public init(containerPath: String, hostPath: String, readonly: Bool = false, propagation: Propagation = .private,
+                    recursiveReadOnly: Bool = false) {
+            self.recursiveReadOnly = recursiveReadOnly
             self.containerPath = containerPath
             self.hostPath = hostPath
             self.readonly = readonly
@@ -101,6 +105,9 @@ public struct ContainerSpecInput: Sendable {
         public var runAsUsername = ""
         public var runAsGroup: Int64?
         public var supplementalGroups: [Int64] = []
+        /// Strict: only the primary group and `supplementalGroups`; the default (Merge) adds the
+        /// groups the image's /etc/group lists the user in.
+        public var strictSupplementalGroups = false
         /// Non-empty lists replace the defaults, as the CRI allows.
         public var maskedPaths: [String] = []
         public var readonlyPaths: [String] = []
@@ -136,6 +143,8 @@ public struct ContainerSpecInput: Sendable {
         /// The daemon's bounding set in CAP_ form; nil means every capability. runc fails to
         /// apply a capability outside it ("unable to apply caps"), so requests are cut to it.
         public var boundingCapabilities: [String]?
+        /// Whether the runtime handler knows the `rro` mount option.
+        public var recursiveReadOnlySupported = false
         public var pidsLimit: Int64 = 0
         public var sysctls: [String: String] = [:]
         public init() {}

@@ -65,9 +65,11 @@ public enum UserResolution {
             guard g >= 0, g <= Int64(UInt32.max) else { throw .invalidArgument("run_as_group \(g) is out of range") }
             gid = UInt32(g)
         }
-        var additional: [UInt32] = []
-        if let username {
-            additional = groups.filter { $0.members.contains(username) }.map(\.gid)
+        // The primary group comes first among the supplementary ones, as containerd and CRI-O
+        // set them (and as the kubelet expects them back in ContainerStatus.user).
+        var additional: [UInt32] = [gid ?? 0]
+        if let username, !sec.strictSupplementalGroups {
+            additional += groups.filter { $0.members.contains(username) }.map(\.gid)
         }
         for g in sec.supplementalGroups where g >= 0 && g <= Int64(UInt32.max) {
             additional.append(UInt32(g))

@@ -1,5 +1,6 @@
 public import Foundation
 public import CrispRuntime
+import CrispOCI
 
 /// A container as crisp keeps it, persisted as JSON under `root/containers/ID/container.json`.
 public struct ContainerRecord: Codable, Sendable, Equatable {
@@ -38,6 +39,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var readonly: Bool
         /// nil in records written before propagation was kept: private.
         public var propagation: ContainerSpecInput.MountRequest.Propagation?
+        /// nil in records written before it was kept: false.
+        public var recursiveReadOnly: Bool?
     }
 
     public var reservationKey: String { "\(name)_\(sandboxID)_\(attempt)" }
@@ -95,5 +98,15 @@ public struct CreateContainerRequest: Sendable {
         self.sandboxID = sandboxID
         self.name = name
         self.image = image
+    }
+}
+
+extension ContainerRecord {
+    /// The identity the container's first process runs with (ContainerStatus.user): uid, gid and
+    /// every supplementary group, from the process spec the runtime was given.
+    public var processUser: (uid: Int64, gid: Int64, supplementalGroups: [Int64])? {
+        guard let process = try? JSONDecoder().decode(RuntimeSpec.Process.self, from: processJSON) else { return nil }
+        let user = process.user
+        return (Int64(user.uid), Int64(user.gid), (user.additionalGids ?? []).map(Int64.init))
     }
 }

@@ -66,6 +66,7 @@ extension ContainerService {
             input.defaults.cgroupManager = settings.cgroupManager
             input.defaults.minimumOOMScoreAdj = settings.minimumOOMScoreAdj
             input.defaults.boundingCapabilities = settings.boundingCapabilities
+            input.defaults.recursiveReadOnlySupported = handler.recursiveReadOnlyMounts
             input.defaults.pidsLimit = pidsLimit
             input.sandbox = sandboxContext(pod)
             input.annotations = r.annotations.merging(["io.kubernetes.cri.container-type": "container",
@@ -99,7 +100,8 @@ extension ContainerService {
                 createdAt: SandboxService.now(), lifecycle: .created, logPath: logPath, runtimeHandler: handler.name,
                 stopSignal: Self.signal(named: config?.stopSignal ?? ""), bundle: bundle, processJSON: processJSON,
                 mounts: r.mounts.map { .init(containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly,
-                                                  propagation: $0.propagation) },
+                                                  propagation: $0.propagation,
+                                                  recursiveReadOnly: $0.recursiveReadOnly ? true : nil) },
                 createdPID: created.pid)
             try persist(record)
             emit(.created, record)
