@@ -4,6 +4,9 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 
 SWIFT ?= swift
 RELEASE_BIN = .build/release
+# One section per function, so that lld can lay out crispd's start-up code together
+# (scripts/crispd.order); every release build uses the same flags, or SwiftPM rebuilds everything.
+export RELEASE_FLAGS := -c release -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections
 
 .PHONY: all deps build build-debug pause run test bench generate docs clean
 
@@ -13,8 +16,8 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
-	$(SWIFT) build -c release --static-swift-stdlib --product crispd
-	$(SWIFT) build -c release --static-swift-stdlib --product crispctl
+	$(SWIFT) build $(RELEASE_FLAGS) --static-swift-stdlib --product crispd
+	$(SWIFT) build $(RELEASE_FLAGS) --static-swift-stdlib --product crispctl
 	$(MAKE) pause DIR=.build/release
 
 # crisp's C helpers, static, next to crispd: the pause program and crisp-pinns. SwiftPM would link

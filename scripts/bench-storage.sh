@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
 
-swift build -c release --product crisp-bench >/dev/null
+# shellcheck disable=SC2086  # the flags are words
+swift build ${RELEASE_FLAGS:--c release -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections} --product crisp-bench >/dev/null
 BIN=.build/release/crisp-bench
 WORK=$(mktemp -d /var/tmp/crisp-bench-XXXXXX)
 cleanup() {
