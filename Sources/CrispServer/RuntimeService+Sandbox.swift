@@ -54,6 +54,14 @@ extension RuntimeService {
         return Runtime_V1_RemovePodSandboxResponse()
     }
 
+    /// In-place pod resize: the kubelet has already resized the pod's cgroup itself and tells the
+    /// runtime afterwards. CRI-O only passes it on to NRI plugins; crisp has none, so the call
+    /// checks that the pod exists and succeeds.
+    func updatePodSandboxResources(_ r: Runtime_V1_UpdatePodSandboxResourcesRequest) async throws -> Runtime_V1_UpdatePodSandboxResourcesResponse {
+        _ = try await sandboxes.status(r.podSandboxID)
+        return Runtime_V1_UpdatePodSandboxResourcesResponse()
+    }
+
     func podSandboxStatus(_ r: Runtime_V1_PodSandboxStatusRequest) async throws -> Runtime_V1_PodSandboxStatusResponse {
         let s = try await sandboxes.status(r.podSandboxID)
         var out = Runtime_V1_PodSandboxStatusResponse()

@@ -26,6 +26,9 @@ public struct RuntimeService: RegistrableRPCService {
         router.unary(M.StopPodSandbox.descriptor) { (r: Runtime_V1_StopPodSandboxRequest, _) in try await stopPodSandbox(r) }
         router.unary(M.RemovePodSandbox.descriptor) { (r: Runtime_V1_RemovePodSandboxRequest, _) in try await removePodSandbox(r) }
         router.unary(M.PodSandboxStatus.descriptor) { (r: Runtime_V1_PodSandboxStatusRequest, _) in try await podSandboxStatus(r) }
+        router.unary(M.UpdatePodSandboxResources.descriptor) { (r: Runtime_V1_UpdatePodSandboxResourcesRequest, _) in
+            try await updatePodSandboxResources(r)
+        }
         router.unary(M.ListPodSandbox.descriptor) { (r: Runtime_V1_ListPodSandboxRequest, _) in try await listPodSandbox(r) }
         router.unary(M.CreateContainer.descriptor) { (r: Runtime_V1_CreateContainerRequest, _) in try await createContainer(r) }
         router.unary(M.StartContainer.descriptor) { (r: Runtime_V1_StartContainerRequest, _) in try await startContainer(r) }

@@ -149,6 +149,18 @@ import Testing
             #expect(st.status.id == id)
             #expect(st.status.state == .sandboxReady)
             #expect(st.status.metadata.name == "web")
+            // In-place resize notice: accepted for a pod that exists, NotFound for one that does not.
+            var resize = Runtime_V1_UpdatePodSandboxResourcesRequest()
+            resize.podSandboxID = id
+            resize.resources.memoryLimitInBytes = 64 << 20
+            _ = try await runtime.updatePodSandboxResources(resize)
+            resize.podSandboxID = String(repeating: "f", count: 64)
+            do {
+                _ = try await runtime.updatePodSandboxResources(resize)
+                Issue.record("a resize of an unknown pod was accepted")
+            } catch let e as RPCError {
+                #expect(e.code == .notFound)
+            }
             #expect(st.status.labels == ["app": "web"])
             #expect(st.status.linux.namespaces.options.network == .node)
             #expect(st.status.runtimeHandler == "runc")
