@@ -108,6 +108,25 @@ extension RuntimeService {
             }
             return x
         }
+        if let r = c.resources {
+            var l = Runtime_V1_LinuxContainerResources()
+            l.cpuPeriod = r.cpuPeriod
+            l.cpuQuota = r.cpuQuota
+            l.cpuShares = r.cpuShares
+            l.memoryLimitInBytes = r.memoryLimit
+            l.memorySwapLimitInBytes = r.memorySwapLimit
+            l.oomScoreAdj = r.oomScoreAdj
+            l.cpusetCpus = r.cpusetCPUs
+            l.cpusetMems = r.cpusetMems
+            l.hugepageLimits = r.hugepageLimits.sorted { $0.key < $1.key }.map { size, limit in
+                var h = Runtime_V1_HugepageLimit()
+                h.pageSize = size
+                h.limit = limit
+                return h
+            }
+            l.unified = r.unified
+            st.resources.linux = l
+        }
         if let u = c.processUser {
             st.user.linux.uid = u.uid
             st.user.linux.gid = u.gid

@@ -76,7 +76,10 @@ import Testing
             create.config = Self.containerConfig("main", ["/bin/sh", "-c",
                 "trap 'exit 0' TERM; echo hi; echo \"$FROM_IMAGE $FROM_REQUEST $(pwd)\"; while true; do echo tick; sleep 0.2; done"],
                 logPath: "main.log")
+            create.config.linux.resources.cpuShares = 512
+            create.config.linux.resources.oomScoreAdj = 100
             let main = try await runtime.createContainer(create).containerID
+            create.config.linux.resources = Runtime_V1_LinuxContainerResources()
             var statusReq = Runtime_V1_ContainerStatusRequest()
             statusReq.containerID = main
             #expect(try await runtime.containerStatus(statusReq).status.state == .containerCreated)
@@ -145,6 +148,10 @@ import Testing
             _ = try await runtime.updateContainerResources(update)
             let limit = try String(contentsOfFile: "/sys/fs/cgroup/memory\(cgroupParent)/crisp-\(main)/memory.limit_in_bytes", encoding: .utf8)
             #expect(limit.trimmingCharacters(in: .whitespacesAndNewlines) == "\(64 << 20)")
+            // ContainerStatus reports the resources as created and then updated.
+            let resources = try await runtime.containerStatus(statusReq).status.resources.linux
+            #expect(resources.cpuShares == 512 && resources.oomScoreAdj == 100)
+            #expect(resources.memoryLimitInBytes == 64 << 20 && resources.memorySwapLimitInBytes == 64 << 20)
 
             let log = (try? String(contentsOfFile: running.logPath, encoding: .utf8)) ?? ""
             #expect(log.contains(" stdout F hi\n"))
@@ -474,6 +481,47 @@ import Testing
             _ = try await runtime.removePodSandbox(removePod)
         }
         _ = try? runCommand(["/bin/umount", sub])
+        world.assertNoLeaks()
+    }
+
+    /// `log_size_max`: conmon truncates the CRI log once it would pass the limit, so a chatty
+    /// container's log file stays under it.
+    @Test func logSizeMaxBoundsTheLogFile() async throws {
+        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        let crispd = try CrispdProcess()
+        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
+        try await Self.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--log-size-max", "4096"])
+        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        defer { world.cleanup() }
+        try await crispd.withClients { runtime, _ in
+            var run = Runtime_V1_RunPodSandboxRequest()
+            run.config = PodSandboxTests.podConfig("chatty", cgroupParent: cgroupParent)
+            run.config.logDirectory = crispd.dir + "/pod-logs"
+            let pod = try await runtime.runPodSandbox(run).podSandboxID
+            var create = Runtime_V1_CreateContainerRequest()
+            create.podSandboxID = pod
+            create.sandboxConfig = run.config
+            // About 30 KB of output, then an exit.
+            create.config = Self.containerConfig("chatty", ["/bin/sh", "-c",
+                "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done"], logPath: "chatty.log")
+            let id = try await runtime.createContainer(create).containerID
+            var start = Runtime_V1_StartContainerRequest()
+            start.containerID = id
+            _ = try await runtime.startContainer(start)
+            var statusReq = Runtime_V1_ContainerStatusRequest()
+            statusReq.containerID = id
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await runtime.containerStatus(statusReq).status.state != .containerExited, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let log = readProcFile(crispd.dir + "/pod-logs/chatty.log") ?? ""
+            #expect(!log.isEmpty && log.utf8.count <= 4096, "log file is \(log.utf8.count) bytes")
+            #expect(log.contains(" stdout F line 1999\n"), "the newest lines are kept")
+            var removePod = Runtime_V1_RemovePodSandboxRequest()
+            removePod.podSandboxID = pod
+            _ = try await runtime.removePodSandbox(removePod)
+        }
         world.assertNoLeaks()
     }
 }

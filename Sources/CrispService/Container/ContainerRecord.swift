@@ -32,6 +32,47 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     /// The container process's pid as the runtime reported it at create (conmon's pid file), so
     /// start needs no extra `runc state`.
     public var createdPID: Int32?
+    /// The Linux resources as requested at create and changed by UpdateContainerResources, for
+    /// ContainerStatus; nil in records written before they were kept.
+    public var resources: Resources?
+
+    /// CRI's LinuxContainerResources, as the container has them now.
+    public struct Resources: Codable, Sendable, Equatable {
+        public var cpuPeriod: Int64 = 0
+        public var cpuQuota: Int64 = 0
+        public var cpuShares: Int64 = 0
+        public var memoryLimit: Int64 = 0
+        public var memorySwapLimit: Int64 = 0
+        public var oomScoreAdj: Int64 = 0
+        public var cpusetCPUs = ""
+        public var cpusetMems = ""
+        public var hugepageLimits: [String: UInt64] = [:]
+        public var unified: [String: String] = [:]
+
+        public init(_ r: ContainerSpecInput.ResourceRequest, appliedOOMScoreAdj: Int) {
+            self.init()
+            apply(r)
+            oomScoreAdj = Int64(appliedOOMScoreAdj)
+        }
+
+        init() {}
+
+        /// UpdateContainerResources' rule: zero and empty fields are left as they are. Swap
+        /// follows the memory limit when not given, as the spec builder sets it.
+        public mutating func apply(_ r: ContainerSpecInput.ResourceRequest) {
+            if r.cpuPeriod > 0 { cpuPeriod = Int64(r.cpuPeriod) }
+            if r.cpuQuota != 0 { cpuQuota = r.cpuQuota }
+            if r.cpuShares > 0 { cpuShares = Int64(r.cpuShares) }
+            if r.memoryLimit > 0 {
+                memoryLimit = r.memoryLimit
+                memorySwapLimit = r.memorySwapLimit > 0 ? r.memorySwapLimit : r.memoryLimit
+            }
+            if !r.cpusetCPUs.isEmpty { cpusetCPUs = r.cpusetCPUs }
+            if !r.cpusetMems.isEmpty { cpusetMems = r.cpusetMems }
+            for h in r.hugepageLimits { hugepageLimits[h.pageSize] = h.limit }
+            for (k, v) in r.unified { unified[k] = v }
+        }
+    }
 
     public struct MountInfo: Codable, Sendable, Equatable {
         public var containerPath: String

@@ -88,6 +88,7 @@ extension ContainerService {
             var options = Conmon.CreateOptions(id: id.rawValue, name: "k8s_\(r.name)_\(pod.metadata.name)_\(pod.metadata.namespace)_\(pod.metadata.uid)_\(r.attempt)",
                                                handler: handler, bundle: bundle, exitDirectory: settings.exitDirectory,
                                                logPath: logPath, socketDirectory: settings.runRoot + "/attach")
+            options.logSizeMax = logSizeMax
             options.stdin = r.stdin
             options.stdinOnce = r.stdinOnce
             options.terminal = r.tty
@@ -102,7 +103,8 @@ extension ContainerService {
                 mounts: r.mounts.map { .init(containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly,
                                                   propagation: $0.propagation,
                                                   recursiveReadOnly: $0.recursiveReadOnly ? true : nil) },
-                createdPID: created.pid)
+                createdPID: created.pid,
+                resources: ContainerRecord.Resources(r.resources, appliedOOMScoreAdj: spec.process?.oomScoreAdj ?? r.resources.oomScoreAdj))
             try persist(record)
             emit(.created, record)
             logger.info("container created", metadata: ["container": "\(id)", "pod": "\(pod.id)", "name": "\(r.name)"])

@@ -16,6 +16,11 @@ extension ContainerService {
         try Bundle.writeJSON(r, to: file)
         defer { unlink(file) }
         try await runtime.update(id: c.id, handler: try handler(c.runtimeHandler), resourcesFile: file)
+        var updated = c
+        var kept = c.resources ?? ContainerRecord.Resources(ContainerSpecInput.ResourceRequest(), appliedOOMScoreAdj: 0)
+        kept.apply(resources)
+        updated.resources = kept
+        try persist(updated)
     }
 
     /// Asks conmon to reopen the log file (after the kubelet rotated it), through its control

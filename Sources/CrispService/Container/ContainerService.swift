@@ -24,6 +24,9 @@ public actor ContainerService {
     /// `image_volumes`: mkdir (in the container's layer), bind (a directory of its own under the
     /// container's record, bind-mounted), or ignore.
     let imageVolumes: String
+    /// `log_size_max`: conmon truncates a container's log file past this many bytes; -1 (or 0)
+    /// means no limit.
+    let logSizeMax: Int
     let cgroups = CgroupReader.detect()
     /// The previous cgroup sample per container, for CPU rates.
     var lastSamples: [String: CgroupSample] = [:]
@@ -43,6 +46,7 @@ public actor ContainerService {
         defaultCapabilities = config.runtime.defaultCapabilities
         pidsLimit = Int64(config.runtime.pidsLimit)
         imageVolumes = config.image.imageVolumes
+        logSizeMax = config.runtime.logSizeMax
     }
 
     var recordsDirectory: String { settings.root + "/containers" }
