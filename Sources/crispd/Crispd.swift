@@ -4,7 +4,32 @@ import CrispCore
 import CrispNetwork
 import Foundation
 
+/// The process entry. The command runs on the cooperative pool while the main thread waits: an
+/// async `main` would end the main thread through dispatch_main's pthread_exit, and unwinding it
+/// pages in about 1 MB of unwind tables that a long-running daemon then keeps resident. Nothing
+/// in crispd runs on the main queue or the main actor.
 @main
+enum CrispdMain {
+    static func main() {
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            do {
+                var command = try Crispd.parseAsRoot()
+                if var async = command as? any AsyncParsableCommand {
+                    try await async.run()
+                } else {
+                    try command.run()
+                }
+            } catch {
+                Crispd.exit(withError: error)
+            }
+            done.signal()
+        }
+        done.wait()
+        exit(0)
+    }
+}
+
 struct Crispd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crispd",
