@@ -5,8 +5,9 @@ import Foundation
 import Testing
 
 /// Used by scripts/bench-pods.sh, not by `make test`: CRISP_BENCH_N iterations of the pod and
-/// container lifecycle through crispd (CRISPD_BIN, a release build), and, in the same run, the
-/// limit: `runc run -d` and `runc delete -f` of an equivalent bundle. Writes one line per
+/// container lifecycle through crispd (CRISPD_BIN, a release build), each followed by the limit
+/// (`runc run -d` and `runc delete -f` of an equivalent bundle) and the floor (conmon with `runc
+/// create`, then `runc start`), so that all three see the same machine. Writes one line per
 /// measure ("name ms ms ms ...") to CRISP_BENCH_OUT, plus crispd's RSS idle and with 20 pods.
 @Suite(.enabled(if: isRoot && ProcessInfo.processInfo.environment["CRISP_BENCH_OUT"] != nil,
                 "only run by scripts/bench-pods.sh"))
@@ -43,8 +44,30 @@ struct PodBenchmark {
         try await Task.sleep(for: .seconds(1))
         let idleRSS = Self.rssKB(world.crispd.processIdentifier)
 
+        // The limit: the same busybox root filesystem as a plain OCI bundle, run by runc alone.
+        let bundle = world.crispd.dir + "/bare-bundle"
+        try FileManager.default.createDirectory(atPath: bundle + "/rootfs/bin", withIntermediateDirectories: true)
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/bin/busybox"
+        try FileManager.default.copyItem(atPath: busybox, toPath: bundle + "/rootfs/bin/busybox")
+        try FileManager.default.createSymbolicLink(atPath: bundle + "/rootfs/bin/sleep", withDestinationPath: "busybox")
+        for d in ["proc", "sys", "dev", "etc", "tmp"] {
+            try FileManager.default.createDirectory(atPath: bundle + "/rootfs/" + d, withIntermediateDirectories: true)
+        }
+        let bareRoot = world.crispd.dir + "/bare-runc-root"
+        var specInput = ContainerSpecInput(id: "bare", rootfs: bundle + "/rootfs")
+        specInput.process.command = ["/bin/sleep", "600"]
+        specInput.defaults.minimumOOMScoreAdj = 0
+        specInput.sandbox.hostNetwork = true
+        specInput.sandbox.cgroupParent = world.cgroupParent
+        let (spec, _) = try SpecBuilder().build(specInput)
+        try Bundle.writeJSON(spec, to: bundle + "/config.json")
+        // What crisp must drive for one container whatever it does itself: conmon running
+        // `runc create`, then `runc start` (the CRI splits create from start), on the same bundle.
+        let handler = RuntimeHandler(name: "runc", path: "/usr/sbin/runc", root: bareRoot)
+        let conmon = Conmon(path: "/usr/bin/conmon")
         samples = try await world.crispd.withClients { runtime, _ in
             var samples: [String: [Double]] = [:]
+            var conmonPIDs: [Int32] = []
             // Warm-up (first mounts, first runc start), not measured.
             for i in 0..<(n + 2) {
                 var t = ContinuousClock.now
@@ -65,6 +88,34 @@ struct PodBenchmark {
                 t = ContinuousClock.now
                 try await PodLifecycleTests.removePod(runtime, pod.id)
                 let podDown = ContinuousClock.now - t
+                // The limits, interleaved with crisp's iterations so that both see the same machine.
+                let bareID = "bare-\(i)"
+                var tb = ContinuousClock.now
+                try Self.runc(["--root", bareRoot, "run", "-d", "--bundle", bundle, bareID])
+                let bareRun = ContinuousClock.now - tb
+                tb = ContinuousClock.now
+                try Self.runc(["--root", bareRoot, "delete", "-f", bareID])
+                let bareDelete = ContinuousClock.now - tb
+                if i >= 2 {
+                    samples["runc run -d", default: []].append(Self.ms(bareRun))
+                    samples["runc run -d + delete -f", default: []].append(Self.ms(bareRun + bareDelete))
+                }
+                let partsID = "parts-\(i)"
+                var options = Conmon.CreateOptions(id: partsID, name: partsID, handler: handler, bundle: bundle,
+                                                   exitDirectory: world.crispd.dir + "/bare-exits",
+                                                   logPath: world.crispd.dir + "/bare-\(i).log",
+                                                   socketDirectory: world.crispd.dir + "/bare-attach")
+                options.logSizeMax = -1
+                try FileManager.default.createDirectory(atPath: options.exitDirectory, withIntermediateDirectories: true)
+                let tp = ContinuousClock.now
+                let created = try await conmon.create(options)
+                try await RuncCLI(handler: handler).start(id: partsID)
+                let parts = ContinuousClock.now - tp
+                conmonPIDs.append(created.conmonPID)
+                try Self.runc(["--root", bareRoot, "delete", "-f", partsID])
+                if i >= 2 {
+                    samples["conmon + runc create + runc start", default: []].append(Self.ms(parts))
+                }
                 guard i >= 2 else { continue }
                 samples["RunPodSandbox", default: []].append(Self.ms(run))
                 samples["CreateContainer+StartContainer", default: []].append(Self.ms(start))
@@ -82,65 +133,14 @@ struct PodBenchmark {
             }
             samples["rss-20-pods-kB", default: []].append(Double(Self.rssKB(world.crispd.processIdentifier)))
             for p in pods { try await PodLifecycleTests.removePod(runtime, p) }
+            // conmon exits once it has recorded the container's exit; wait for it so no leak is seen.
+            for pid in conmonPIDs where pid > 0 {
+                let deadline = ContinuousClock.now + .seconds(5)
+                while kill(pid, 0) == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            }
             return samples
         }
 
-        // The limit: the same busybox root filesystem as a plain OCI bundle, run by runc alone.
-        let bundle = world.crispd.dir + "/bare-bundle"
-        try FileManager.default.createDirectory(atPath: bundle + "/rootfs/bin", withIntermediateDirectories: true)
-        let busybox = ["/bin/busybox", "/usr/bin/busybox"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/bin/busybox"
-        try FileManager.default.copyItem(atPath: busybox, toPath: bundle + "/rootfs/bin/busybox")
-        try FileManager.default.createSymbolicLink(atPath: bundle + "/rootfs/bin/sleep", withDestinationPath: "busybox")
-        for d in ["proc", "sys", "dev", "etc", "tmp"] {
-            try FileManager.default.createDirectory(atPath: bundle + "/rootfs/" + d, withIntermediateDirectories: true)
-        }
-        let bareRoot = world.crispd.dir + "/bare-runc-root"
-        var specInput = ContainerSpecInput(id: "bare", rootfs: bundle + "/rootfs")
-        specInput.process.command = ["/bin/sleep", "600"]
-        specInput.defaults.minimumOOMScoreAdj = 0
-        specInput.sandbox.hostNetwork = true
-        specInput.sandbox.cgroupParent = world.cgroupParent
-        let (spec, _) = try SpecBuilder().build(specInput)
-        try Bundle.writeJSON(spec, to: bundle + "/config.json")
-        for i in 0..<(n + 2) {
-            let id = "bare-\(i)"
-            var t = ContinuousClock.now
-            try Self.runc(["--root", bareRoot, "run", "-d", "--bundle", bundle, id])
-            let run = ContinuousClock.now - t
-            t = ContinuousClock.now
-            try Self.runc(["--root", bareRoot, "delete", "-f", id])
-            let delete = ContinuousClock.now - t
-            guard i >= 2 else { continue }
-            samples["runc run -d", default: []].append(Self.ms(run))
-            samples["runc run -d + delete -f", default: []].append(Self.ms(run + delete))
-        }
-        // What crisp must drive for one container whatever it does itself: conmon running
-        // `runc create`, then `runc start` (the CRI splits create from start), on the same bundle.
-        let handler = RuntimeHandler(name: "runc", path: "/usr/sbin/runc", root: bareRoot)
-        let conmon = Conmon(path: "/usr/bin/conmon")
-        var conmonPIDs: [Int32] = []
-        for i in 0..<(n + 2) {
-            let id = "parts-\(i)"
-            var options = Conmon.CreateOptions(id: id, name: id, handler: handler, bundle: bundle,
-                                               exitDirectory: world.crispd.dir + "/bare-exits",
-                                               logPath: world.crispd.dir + "/bare-\(i).log",
-                                               socketDirectory: world.crispd.dir + "/bare-attach")
-            options.logSizeMax = -1
-            try FileManager.default.createDirectory(atPath: options.exitDirectory, withIntermediateDirectories: true)
-            let t = ContinuousClock.now
-            let created = try await conmon.create(options)
-            try await RuncCLI(handler: handler).start(id: id)
-            let parts = ContinuousClock.now - t
-            conmonPIDs.append(created.conmonPID)
-            try Self.runc(["--root", bareRoot, "delete", "-f", id])
-            guard i >= 2 else { continue }
-            samples["conmon + runc create + runc start", default: []].append(Self.ms(parts))
-        }
-        // conmon exits once it has recorded the container's exit; wait for it so no leak is seen.
-        for pid in conmonPIDs where pid > 0 {
-            let deadline = ContinuousClock.now + .seconds(5)
-            while kill(pid, 0) == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
-        }
         samples["rss-idle-kB"] = [Double(idleRSS)]
         // crispd's own time per RPC, in order; the first two pods are warm-ups, as above.
         var server: [String: [Double]] = [:]
