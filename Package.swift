@@ -107,7 +107,7 @@ let package = Package(
         .target(
             name: "CrispRuntime",
             dependencies: [
-                "CrispCore", "CrispOCI", "CCrispShim",
+                "CrispCore", "CrispOCI", "CrispOS", "CCrispShim",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -218,7 +218,7 @@ let package = Package(
         .testTarget(
             name: "CrispImageTests",
             dependencies: [
-                "CrispImage", "CrispOCI", "CrispStorage", "CrispCore", "CrispTestSupport", "RegistryTestSupport", "CrispService",
+                "CrispImage", "CrispOCI", "CrispOS", "CrispStorage", "CrispCore", "CrispTestSupport", "RegistryTestSupport", "CrispService",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -234,7 +234,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "CRIAPI", "CrispCore", "CrispConfig", "CrispRuntime", "CrispStorage", "CrispTestSupport", "RegistryTestSupport",
+                "CRIAPI", "CrispCore", "CrispConfig", "CrispOS", "CrispRuntime", "CrispStorage", "CrispTestSupport", "RegistryTestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),

@@ -109,6 +109,12 @@ public func readSmallFile(_ path: String) -> String? {
 
 /// Writes `contents` to `path` atomically: a temporary file in the same directory, fsync, rename.
 public func writeFileAtomically(_ path: String, _ contents: String, mode: UInt32 = 0o644, durable: Bool = true) throws {
+    try writeFileAtomically(path, bytes: Array(contents.utf8), mode: mode, durable: durable)
+}
+
+/// write-temp-(fsync)-rename: a crash leaves the old file or the new one, never half of one.
+/// `durable: false` skips the fsync, which only a power loss needs.
+public func writeFileAtomically(_ path: String, bytes: [UInt8], mode: UInt32 = 0o644, durable: Bool = true) throws {
     let tmp = path + ".tmp-\(getpid())"
     let fd = try syscallChecked("open", tmp) { Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode)) }
     var ok = false
@@ -116,10 +122,9 @@ public func writeFileAtomically(_ path: String, _ contents: String, mode: UInt32
         close(fd)
         if !ok { unlink(tmp) }
     }
-    var bytes = Array(contents.utf8)
     var off = 0
     while off < bytes.count {
-        let n = try bytes.withUnsafeMutableBytes { p in
+        let n = try bytes.withUnsafeBytes { p in
             try syscallChecked("write", tmp) { write(fd, p.baseAddress! + off, p.count - off) }
         }
         off += n
@@ -127,5 +132,4 @@ public func writeFileAtomically(_ path: String, _ contents: String, mode: UInt32
     if durable { _ = try syscallChecked("fsync", tmp) { fsync(fd) } }
     _ = try syscallChecked("rename", path) { rename(tmp, path) }
     ok = true
-    bytes.removeAll()
 }

@@ -4,6 +4,7 @@ import CrispRuntime
 import CrispService
 import CrispStorage
 import CrispNetwork
+import CrispOS
 import Foundation
 import Logging
 
@@ -36,9 +37,10 @@ extension Daemon {
         let watcher = try ExitWatcher(directory: config.runRoot + "/exits")
         let tracker = ExitTracker()
         let runtime = ConmonRuntime(conmon: Conmon(path: config.runtime.conmon), exits: tracker)
+        let status = readSmallFile("/proc/self/status") ?? ""
         var settings = SandboxService.Settings(config: config, pauseBinary: Self.pauseBinary(),
-                                               minimumOOMScoreAdj: Self.minimumOOMScoreAdj(),
-                                               boundingCapabilities: Self.boundingCapabilities())
+                                               minimumOOMScoreAdj: Self.minimumOOMScoreAdj(status: status),
+                                               boundingCapabilities: Self.boundingCapabilities(status: status))
         settings.handlers.merge(handlers) { $1 }
         let events = EventHub()
         let sandboxes = SandboxService(settings: settings, runtime: runtime, network: network, namespaces: Self.pinns(),
@@ -67,9 +69,8 @@ extension Daemon {
     /// Every configured handler with the features its runtime reports (`RUNTIME features`), probed
     /// in parallel once at start-up.
     static func probeHandlers(_ config: CrispConfiguration) async -> [String: RuntimeHandler] {
-        let configured = SandboxService.Settings(config: config, pauseBinary: "", minimumOOMScoreAdj: 0).handlers
-        return await withTaskGroup(of: RuntimeHandler.self) { group in
-            for h in configured.values { group.addTask { await h.probedFeatures() } }
+        await withTaskGroup(of: RuntimeHandler.self) { group in
+            for h in SandboxService.Settings.handlers(from: config).values { group.addTask { await h.probedFeatures() } }
             var out: [String: RuntimeHandler] = [:]
             for await h in group { out[h.name] = h }
             return out
@@ -89,20 +90,20 @@ extension Daemon {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
 
+    /// A field of /proc/self/status ("CapBnd" gives the text after "CapBnd:").
+    static func field(_ name: String, in status: String) -> String? {
+        status.split(separator: "\n").first { $0.hasPrefix(name + ":") }.map { String($0.dropFirst(name.count + 1)) }
+    }
+
     /// This process's capability bounding set: containers cannot get more than it.
-    static func boundingCapabilities() -> [String]? {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapBnd:") }) else { return nil }
-        return LinuxCapabilities.names(inMask: String(line.dropFirst(7)))
+    static func boundingCapabilities(status: String) -> [String]? {
+        field("CapBnd", in: status).flatMap(LinuxCapabilities.names(inMask:))
     }
 
     /// The lowest oom_score_adj this process may give its children: anything with
     /// CAP_SYS_RESOURCE, otherwise no lower than its own.
-    static func minimumOOMScoreAdj() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        if let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-           let bits = UInt64(line.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16),
-           bits & (1 << 24) != 0 {
+    static func minimumOOMScoreAdj(status: String) -> Int {
+        if let effective = field("CapEff", in: status), LinuxCapabilities.names(inMask: effective)?.contains("CAP_SYS_RESOURCE") == true {
             return -1000
         }
         let own = (try? String(contentsOfFile: "/proc/self/oom_score_adj", encoding: .utf8))?

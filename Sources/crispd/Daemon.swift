@@ -41,11 +41,13 @@ struct Daemon {
         }
 
         let live = LiveConfiguration(config)
+        // The runtimes answer `features` while the network and storage are being opened.
+        async let probed = Self.probeHandlers(config)
         let network = try makeNetwork()
-        let handlers = await Self.probeHandlers(config)
-        let info = RuntimeInfoService(config: live, network: network, handlers: Array(handlers.values))
         let storage = try await openStorage()
         let images = try makeImageService(storage: storage)
+        let handlers = await probed
+        let info = RuntimeInfoService(config: live, network: network, handlers: Array(handlers.values))
         let runtime = try await makeRuntime(storage: storage, network: network, images: images.manager, live: live,
                                             handlers: handlers, logger: logger)
         let transport = HTTP2ServerTransport.Posix(

@@ -1,6 +1,7 @@
 import CrispCore
 @testable import CrispImage
 import CrispStorage
+import CrispOS
 import CrispTestSupport
 import Foundation
 import Logging
@@ -28,7 +29,7 @@ struct PullBenchmark {
         let image = try await puller.pull(ref)
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let status = readProcFile("/proc/self/status") ?? ""
+        let status = readSmallFile("/proc/self/status") ?? ""
         let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.map { String($0.dropFirst(6)).trimmingCharacters(in: .whitespaces) } ?? "?"
         print("BENCH seconds=\(seconds) bytes=\(image.size) peak_rss=\(hwm)")
         try? await client.shutdown()

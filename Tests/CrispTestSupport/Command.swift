@@ -15,12 +15,3 @@ public func runCommand(_ argv: [String]) throws -> (status: Int32, output: Strin
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
-
-/// Reads a whole /proc or /sys file. Foundation's `String(contentsOfFile:)` stops after one
-/// read of these size-0 files (about 4 KiB), which silently cuts a long mountinfo short.
-public func readProcFile(_ path: String) -> String? {
-    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-    defer { try? handle.close() }
-    guard let data = try? handle.readToEnd() else { return nil }
-    return String(decoding: data ?? Data(), as: UTF8.self)
-}

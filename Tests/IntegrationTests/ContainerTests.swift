@@ -1,6 +1,7 @@
 import CRIAPI
 import CrispCore
 import CrispStorage
+import CrispOS
 import CrispTestSupport
 import Foundation
 import GRPCCore
@@ -111,10 +112,7 @@ import Testing
             }
             // In a container whose PID 1 never reaps (as critest's), the timed-out command must be
             // killed while runc can still reap it: no process and no zombie (`[sleep]`) is left.
-            create.config = Self.containerConfig("noreap", ["/bin/sleep", "3600"], logPath: "noreap.log")
-            let noreap = try await runtime.createContainer(create).containerID
-            start.containerID = noreap
-            _ = try await runtime.startContainer(start)
+            let noreap = try await PodLifecycleTests.startContainer(runtime, pod: (pod, run.config), "noreap", ["/bin/sleep", "3600"])
             var timed = Runtime_V1_ExecSyncRequest()
             timed.containerID = noreap
             timed.cmd = ["/bin/sleep", "30"]
@@ -257,14 +255,10 @@ import Testing
     /// a private host mount is refused.
     @Test func privilegedContainerAndBidirectionalPropagation() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let crispd = try CrispdProcess()
-        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
-        try await Self.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        let world = try await PodLifecycleTests.world()
         defer { world.cleanup() }
         // One shared and one private bind mount of their own, whatever the host's / is.
-        let shared = crispd.dir + "/shared", priv = crispd.dir + "/private"
+        let shared = world.crispd.dir + "/shared", priv = world.crispd.dir + "/private"
         for (dir, mode) in [(shared, "--make-rshared"), (priv, "--make-rprivate")] {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             #expect(try runCommand(["/bin/mount", "--bind", dir, dir]).status == 0)
@@ -272,63 +266,40 @@ import Testing
         }
         defer { for dir in [shared, priv] { _ = try? runCommand(["/bin/umount", "-R", dir]) } }
 
-        try await crispd.withClients { runtime, _ in
-            var run = Runtime_V1_RunPodSandboxRequest()
-            run.config = PodSandboxTests.podConfig("privileged", cgroupParent: cgroupParent)
-            run.config.linux.securityContext.privileged = true
-            let pod = try await runtime.runPodSandbox(run).podSandboxID
-
-            var create = Runtime_V1_CreateContainerRequest()
-            create.podSandboxID = pod
-            create.sandboxConfig = run.config
-            create.config = Self.containerConfig("priv", ["/bin/sleep", "3600"], logPath: "priv.log")
-            create.config.linux.securityContext.privileged = true
+        try await world.crispd.withClients { runtime, _ in
+            let pod = try await PodLifecycleTests.runPod(runtime, "privileged", world: world) {
+                $0.linux.securityContext.privileged = true
+            }
             var volume = Runtime_V1_Mount()
             volume.hostPath = shared
             volume.containerPath = "/vol"
             volume.propagation = .propagationBidirectional
-            create.config.mounts = [volume]
-            let id = try await runtime.createContainer(create).containerID
-            var start = Runtime_V1_StartContainerRequest()
-            start.containerID = id
-            _ = try await runtime.startContainer(start)
-            var statusReq = Runtime_V1_ContainerStatusRequest()
-            statusReq.containerID = id
-            #expect(try await runtime.containerStatus(statusReq).status.mounts.map(\.propagation) == [.propagationBidirectional])
+            let id = try await PodLifecycleTests.startContainer(runtime, pod: pod, "priv", ["/bin/sleep", "3600"]) {
+                $0.linux.securityContext.privileged = true
+                $0.mounts = [volume]
+            }
+            #expect(try await PodLifecycleTests.status(runtime, id).mounts.map(\.propagation) == [.propagationBidirectional])
 
-            var exec = Runtime_V1_ExecSyncRequest()
-            exec.containerID = id
-            exec.timeout = 10
-            exec.cmd = ["/bin/grep", "CapEff", "/proc/self/status"]
-            let inside = String(decoding: try await runtime.execSync(exec).stdout, as: UTF8.self)
-            let ownStatus = (readProcFile("/proc/self/status") ?? "")
-            let bounding = ownStatus.split(separator: "\n").first { $0.hasPrefix("CapBnd:") }.map { $0.dropFirst(7).trimmingCharacters(in: .whitespaces) }
+            let inside = try await PodLifecycleTests.exec(runtime, id, "grep CapEff /proc/self/status").out
+            let bounding = (readSmallFile("/proc/self/status") ?? "").split(separator: "\n").first { $0.hasPrefix("CapBnd:") }
+                .map { $0.dropFirst(7).trimmingCharacters(in: .whitespaces) }
             #expect(inside.dropFirst(7).trimmingCharacters(in: .whitespacesAndNewlines) == bounding)
 
-            exec.cmd = ["/bin/sh", "-c", "mkdir -p /vol/inner && mount -t tmpfs crisp-prop /vol/inner"]
-            let mounted = try await runtime.execSync(exec)
-            #expect(mounted.exitCode == 0, "\(String(decoding: mounted.stderr, as: UTF8.self))")
-            let hostMounts = (readProcFile("/proc/self/mountinfo") ?? "")
+            let mounted = try await PodLifecycleTests.exec(runtime, id, "mkdir -p /vol/inner && mount -t tmpfs crisp-prop /vol/inner 2>&1")
+            #expect(mounted.code == 0, "\(mounted.out)")
+            let hostMounts = readSmallFile("/proc/self/mountinfo") ?? ""
             #expect(hostMounts.contains(" \(shared)/inner "), "the container's mount did not propagate to the host")
 
-            create.config = Self.containerConfig("slave", ["/bin/sleep", "3600"], logPath: "slave.log")
             volume.hostPath = priv
             volume.propagation = .propagationHostToContainer
-            create.config.mounts = [volume]
             do {
-                _ = try await runtime.createContainer(create)
+                _ = try await PodLifecycleTests.startContainer(runtime, pod: pod, "slave", ["/bin/sleep", "3600"]) { $0.mounts = [volume] }
                 Issue.record("host-to-container propagation from a private mount was accepted")
             } catch let e as RPCError {
                 #expect(e.code == .failedPrecondition)
                 #expect(e.message.contains(priv))
             }
-
-            var stopPod = Runtime_V1_StopPodSandboxRequest()
-            stopPod.podSandboxID = pod
-            _ = try await runtime.stopPodSandbox(stopPod)
-            var removePod = Runtime_V1_RemovePodSandboxRequest()
-            removePod.podSandboxID = pod
-            _ = try await runtime.removePodSandbox(removePod)
+            try await PodLifecycleTests.removePod(runtime, pod.id)
         }
         for dir in [shared, priv] { _ = try? runCommand(["/bin/umount", "-R", dir]) }
         world.assertNoLeaks()
@@ -340,42 +311,27 @@ import Testing
     @Test(arguments: ["bind", "mkdir", "ignore"])
     func imageVolumesFollowTheSetting(_ mode: String) async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let crispd = try CrispdProcess()
-        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
-        try await Self.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--image-volumes", mode])
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        let world = try await PodLifecycleTests.world(extra: ["--image-volumes", mode])
         defer { world.cleanup() }
+        let crispd = world.crispd
         try await crispd.withClients { runtime, _ in
-            var run = Runtime_V1_RunPodSandboxRequest()
-            run.config = PodSandboxTests.podConfig("volumes", cgroupParent: cgroupParent)
-            let pod = try await runtime.runPodSandbox(run).podSandboxID
-            var create = Runtime_V1_CreateContainerRequest()
-            create.podSandboxID = pod
-            create.sandboxConfig = run.config
-            create.config = Self.containerConfig("vol", ["/bin/sleep", "3600"], logPath: "vol.log")
-            let id = try await runtime.createContainer(create).containerID
-            var start = Runtime_V1_StartContainerRequest()
-            start.containerID = id
-            _ = try await runtime.startContainer(start)
-            var exec = Runtime_V1_ExecSyncRequest()
-            exec.containerID = id
-            exec.timeout = 10
-            exec.cmd = ["/bin/sh", "-c", "[ -d /data ] && echo dir; grep -c ' /data ' /proc/self/mountinfo; echo hi > /data/f 2>/dev/null; true"]
-            let out = String(decoding: try await runtime.execSync(exec).stdout, as: UTF8.self)
+            let pod = try await PodLifecycleTests.runPod(runtime, "volumes", world: world)
+            let id = try await PodLifecycleTests.startContainer(runtime, pod: pod, "vol", ["/bin/sleep", "3600"])
+            let out = try await PodLifecycleTests.exec(runtime, id,
+                "[ -d /data ] && echo dir; grep -c ' /data ' /proc/self/mountinfo; echo hi > /data/f 2>/dev/null; true").out
             let hostFile = "\(crispd.root)/containers/\(id)/volumes/0/f"
             switch mode {
             case "bind":
-                #expect(out == "dir\n1\n")
-                #expect(readProcFile(hostFile) == "hi\n")
+                #expect(out == "dir\n1")
+                #expect(readSmallFile(hostFile) == "hi\n")
             case "mkdir":
-                #expect(out == "dir\n0\n")
+                #expect(out == "dir\n0")
                 #expect(!FileManager.default.fileExists(atPath: hostFile))
             default:
-                #expect(out == "0\n")
+                #expect(out == "0")
             }
             var removePod = Runtime_V1_RemovePodSandboxRequest()
-            removePod.podSandboxID = pod
+            removePod.podSandboxID = pod.id
             _ = try await runtime.removePodSandbox(removePod)
             #expect(!FileManager.default.fileExists(atPath: "\(crispd.root)/containers/\(id)"))
         }
@@ -387,21 +343,16 @@ import Testing
     /// advertised.
     @Test func recursiveReadOnlyMountsAndSupplementalGroupsPolicy() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let crispd = try CrispdProcess()
-        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
-        try await Self.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        let world = try await PodLifecycleTests.world()
         defer { world.cleanup() }
         // A host directory with a tmpfs mounted inside it.
-        let volume = crispd.dir + "/rro", sub = crispd.dir + "/rro/sub"
+        let volume = world.crispd.dir + "/rro", sub = world.crispd.dir + "/rro/sub"
         try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
         #expect(try runCommand(["/bin/mount", "-t", "tmpfs", "crisp-rro", sub]).status == 0)
         defer { _ = try? runCommand(["/bin/umount", sub]) }
-        let runcFeatures = try runCommand(["/usr/sbin/runc", "features"]).output
-        let runcHasRRO = runcFeatures.contains("\"rro\"")
+        let runcHasRRO = try runCommand(["/usr/sbin/runc", "features"]).output.contains("\"rro\"")
 
-        try await crispd.withClients { runtime, _ in
+        try await world.crispd.withClients { runtime, _ in
             let status = try await runtime.status(Runtime_V1_StatusRequest())
             #expect(status.features.supplementalGroupsPolicy)
             // The default handler (runc) also appears under the empty name; crun 1.8 has no
@@ -409,49 +360,25 @@ import Testing
             let advertised = Dictionary(status.runtimeHandlers.map { ($0.name, $0.features.recursiveReadOnlyMounts) }) { a, _ in a }
             #expect(advertised[""] == runcHasRRO && advertised["runc"] == runcHasRRO)
 
-            var run = Runtime_V1_RunPodSandboxRequest()
-            run.config = PodSandboxTests.podConfig("rro", cgroupParent: cgroupParent)
-            let pod = try await runtime.runPodSandbox(run).podSandboxID
-            func start(_ name: String, _ configure: (inout Runtime_V1_ContainerConfig) -> Void) async throws -> String {
-                var create = Runtime_V1_CreateContainerRequest()
-                create.podSandboxID = pod
-                create.sandboxConfig = run.config
-                create.config = Self.containerConfig(name, ["/bin/sleep", "3600"], logPath: name + ".log")
-                configure(&create.config)
-                let id = try await runtime.createContainer(create).containerID
-                var s = Runtime_V1_StartContainerRequest()
-                s.containerID = id
-                _ = try await runtime.startContainer(s)
-                return id
-            }
-            func exec(_ id: String, _ cmd: [String]) async throws -> (Int32, String) {
-                var e = Runtime_V1_ExecSyncRequest()
-                e.containerID = id
-                e.cmd = cmd
-                e.timeout = 10
-                let r = try await runtime.execSync(e)
-                return (r.exitCode, String(decoding: r.stdout + r.stderr, as: UTF8.self))
-            }
+            let pod = try await PodLifecycleTests.runPod(runtime, "rro", world: world)
             var mount = Runtime_V1_Mount()
             mount.hostPath = volume
             mount.containerPath = "/mnt"
             mount.readonly = true
-            let touch = ["/bin/sh", "-c", "echo x > /mnt/sub/f"]
+            let touch = "{ echo x > /mnt/sub/f; } 2>&1"
 
             // Plain read-only: the submount stays writable.
-            let plain = try await start("plain") { $0.mounts = [mount] }
-            #expect(try await exec(plain, touch).0 == 0)
+            let plain = try await PodLifecycleTests.startContainer(runtime, pod: pod, "plain", ["/bin/sleep", "3600"]) { $0.mounts = [mount] }
+            #expect(try await PodLifecycleTests.exec(runtime, plain, touch).code == 0)
             if runcHasRRO {
                 mount.recursiveReadOnly = true
-                let rro = try await start("rro") { $0.mounts = [mount] }
-                let (code, output) = try await exec(rro, touch)
+                let rro = try await PodLifecycleTests.startContainer(runtime, pod: pod, "rro", ["/bin/sleep", "3600"]) { $0.mounts = [mount] }
+                let (code, output) = try await PodLifecycleTests.exec(runtime, rro, touch)
                 #expect(code != 0 && output.contains("Read-only file system"), "\(output)")
-                var statusReq = Runtime_V1_ContainerStatusRequest()
-                statusReq.containerID = rro
-                #expect(try await runtime.containerStatus(statusReq).status.mounts.first?.recursiveReadOnly == true)
+                #expect(try await PodLifecycleTests.status(runtime, rro).mounts.first?.recursiveReadOnly == true)
                 mount.readonly = false
                 do {
-                    _ = try await start("rro-rw") { $0.mounts = [mount] }
+                    _ = try await PodLifecycleTests.startContainer(runtime, pod: pod, "rro-rw", ["/bin/sleep", "3600"]) { $0.mounts = [mount] }
                     Issue.record("a recursive read-only mount that is not read-only was accepted")
                 } catch let e as RPCError {
                     #expect(e.code == .invalidArgument)
@@ -462,23 +389,18 @@ import Testing
 
             // nobody (65534) is listed in the image's group audio (29).
             for strict in [false, true] {
-                let id = try await start(strict ? "strict" : "merge") {
+                let id = try await PodLifecycleTests.startContainer(runtime, pod: pod, strict ? "strict" : "merge", ["/bin/sleep", "3600"]) {
                     $0.linux.securityContext.runAsUser.value = 65534
                     $0.linux.securityContext.supplementalGroups = [1234]
                     $0.linux.securityContext.supplementalGroupsPolicy = strict ? .strict : .merge
                 }
                 let want: [Int64] = strict ? [1234, 65534] : [29, 1234, 65534]
-                var statusReq = Runtime_V1_ContainerStatusRequest()
-                statusReq.containerID = id
-                let user = try await runtime.containerStatus(statusReq).status.user.linux
+                let user = try await PodLifecycleTests.status(runtime, id).user.linux
                 #expect(user.uid == 65534 && user.gid == 65534 && user.supplementalGroups.sorted() == want)
-                let groups = try await exec(id, ["/bin/grep", "^Groups:", "/proc/self/status"]).1
+                let groups = try await PodLifecycleTests.exec(runtime, id, "grep ^Groups: /proc/self/status").out
                 #expect(groups.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).dropFirst().compactMap { Int64($0) } == want)
             }
-
-            var removePod = Runtime_V1_RemovePodSandboxRequest()
-            removePod.podSandboxID = pod
-            _ = try await runtime.removePodSandbox(removePod)
+            try await PodLifecycleTests.removePod(runtime, pod.id)
         }
         _ = try? runCommand(["/bin/umount", sub])
         world.assertNoLeaks()
@@ -488,39 +410,18 @@ import Testing
     /// container's log file stays under it.
     @Test func logSizeMaxBoundsTheLogFile() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let crispd = try CrispdProcess()
-        let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
-        try await Self.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--log-size-max", "4096"])
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        let world = try await PodLifecycleTests.world(extra: ["--log-size-max", "4096"])
         defer { world.cleanup() }
-        try await crispd.withClients { runtime, _ in
-            var run = Runtime_V1_RunPodSandboxRequest()
-            run.config = PodSandboxTests.podConfig("chatty", cgroupParent: cgroupParent)
-            run.config.logDirectory = crispd.dir + "/pod-logs"
-            let pod = try await runtime.runPodSandbox(run).podSandboxID
-            var create = Runtime_V1_CreateContainerRequest()
-            create.podSandboxID = pod
-            create.sandboxConfig = run.config
+        try await world.crispd.withClients { runtime, _ in
+            let pod = try await PodLifecycleTests.runPod(runtime, "chatty", world: world)
             // About 30 KB of output, then an exit.
-            create.config = Self.containerConfig("chatty", ["/bin/sh", "-c",
-                "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done"], logPath: "chatty.log")
-            let id = try await runtime.createContainer(create).containerID
-            var start = Runtime_V1_StartContainerRequest()
-            start.containerID = id
-            _ = try await runtime.startContainer(start)
-            var statusReq = Runtime_V1_ContainerStatusRequest()
-            statusReq.containerID = id
-            let deadline = ContinuousClock.now + .seconds(20)
-            while try await runtime.containerStatus(statusReq).status.state != .containerExited, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            let log = readProcFile(crispd.dir + "/pod-logs/chatty.log") ?? ""
+            let id = try await PodLifecycleTests.startContainer(runtime, pod: pod, "chatty", ["/bin/sh", "-c",
+                "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done"])
+            _ = try await PodLifecycleTests.waitExited(runtime, id)
+            let log = readSmallFile(pod.config.logDirectory + "/chatty.log") ?? ""
             #expect(!log.isEmpty && log.utf8.count <= 4096, "log file is \(log.utf8.count) bytes")
             #expect(log.contains(" stdout F line 1999\n"), "the newest lines are kept")
-            var removePod = Runtime_V1_RemovePodSandboxRequest()
-            removePod.podSandboxID = pod
-            _ = try await runtime.removePodSandbox(removePod)
+            try await PodLifecycleTests.removePod(runtime, pod.id)
         }
         world.assertNoLeaks()
     }

@@ -1,5 +1,6 @@
 import CRIAPI
 import CrispRuntime
+import CrispOS
 import CrispTestSupport
 import Foundation
 import Testing
@@ -17,7 +18,7 @@ struct PodBenchmark {
     }
 
     static func rssKB(_ pid: Int32) -> Int {
-        let status = readProcFile("/proc/\(pid)/status") ?? ""
+        let status = readSmallFile("/proc/\(pid)/status") ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
         return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
@@ -144,7 +145,7 @@ struct PodBenchmark {
         samples["rss-idle-kB"] = [Double(idleRSS)]
         // crispd's own time per RPC, in order; the first two pods are warm-ups, as above.
         var server: [String: [Double]] = [:]
-        for line in (readProcFile(world.crispd.logPath) ?? "").split(separator: "\n") where line.contains("msg=rpc ") {
+        for line in (readSmallFile(world.crispd.logPath) ?? "").split(separator: "\n") where line.contains("msg=rpc ") {
             let fields = Dictionary(line.split(separator: " ").compactMap { f -> (String, String)? in
                 let kv = f.split(separator: "=", maxSplits: 1)
                 return kv.count == 2 ? (String(kv[0]), String(kv[1])) : nil

@@ -1,4 +1,5 @@
 import CRIAPI
+import CrispOS
 import CrispTestSupport
 import Foundation
 import GRPCCore
@@ -20,13 +21,14 @@ import Testing
         return PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
     }
 
-    static func runPod(_ runtime: Client, _ name: String, world: PodSandboxTests.World,
-                       sharedPID: Bool = false) async throws -> (id: String, config: Runtime_V1_PodSandboxConfig) {
+    static func runPod(_ runtime: Client, _ name: String, world: PodSandboxTests.World, sharedPID: Bool = false,
+                       configure: (inout Runtime_V1_PodSandboxConfig) -> Void = { _ in }) async throws -> (id: String, config: Runtime_V1_PodSandboxConfig) {
         var run = Runtime_V1_RunPodSandboxRequest()
         run.config = PodSandboxTests.podConfig(name, cgroupParent: world.cgroupParent)
         run.config.logDirectory = world.crispd.dir + "/pod-logs/" + name
         // The kubelet asks for CONTAINER unless the pod spec shares the process namespace.
         run.config.linux.securityContext.namespaceOptions.pid = sharedPID ? .pod : .container
+        configure(&run.config)
         return (try await runtime.runPodSandbox(run).podSandboxID, run.config)
     }
 
@@ -81,7 +83,7 @@ import Testing
 
     static func conmonCount(mentioning id: String) -> Int {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
-            guard Int(pid) != nil, let cmd = readProcFile("/proc/\(pid)/cmdline") else { return false }
+            guard Int(pid) != nil, let cmd = readSmallFile("/proc/\(pid)/cmdline") else { return false }
             return cmd.hasPrefix("/usr/bin/conmon") && cmd.contains(id)
         }.count
     }

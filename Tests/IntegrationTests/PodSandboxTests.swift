@@ -1,4 +1,5 @@
 import CRIAPI
+import CrispOS
 import CrispTestSupport
 import Foundation
 import GRPCCore
@@ -69,13 +70,13 @@ import Testing
 
         /// Everything the pods made is gone: mounts, conmon processes, cgroups.
         func assertNoLeaks() {
-            let mounts = readProcFile("/proc/self/mountinfo") ?? ""
+            let mounts = readSmallFile("/proc/self/mountinfo") ?? ""
             #expect(!mounts.contains(crispd.dir), "mounts left under \(crispd.dir)")
             let conmons = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
             let leftover = conmons.filter { pid in
-                guard Int(pid) != nil, let cmd = readProcFile("/proc/\(pid)/cmdline") else { return false }
+                guard Int(pid) != nil, let cmd = readSmallFile("/proc/\(pid)/cmdline") else { return false }
                 return cmd.hasPrefix("/usr/bin/conmon") && cmd.contains(crispd.dir)
-                    && !(readProcFile("/proc/\(pid)/stat")?.contains(") Z ") ?? true)
+                    && !(readSmallFile("/proc/\(pid)/stat")?.contains(") Z ") ?? true)
             }
             #expect(leftover.isEmpty, "conmon processes left: \(leftover)")
             let pins = podIDs.flatMap { id in Self.pinPaths(id).filter { FileManager.default.fileExists(atPath: $0) } }
@@ -112,7 +113,7 @@ import Testing
                 try? p.run()
                 p.waitUntilExit()
             }
-            let mounts = readProcFile("/proc/self/mountinfo") ?? ""
+            let mounts = readSmallFile("/proc/self/mountinfo") ?? ""
             for line in mounts.split(separator: "\n") {
                 let fields = line.split(separator: " ")
                 if fields.count > 4, fields[4].hasPrefix(crispd.dir) { umount2(String(fields[4]), Int32(MNT_DETACH)) }
@@ -170,11 +171,11 @@ import Testing
             #expect(pid > 0)
             // `runc start` returns once it has told the container to exec, maybe just before it has.
             let execDeadline = ContinuousClock.now + .seconds(5)
-            while readProcFile("/proc/\(pid)/cmdline")?.hasPrefix("/pause") != true,
+            while readSmallFile("/proc/\(pid)/cmdline")?.hasPrefix("/pause") != true,
                   ContinuousClock.now < execDeadline {
                 try await Task.sleep(for: .milliseconds(20))
             }
-            #expect(readProcFile("/proc/\(pid)/cmdline")?.hasPrefix("/pause") == true)
+            #expect(readSmallFile("/proc/\(pid)/cmdline")?.hasPrefix("/pause") == true)
             let runDir = world.crispd.runRoot + "/sandboxes/" + id
             #expect(try String(contentsOfFile: runDir + "/resolv.conf", encoding: .utf8) == "search example.test\nnameserver 127.0.0.53\n")
             #expect(try String(contentsOfFile: runDir + "/hostname", encoding: .utf8) == "web\n")
@@ -193,7 +194,7 @@ import Testing
             _ = try await runtime.stopPodSandbox(stop) // idempotent
             statusReq.verbose = false
             #expect(try await runtime.podSandboxStatus(statusReq).status.state == .sandboxNotready)
-            #expect(kill(Int32(pid), 0) != 0 || (readProcFile("/proc/\(pid)/stat")?.contains(") Z ") ?? true))
+            #expect(kill(Int32(pid), 0) != 0 || (readSmallFile("/proc/\(pid)/stat")?.contains(") Z ") ?? true))
             list.filter = Runtime_V1_PodSandboxFilter()
             list.filter.state.state = .sandboxReady
             #expect(try await runtime.listPodSandbox(list).items.isEmpty)

@@ -1,5 +1,6 @@
 import CRIAPI
 import CrispCore
+import CrispOS
 import CrispTestSupport
 import Foundation
 import GRPCCore
@@ -141,7 +142,7 @@ import Testing
             let pid = (try JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any])?["pid"] as? Int ?? 0
             #expect(pid > 0)
             // The infra's root filesystem is the pause image's, mounted from crisp's storage.
-            let mounts = readProcFile("/proc/\(pid)/mountinfo") ?? ""
+            let mounts = readSmallFile("/proc/\(pid)/mountinfo") ?? ""
             let rootMount = mounts.split(separator: "\n").first { $0.split(separator: " ").dropFirst(4).first == "/" } ?? ""
             // crisp's overlay driver mounts layers through an fd of its storage directory.
             #expect(rootMount.contains(" - overlay ") && rootMount.contains("lowerdir=/proc/self/fd/") && rootMount.contains("/diff,workdir="),

@@ -1,4 +1,5 @@
 public import Foundation
+import CrispOS
 
 /// One sample of a container's cgroup counters, read from cgroup v1 or v2 files.
 public struct CgroupSample: Sendable, Equatable {
@@ -80,11 +81,7 @@ public struct CgroupReader: Sendable {
 
     /// Read to the end: Foundation's `String(contentsOfFile:)` stops after one read of a size-0
     /// pseudo-file, about 4 KiB, and memory.stat can be longer.
-    func read(_ path: String) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        return (try? handle.readToEnd()).map { String(decoding: $0 ?? Data(), as: UTF8.self) }
-    }
+    func read(_ path: String) -> String? { readSmallFile(path) }
 
     static func number(_ text: String?) -> UInt64? {
         text.flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }

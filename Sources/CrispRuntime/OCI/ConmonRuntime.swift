@@ -1,6 +1,7 @@
 public import CrispCore
 public import CrispOCI
 public import Foundation
+import CrispOS
 import Glibc
 
 /// The seam between the container service and the OCI runtime; `ConmonRuntime` is the real one.
@@ -125,27 +126,11 @@ public enum Bundle {
     }
 }
 
-/// write-temp-(fsync)-rename, so a crash leaves the old file or the new one, never half of one.
+/// Records and bundle files (mode 0600) through CrispOS's atomic write, with crisp's typed errors.
 public enum AtomicFile {
     public static func write(_ data: Data, to path: String, durable: Bool = true) throws(CrispError) {
-        let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw CrispError(.internal, "cannot write \(path)", cause: SystemCallError("open", tmp, errno: errno)) }
-        var ok = data.withUnsafeBytes { raw -> Bool in
-            var off = 0
-            while off < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                off += n
-            }
-            return true
-        }
-        ok = ok && (!durable || fsync(fd) == 0)
-        let e = errno
-        close(fd)
-        guard ok, rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw CrispError(.internal, "cannot write \(path)", cause: SystemCallError("write", path, errno: e))
+        do { try writeFileAtomically(path, bytes: Array(data), mode: 0o600, durable: durable) } catch {
+            throw CrispError(.internal, "cannot write \(path)", cause: error as? SystemCallError)
         }
     }
 }

@@ -84,17 +84,26 @@ public final class ExitWatcher: Sendable {
             if fds[1].revents != 0 { return }
             let n = buffer.withUnsafeMutableBytes { Glibc.read(inotify, $0.baseAddress, $0.count) }
             if n <= 0 { continue }
-            var offset = 0
-            // struct inotify_event { int wd; uint32_t mask, cookie, len; char name[]; }
-            while offset + 16 <= n {
-                let len = buffer.withUnsafeBytes { Int($0.load(fromByteOffset: offset + 12, as: UInt32.self)) }
-                let nameBytes = buffer[(offset + 16)..<min(offset + 16 + len, n)].prefix { $0 != 0 }
-                offset += 16 + len
-                let name = String(decoding: nameBytes, as: UTF8.self)
+            for name in Self.eventNames(buffer, count: n) {
                 // conmon writes through a temporary name and renames it into place.
                 if name.isEmpty || name.hasPrefix(".") || name.contains(".tmp") { continue }
                 if let exit = Self.read(directory: directory, id: name) { continuation.yield(exit) }
             }
         }
+    }
+}
+
+extension ExitWatcher {
+    /// The file names of the inotify events in the first `count` bytes of `buffer`.
+    static func eventNames(_ buffer: [UInt8], count: Int) -> [String] {
+        var names: [String] = []
+        var offset = 0
+        // struct inotify_event { int wd; uint32_t mask, cookie, len; char name[]; }
+        while offset + 16 <= count {
+            let len = buffer.withUnsafeBytes { Int($0.load(fromByteOffset: offset + 12, as: UInt32.self)) }
+            names.append(String(decoding: buffer[(offset + 16)..<min(offset + 16 + len, count)].prefix { $0 != 0 }, as: UTF8.self))
+            offset += 16 + len
+        }
+        return names
     }
 }

@@ -34,15 +34,7 @@ public enum FileAppearance {
                 if r < 0 && errno == EINTR { continue }
                 if r <= 0 { return access(path, F_OK) == 0 }
                 let n = read(fd, &buffer, buffer.count)
-                if n <= 0 { continue }
-                // struct inotify_event { int wd; uint32_t mask, cookie, len; char name[]; }
-                var offset = 0
-                while offset + 16 <= n {
-                    let len = buffer.withUnsafeBytes { Int($0.load(fromByteOffset: offset + 12, as: UInt32.self)) }
-                    let nameBytes = buffer[(offset + 16)..<min(n, offset + 16 + len)].prefix { $0 != 0 }
-                    if String(decoding: nameBytes, as: UTF8.self) == name { return true }
-                    offset += 16 + len
-                }
+                if n > 0, ExitWatcher.eventNames(buffer, count: n).contains(name) { return true }
             }
         }
     }

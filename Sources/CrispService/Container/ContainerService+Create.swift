@@ -45,7 +45,7 @@ extension ContainerService {
             input.process.tty = r.tty
             input.process.stdin = r.stdin
             input.mounts = r.mounts
-            try Self.checkPropagation(r.mounts, mountinfo: readSmallFile("/proc/self/mountinfo"))
+            try Self.checkPropagation(r.mounts) { readSmallFile("/proc/self/mountinfo") }
             input.devices = try Self.resolveDevices(r.devices)
             let volumes = (config?.volumes.map { Array($0.keys) } ?? []).filter { v in !r.mounts.contains { $0.containerPath == v } }
             switch imageVolumes {

@@ -38,9 +38,10 @@ extension ContainerService {
     /// A propagating bind mount needs a host mount that propagates: bidirectional needs a shared
     /// one, host-to-container a shared or slave one. CRI-O refuses the container otherwise, rather
     /// than start it with a mount that silently does not propagate.
-    static func checkPropagation(_ mounts: [ContainerSpecInput.MountRequest], mountinfo: String?) throws(CrispError) {
+    /// The mount table is read only when a mount asks for propagation.
+    static func checkPropagation(_ mounts: [ContainerSpecInput.MountRequest], mountinfo: () -> String?) throws(CrispError) {
         let wanted = mounts.filter { $0.propagation != .private }
-        guard !wanted.isEmpty, let mountinfo else { return }
+        guard !wanted.isEmpty, let mountinfo = mountinfo() else { return }
         for m in wanted {
             let path = (m.hostPath as NSString).resolvingSymlinksInPath
             guard let (point, p) = Mounts.propagation(of: path, mountinfo: mountinfo) else { continue }

@@ -17,7 +17,7 @@ extension ContainerService {
         defer { unlink(file) }
         try await runtime.update(id: c.id, handler: try handler(c.runtimeHandler), resourcesFile: file)
         var updated = c
-        var kept = c.resources ?? ContainerRecord.Resources(ContainerSpecInput.ResourceRequest(), appliedOOMScoreAdj: 0)
+        var kept = c.resources ?? ContainerRecord.Resources()
         kept.apply(resources)
         updated.resources = kept
         try persist(updated)

@@ -26,14 +26,19 @@ public actor SandboxService {
         /// write-and-rename keeps them whole across a crashed daemon either way.
         public var durableRecords: Bool
 
+        /// The configured runtime handlers, before their features are probed.
+        public static func handlers(from config: CrispConfiguration) -> [String: RuntimeHandler] {
+            Dictionary(uniqueKeysWithValues: config.runtime.runtimes.map { name, h in
+                (name, RuntimeHandler(name: name, path: h.runtimePath, root: h.runtimeRoot,
+                                      systemdCgroup: config.runtime.cgroupManager == "systemd"))
+            })
+        }
+
         public init(config: CrispConfiguration, pauseBinary: String, minimumOOMScoreAdj: Int,
                     boundingCapabilities: [String]? = nil) {
             root = config.root
             runRoot = config.runRoot
-            handlers = Dictionary(uniqueKeysWithValues: config.runtime.runtimes.map { name, h in
-                (name, RuntimeHandler(name: name, path: h.runtimePath, root: h.runtimeRoot,
-                                      systemdCgroup: config.runtime.cgroupManager == "systemd"))
-            })
+            handlers = Self.handlers(from: config)
             defaultHandler = config.runtime.defaultRuntime
             cgroupManager = config.runtime.cgroupManager
             self.pauseBinary = pauseBinary
