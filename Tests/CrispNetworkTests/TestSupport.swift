@@ -15,7 +15,17 @@ struct TempDir {
     func write(_ name: String, _ text: String) throws {
         let p = path + "/" + name
         try FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: p, atomically: true, encoding: .utf8)
+        // Close-on-exec from the start: Foundation's atomic write uses a plain mkstemp descriptor,
+        // and a process another test spawns meanwhile can inherit it, so that executing the file
+        // (a plugin script) fails with ETXTBSY.
+        // Still written under another name and renamed, so a watcher never sees half a file.
+        let tmp = p + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw TestFailure("cannot write \(tmp): errno \(errno)") }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == bytes.count, rename(tmp, p) == 0 else { throw TestFailure("cannot write \(p): errno \(errno)") }
     }
 }
 
