@@ -37,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
         // MARK: core libraries
@@ -116,6 +117,15 @@ let package = Package(
         .executableTarget(name: "crisp-pinns"),
 
         // MARK: API, orchestration, edge
+        // The gRPC server transport on the CRI socket, with crisp's connection policy.
+        .target(
+            name: "CrispTransport",
+            dependencies: [
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "CRIAPI",
             dependencies: [
@@ -148,6 +158,7 @@ let package = Package(
             name: "crispd",
             dependencies: [
                 "CrispCore", "CrispConfig", "CrispServer", "CrispService", "CrispOS", "CRIAPI", "CrispRuntime", "CrispStorage", "CrispNetwork",
+                "CrispTransport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -185,6 +196,8 @@ let package = Package(
             dependencies: [
                 "CrispCore", "CrispOS", "CArchive",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
             ],
             path: "Tests/CrispTestSupport",
             swiftSettings: strict),
@@ -199,6 +212,14 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Tests/RegistryTestSupport",
+            swiftSettings: strict),
+        .testTarget(
+            name: "CrispTransportTests",
+            dependencies: [
+                "CrispTransport", "CrispTestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            ],
             swiftSettings: strict),
         .testTarget(name: "CrispCoreTests", dependencies: ["CrispCore"], swiftSettings: strict),
         .testTarget(name: "CrispConfigTests", dependencies: ["CrispConfig", "CrispCore"], swiftSettings: strict),

@@ -16,7 +16,8 @@ public struct CrispError: Error, Sendable, CustomStringConvertible {
 
     public var code: Code
     public var message: String
-    /// The underlying error, kept for logs; never shown to clients verbatim when it may hold secrets.
+    /// The underlying error, for crispd's log only: clients see `message` (the edge logs the cause
+    /// and never sends it), so a cause may name paths, errnos or a registry's answer freely.
     public var cause: (any Error & Sendable)?
 
     public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {

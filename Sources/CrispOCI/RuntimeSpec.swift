@@ -146,8 +146,27 @@ public struct RuntimeSpec: Codable, Sendable, Equatable {
         public var cpu: CPU?
         public var pids: Pids?
         public var hugepageLimits: [HugepageLimit]?
+        public var blockIO: BlockIO?
+        /// RDMA limits per device name.
+        public var rdma: [String: RDMA]?
         public var unified: [String: String]?
         public init() {}
+    }
+
+    /// The blkio (v1) or io (v2) controller's weights.
+    public struct BlockIO: Codable, Sendable, Equatable {
+        public var weight: UInt16?
+        public var leafWeight: UInt16?
+        public init(weight: UInt16? = nil) { self.weight = weight }
+    }
+
+    public struct RDMA: Codable, Sendable, Equatable {
+        public var hcaHandles: UInt32?
+        public var hcaObjects: UInt32?
+        public init(hcaHandles: UInt32? = nil, hcaObjects: UInt32? = nil) {
+            self.hcaHandles = hcaHandles
+            self.hcaObjects = hcaObjects
+        }
     }
 
     public struct DeviceCgroup: Codable, Sendable, Equatable {

@@ -1,5 +1,6 @@
 import CrispCore
-import GRPCCore
+public import GRPCCore
+public import Logging
 
 extension CrispError.Code {
     /// The one place where library error codes become gRPC status codes.
@@ -19,12 +20,40 @@ extension CrispError.Code {
     }
 }
 
-/// Turns whatever a handler threw into the `RPCError` the client sees.
-func rpcError(from error: any Error) -> RPCError {
-    switch error {
-    case let e as RPCError: return e
-    case let e as CrispError: return RPCError(code: e.code.rpcCode, message: e.description)
-    case is CancellationError: return RPCError(code: .cancelled, message: "request cancelled")
-    default: return RPCError(code: .unknown, message: "\(error)")
+/// Turns whatever a handler threw into the `RPCError` the client sees, and logs the failure with
+/// its cause. A client gets `CrispError.message` only, which says what failed and with what
+/// input; the cause (an errno, a registry's answer, a library's error text, which may carry
+/// credentials or internal paths) goes to crispd's log, never to the client.
+public struct ErrorMappingInterceptor: ServerInterceptor {
+    let logger: Logger
+
+    public init(logger: Logger) { self.logger = logger }
+
+    public func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>,
+        context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        do {
+            return try await next(request, context)
+        } catch {
+            let mapped = Self.rpcError(from: error, method: context.descriptor.method)
+            let level: Logger.Level = mapped.code == .unimplemented || mapped.code == .notFound ? .debug : .warning
+            var metadata: Logger.Metadata = ["method": "\(context.descriptor.method)", "code": "\(mapped.code)",
+                                             "error": "\(mapped.message)"]
+            if let e = error as? CrispError, let cause = e.cause { metadata["cause"] = "\(cause)" }
+            if !(error is CrispError || error is RPCError || error is CancellationError) { metadata["cause"] = "\(error)" }
+            logger.log(level: level, "rpc failed", metadata: metadata)
+            throw mapped
+        }
+    }
+
+    static func rpcError(from error: any Error, method: String) -> RPCError {
+        switch error {
+        case let e as RPCError: return e
+        case let e as CrispError: return RPCError(code: e.code.rpcCode, message: e.message)
+        case is CancellationError: return RPCError(code: .cancelled, message: "request cancelled")
+        default: return RPCError(code: .unknown, message: "\(method) failed unexpectedly; crispd's log has the cause")
+        }
     }
 }

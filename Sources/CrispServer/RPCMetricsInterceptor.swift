@@ -3,9 +3,9 @@ public import Logging
 import Metrics
 import Foundation
 
-/// Counts, times and logs every RPC, and turns library errors into gRPC status codes so that
-/// handlers may throw `CrispError` freely. Metrics go to whatever swift-metrics backend the
-/// daemon bootstrapped (Prometheus when enabled, nothing otherwise).
+/// Counts and times every RPC, and logs its duration at trace level. Metrics go to whatever
+/// swift-metrics backend the daemon bootstrapped (Prometheus when enabled, nothing otherwise).
+/// Placed outside `ErrorMappingInterceptor`, so the errors it counts are gRPC statuses already.
 public struct RPCMetricsInterceptor: ServerInterceptor {
     let logger: Logger
 
@@ -26,10 +26,6 @@ public struct RPCMetricsInterceptor: ServerInterceptor {
                           preferredDisplayUnit: .seconds).record(duration: elapsed)
             if let error {
                 Counter(label: "crisp_grpc_errors_total", dimensions: dimensions + [("code", "\(error.code)")]).increment()
-                let level: Logger.Level = error.code == .unimplemented || error.code == .notFound ? .debug : .warning
-                logger.log(level: level, "rpc failed", metadata: [
-                    "method": "\(method)", "code": "\(error.code)", "error": "\(error.message)",
-                ])
             } else {
                 logger.trace("rpc", metadata: ["method": "\(method)", "us": "\(elapsed.components.attoseconds / 1_000_000_000_000 + elapsed.components.seconds * 1_000_000)"])
             }
@@ -39,9 +35,8 @@ public struct RPCMetricsInterceptor: ServerInterceptor {
             finish(nil)
             return response
         } catch {
-            let mapped = rpcError(from: error)
-            finish(mapped)
-            throw mapped
+            finish(error as? RPCError ?? RPCError(code: .unknown, message: "\(method) failed"))
+            throw error
         }
     }
 }

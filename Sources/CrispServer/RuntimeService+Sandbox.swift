@@ -36,21 +36,12 @@ extension RuntimeService {
     }
 
     func stopPodSandbox(_ r: Runtime_V1_StopPodSandboxRequest) async throws -> Runtime_V1_StopPodSandboxResponse {
-        do {
-            let pod = try await sandboxes.status(r.podSandboxID)
-            try await containers.stopAll(inSandbox: pod.id, timeout: .zero)
-            try await sandboxes.stop(pod.id)
-        } catch where error.code == .notFound {
-            // The CRI asks StopPodSandbox to succeed for pods that are already gone.
-        }
+        try await containers.stopPod(r.podSandboxID)
         return Runtime_V1_StopPodSandboxResponse()
     }
 
     func removePodSandbox(_ r: Runtime_V1_RemovePodSandboxRequest) async throws -> Runtime_V1_RemovePodSandboxResponse {
-        if let pod = try? await sandboxes.status(r.podSandboxID) {
-            try await containers.removeAll(inSandbox: pod.id)
-        }
-        try await sandboxes.remove(r.podSandboxID)
+        try await containers.removePod(r.podSandboxID)
         return Runtime_V1_RemovePodSandboxResponse()
     }
 

@@ -6,6 +6,7 @@ import CrispStorage
 import CrispNetwork
 import CrispServer
 import CrispService
+import CrispTransport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
@@ -50,14 +51,12 @@ struct Daemon {
         let info = RuntimeInfoService(config: live, network: network, handlers: Array(handlers.values))
         let runtime = try await makeRuntime(storage: storage, network: network, images: images.manager, live: live,
                                             handlers: handlers, logger: logger)
-        let transport = HTTP2ServerTransport.Posix(
-            address: .unixDomainSocket(path: config.api.listen),
-            transportSecurity: .plaintext,
-            config: .defaults { $0.rpc.maxRequestPayloadSize = config.api.grpcMaxRecvMsgSize })
+        let transport = CRIServerTransport.make(.init(socketPath: config.api.listen,
+                                                      maxRequestPayloadSize: config.api.grpcMaxRecvMsgSize))
         let server = GRPCServer(
             transport: transport,
             services: [RuntimeService(info: info, sandboxes: runtime.sandboxes, containers: runtime.containers), images.service],
-            interceptors: [RPCMetricsInterceptor(logger: Logger(label: "grpc"))])
+            interceptors: [RPCMetricsInterceptor(logger: Logger(label: "grpc")), ErrorMappingInterceptor(logger: Logger(label: "grpc"))])
         services.append(GRPCServerService(server: server, socketPath: config.api.listen, logger: logger,
                                           events: runtime.containers.events))
         services.append(ReloadService(sources: sources, live: live, level: level, images: images.manager, logger: logger))

@@ -42,8 +42,7 @@ import Testing
             "kube/c1/pids.current": "2\n",
         ])
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let reader = CgroupReader.detect(root: root)
-        #expect(reader.layout == .v2)
+        let reader = CgroupReader(root: root, layout: .v2)
         let s = try #require(reader.sample(path: "kube/c1"))
         #expect(s.cpuUsageNanos == 2_500_000)
         #expect(s.memoryWorkingSetBytes == 2_097_152 - 262_144)
@@ -64,8 +63,22 @@ import Testing
     }
 
     @Test func thisHostIsDetected() {
-        let reader = CgroupReader.detect()
+        let reader = CgroupReader(host: CgroupHost.detect())
         #expect(reader.layout == (FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") ? .v2 : .v1))
+    }
+
+    /// A co-mounted `cpu,cpuacct` hierarchy is read where mountinfo says it is.
+    @Test func v1CountersFollowTheMountPoints() throws {
+        let root = try tree([
+            "cpu,cpuacct/kube/c1/cpuacct.usage": "77\n",
+            "memory/kube/c1/memory.usage_in_bytes": "4096\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let host = CgroupHost(mounts: CgroupMounts(v1: ["cpu": root + "/cpu,cpuacct", "cpuacct": root + "/cpu,cpuacct",
+                                                        "memory": root + "/memory"]),
+                              unifiedControllers: nil, swapAccounting: false, hugePageDirectories: nil)
+        let s = try #require(CgroupReader(host: host).sample(path: "/kube/c1"))
+        #expect(s.cpuUsageNanos == 77 && s.memoryUsageBytes == 4096 && s.processes == 0)
     }
 }
 

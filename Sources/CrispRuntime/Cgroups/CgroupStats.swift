@@ -27,27 +27,39 @@ public struct CgroupReader: Sendable {
 
     public let root: String
     public let layout: Layout
+    /// v1 controller → hierarchy mount point, when known; `root/CONTROLLER` otherwise.
+    let v1MountPoints: [String: String]
 
     public init(root: String = "/sys/fs/cgroup", layout: Layout) {
-        self.root = root
-        self.layout = layout
+        self.init(root: root, layout: layout, v1MountPoints: [:])
     }
 
-    /// The layout of this host: v2 when `root` itself is a cgroup2 mount (it has
-    /// `cgroup.controllers`), v1 (including hybrid) otherwise.
-    public static func detect(root: String = "/sys/fs/cgroup") -> CgroupReader {
-        let unified = FileManager.default.fileExists(atPath: root + "/cgroup.controllers")
-        return CgroupReader(root: root, layout: unified ? .v2 : .v1)
+    init(root: String, layout: Layout, v1MountPoints: [String: String]) {
+        self.root = root
+        self.layout = layout
+        self.v1MountPoints = v1MountPoints
     }
+
+    /// Reads where this host's hierarchies are (`CgroupHost.detect()`): the unified one in
+    /// unified mode, the v1 ones otherwise (a hybrid host keeps its counters there too).
+    public init(host: CgroupHost) {
+        if host.mode == .unified {
+            self.init(root: host.unifiedMountPoint ?? CgroupHost.unifiedRoot, layout: .v2)
+        } else {
+            self.init(root: CgroupHost.unifiedRoot, layout: .v1, v1MountPoints: host.v1MountPoints)
+        }
+    }
+
+    func v1(_ controller: String) -> String { v1MountPoints[controller] ?? root + "/" + controller }
 
     /// nil when the cgroup does not exist (the container is gone or never started).
     public func sample(path: String, at: Date = Date()) -> CgroupSample? {
         let p = path.hasPrefix("/") ? path : "/" + path
         switch layout {
         case .v1:
-            guard let cpu = Self.number(read("\(root)/cpuacct\(p)/cpuacct.usage")) else { return nil }
-            let usage = Self.number(read("\(root)/memory\(p)/memory.usage_in_bytes")) ?? 0
-            let stat = Self.keyValues(read("\(root)/memory\(p)/memory.stat") ?? "")
+            guard let cpu = Self.number(read(v1("cpuacct") + p + "/cpuacct.usage")) else { return nil }
+            let usage = Self.number(read(v1("memory") + p + "/memory.usage_in_bytes")) ?? 0
+            let stat = Self.keyValues(read(v1("memory") + p + "/memory.stat") ?? "")
             let inactive = stat["total_inactive_file"] ?? stat["inactive_file"] ?? 0
             return CgroupSample(
                 cpuUsageNanos: cpu, memoryUsageBytes: usage,
@@ -55,7 +67,7 @@ public struct CgroupReader: Sendable {
                 memoryRSSBytes: stat["total_rss"] ?? stat["rss"] ?? 0,
                 pageFaults: stat["total_pgfault"] ?? stat["pgfault"] ?? 0,
                 majorPageFaults: stat["total_pgmajfault"] ?? stat["pgmajfault"] ?? 0,
-                processes: Self.number(read("\(root)/pids\(p)/pids.current")) ?? 0, at: at)
+                processes: Self.number(read(v1("pids") + p + "/pids.current")) ?? 0, at: at)
         case .v2:
             let dir = root + p
             guard let cpuStat = read(dir + "/cpu.stat") else { return nil }

@@ -50,7 +50,7 @@ extension SpecBuilder {
         return out
     }
 
-    func linux(_ input: ContainerSpecInput) -> RuntimeSpec.Linux {
+    func linux(_ input: ContainerSpecInput, notes: inout Notes) -> RuntimeSpec.Linux {
         var l = RuntimeSpec.Linux()
         let sb = input.sandbox
         var ns: [RuntimeSpec.Namespace] = [RuntimeSpec.Namespace(type: "mount")]
@@ -60,14 +60,18 @@ extension SpecBuilder {
         if !sb.hostPID { ns.append(RuntimeSpec.Namespace(type: "pid", path: sb.pidNamespace)) }
         l.namespaces = ns
         l.cgroupsPath = Self.cgroupsPath(manager: input.defaults.cgroupManager, parent: sb.cgroupParent, id: input.id)
-        l.resources = resources(input)
+        var resources = resources(input)
+        if let controllers = input.defaults.cgroupControllers {
+            notes.leftOutResources = controllers.restrict(&resources)
+        }
+        l.resources = resources
         if !input.devices.isEmpty {
             l.devices = input.devices.map {
                 RuntimeSpec.Device(type: $0.type, path: $0.containerPath, major: $0.major, minor: $0.minor,
                                    fileMode: $0.fileMode, uid: 0, gid: 0)
             }
         }
-        if !input.defaults.sysctls.isEmpty { l.sysctl = input.defaults.sysctls }
+        if !sb.sysctls.isEmpty { l.sysctl = sb.sysctls }
         // A bind mount's propagation only reaches the host (or from it) when the container's root
         // mount propagates too, as CRI-O sets it.
         if input.mounts.contains(where: { $0.propagation == .bidirectional }) {

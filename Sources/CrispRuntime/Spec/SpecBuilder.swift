@@ -12,10 +12,13 @@ public struct SpecBuilder: Sendable {
         /// Capabilities asked for (privileged, `ALL`, or by name) that the daemon's own bounding
         /// set lacks; left out, since no runtime can grant them.
         public var unavailableCapabilities: [String] = []
+        /// Limits the host's cgroup hierarchy cannot take, left out of `linux.resources`.
+        public var leftOutResources: [CgroupControllers.Omission] = []
         public static func == (a: Notes, b: Notes) -> Bool {
             a.clampedOOMScoreAdj?.requested == b.clampedOOMScoreAdj?.requested
                 && a.clampedOOMScoreAdj?.applied == b.clampedOOMScoreAdj?.applied
                 && a.unavailableCapabilities == b.unavailableCapabilities
+                && a.leftOutResources == b.leftOutResources
         }
     }
 
@@ -28,7 +31,7 @@ public struct SpecBuilder: Sendable {
         spec.process = try process(input, notes: &notes)
         spec.mounts = mounts(input)
         spec.annotations = input.annotations.isEmpty ? nil : input.annotations
-        spec.linux = linux(input)
+        spec.linux = linux(input, notes: &notes)
         return (spec, notes)
     }
 

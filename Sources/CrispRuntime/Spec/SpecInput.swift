@@ -131,6 +131,10 @@ public struct ContainerSpecInput: Sendable {
         public var resolvConf: String?
         public var shmPath: String?
         public var cgroupParent = ""
+        /// The pod's sysctls (validated by `PodSysctls`, defaults merged in), set in every
+        /// container of the pod: the namespaces they belong to are shared, so writing them again
+        /// is harmless, and pods without an infra container have nothing else to set them.
+        public var sysctls: [String: String] = [:]
         public init() {}
     }
 
@@ -146,7 +150,9 @@ public struct ContainerSpecInput: Sendable {
         /// Whether the runtime handler knows the `rro` mount option.
         public var recursiveReadOnlySupported = false
         public var pidsLimit: Int64 = 0
-        public var sysctls: [String: String] = [:]
+        /// What this host's cgroup hierarchy can limit (`CgroupHost.detect()`); limits it cannot
+        /// take are left out and listed in the notes. nil leaves everything in.
+        public var cgroupControllers: CgroupControllers?
         public init() {}
     }
 }

@@ -1,6 +1,6 @@
 public import Foundation
 public import CrispRuntime
-import CrispOCI
+public import CrispOCI
 
 /// A container as crisp keeps it, persisted as JSON under `root/containers/ID/container.json`.
 public struct ContainerRecord: Codable, Sendable, Equatable {
@@ -49,28 +49,32 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var hugepageLimits: [String: UInt64] = [:]
         public var unified: [String: String] = [:]
 
-        public init(_ r: ContainerSpecInput.ResourceRequest, appliedOOMScoreAdj: Int) {
+        /// The limits as they went into the container's spec: what the host's cgroups could not
+        /// take (hugepage limits without hugetlb, swap without accounting) is not reported.
+        public init(applied r: RuntimeSpec.Resources?, oomScoreAdj: Int) {
             self.init()
-            apply(r)
-            oomScoreAdj = Int64(appliedOOMScoreAdj)
+            if let r { apply(r) }
+            self.oomScoreAdj = Int64(oomScoreAdj)
         }
 
         init() {}
 
-        /// UpdateContainerResources' rule: zero and empty fields are left as they are. Swap
-        /// follows the memory limit when not given, as the spec builder sets it.
-        public mutating func apply(_ r: ContainerSpecInput.ResourceRequest) {
-            if r.cpuPeriod > 0 { cpuPeriod = Int64(r.cpuPeriod) }
-            if r.cpuQuota != 0 { cpuQuota = r.cpuQuota }
-            if r.cpuShares > 0 { cpuShares = Int64(r.cpuShares) }
-            if r.memoryLimit > 0 {
-                memoryLimit = r.memoryLimit
-                memorySwapLimit = r.memorySwapLimit > 0 ? r.memorySwapLimit : r.memoryLimit
+        /// Takes the limits `r` sets; the ones it leaves unset are kept, as
+        /// UpdateContainerResources leaves zero and empty fields alone.
+        public mutating func apply(_ r: RuntimeSpec.Resources) {
+            if let cpu = r.cpu {
+                if let v = cpu.period { cpuPeriod = Int64(clamping: v) }
+                if let v = cpu.quota { cpuQuota = v }
+                if let v = cpu.shares { cpuShares = Int64(clamping: v) }
+                if let v = cpu.cpus { cpusetCPUs = v }
+                if let v = cpu.mems { cpusetMems = v }
             }
-            if !r.cpusetCPUs.isEmpty { cpusetCPUs = r.cpusetCPUs }
-            if !r.cpusetMems.isEmpty { cpusetMems = r.cpusetMems }
-            for h in r.hugepageLimits { hugepageLimits[h.pageSize] = h.limit }
-            for (k, v) in r.unified { unified[k] = v }
+            if let memory = r.memory, let limit = memory.limit {
+                memoryLimit = limit
+                memorySwapLimit = memory.swap ?? 0
+            }
+            for h in r.hugepageLimits ?? [] { hugepageLimits[h.pageSize] = h.limit }
+            for (k, v) in r.unified ?? [:] { unified[k] = v }
         }
     }
 

@@ -16,15 +16,20 @@ extension ContainerService {
         let pod = try await sandboxes.status(r.sandboxID)
         guard pod.state == .ready else { throw .failedPrecondition("pod \(pod.id) is not ready; cannot create container \(r.name) in it") }
         let key = "\(r.name)_\(pod.id)_\(r.attempt)"
-        if let existing = reservations[key] {
-            throw .alreadyExists("container \(r.name) (attempt \(r.attempt)) already exists in pod \(pod.id) as \(existing)")
-        }
-        let image = try await findImage(r.image)
-        let handler = try handler(pod.runtimeHandler)
         let id = ContainerID.random()
-        reservations[key] = id.rawValue
-        var undo: [() async -> Void] = [{ await self.unreserve(key) }]
+        // Reserved before the next suspension; a replayed CreateContainer waits for its twin.
+        reserving: while true {
+            switch reservations.reserve(key, for: id.rawValue) {
+            case .reserved: break reserving
+            case .taken(let existing):
+                throw .alreadyExists("container \(r.name) (attempt \(r.attempt)) already exists in pod \(pod.id) as \(existing)")
+            case .wait: await withCheckedContinuation { reservations.enqueue(key, $0) }
+            }
+        }
+        var undo: [() async -> Void] = [{ await self.finishReservation(key, keep: false) }]
         do {
+            let image = try await findImage(r.image)
+            let handler = try handler(pod.runtimeHandler)
             _ = try await storage.createContainer(CreateContainerOptions(id: id, name: "\(r.name)-\(id.short)", imageID: image.id))
             undo.append { [storage] in try? await storage.removeContainer(id) }
             let rootfs = try await storage.mountContainer(id)
@@ -68,12 +73,14 @@ extension ContainerService {
             input.defaults.boundingCapabilities = settings.boundingCapabilities
             input.defaults.recursiveReadOnlySupported = handler.recursiveReadOnlyMounts
             input.defaults.pidsLimit = pidsLimit
+            input.defaults.cgroupControllers = settings.cgroups.controllers
             input.sandbox = sandboxContext(pod)
             input.annotations = r.annotations.merging(["io.kubernetes.cri.container-type": "container",
                                                        "io.kubernetes.cri.sandbox-id": pod.id]) { $1 }
             input.passwd = Self.readImageFile(rootfs: rootfs, path: "etc/passwd")
             input.group = Self.readImageFile(rootfs: rootfs, path: "etc/group")
             let (spec, notes) = try SpecBuilder().build(input)
+            settings.cgroupNotices.log(notes.leftOutResources, host: settings.cgroups, container: r.name, logger: logger)
             if !notes.unavailableCapabilities.isEmpty && !capabilityNoticeLogged {
                 capabilityNoticeLogged = true
                 logger.notice("capabilities outside crispd's own bounding set are left out of containers; logged once",
@@ -104,8 +111,10 @@ extension ContainerService {
                                                   propagation: $0.propagation,
                                                   recursiveReadOnly: $0.recursiveReadOnly ? true : nil) },
                 createdPID: created.pid,
-                resources: ContainerRecord.Resources(r.resources, appliedOOMScoreAdj: spec.process?.oomScoreAdj ?? r.resources.oomScoreAdj))
+                resources: ContainerRecord.Resources(applied: spec.linux?.resources,
+                                                     oomScoreAdj: spec.process?.oomScoreAdj ?? r.resources.oomScoreAdj))
             try persist(record)
+            reservations.finish(key, keep: true)
             emit(.created, record)
             logger.info("container created", metadata: ["container": "\(id)", "pod": "\(pod.id)", "name": "\(r.name)"])
             return record
@@ -115,7 +124,7 @@ extension ContainerService {
         }
     }
 
-    func unreserve(_ key: String) { reservations[key] = nil }
+    func finishReservation(_ key: String, keep: Bool) { reservations.finish(key, keep: keep) }
 
     func findImage(_ reference: String) async throws(CrispError) -> CrispStorage.Image {
         do {
@@ -161,6 +170,7 @@ extension ContainerService {
         s.resolvConf = pod.resolvConfPath
         s.shmPath = pod.shmMounted ? pod.shmPath : nil
         s.cgroupParent = pod.cgroupParent
+        s.sysctls = pod.sysctls ?? [:]
         return s
     }
 

@@ -7,40 +7,53 @@ import Glibc
 import Logging
 
 extension ContainerService {
+    /// Starts a created container. Operations on one container run one at a time, so a replayed
+    /// StartContainer waits for the first and then finds the container running: runc is asked
+    /// once.
     public func start(_ id: String) async throws(CrispError) {
-        var c = try lookup(id)
-        guard case .created = c.lifecycle else {
-            throw .failedPrecondition("container \(c.id) is not in the created state; it cannot be started")
+        let found = try lookup(id)
+        try await serializer.exclusively(found.id) { () async throws(CrispError) in
+            guard let c = containers[found.id] else { throw .notFound("container \(found.id) was removed") }
+            guard case .created = c.lifecycle else {
+                throw .failedPrecondition("container \(c.id) is not in the created state; it cannot be started")
+            }
+            let handler = try handler(c.runtimeHandler)
+            try await runtime.start(id: c.id, handler: handler)
+            let pid: Int32
+            if let known = c.createdPID, known > 0 { pid = known } else {
+                pid = (try? await runtime.state(id: c.id, handler: handler).pid) ?? 0
+            }
+            // Re-read: a container that exits at once may already have its exit recorded by now.
+            guard var current = containers[c.id], case .created = current.lifecycle else { return }
+            current.lifecycle = .running(pid: pid, startedAt: SandboxService.now())
+            try persist(current)
+            emit(.started, current)
         }
-        let handler = try handler(c.runtimeHandler)
-        try await runtime.start(id: c.id, handler: handler)
-        let pid: Int32
-        if let known = c.createdPID, known > 0 { pid = known } else {
-            pid = (try? await runtime.state(id: c.id, handler: handler).pid) ?? 0
-        }
-        // A container that exits at once may already have its exit recorded by now.
-        if case .exited = containers[c.id]?.lifecycle { return }
-        c.lifecycle = .running(pid: pid, startedAt: SandboxService.now())
-        try persist(c)
-        emit(.started, c)
     }
 
     /// The image's stop signal (or SIGTERM), then SIGKILL after `timeout`; zero kills at once.
     /// Stopping a container that is not running succeeds.
     /// Unknown ids succeed, as in CRI-O: the kubelet retries stops of containers already gone.
     public func stop(_ id: String, timeout: Duration) async throws(CrispError) {
-        let c: ContainerRecord
-        do { c = try lookup(id) } catch where error.code == .notFound { return }
+        let found: ContainerRecord
+        do { found = try lookup(id) } catch where error.code == .notFound { return }
+        try await serializer.exclusively(found.id) { () async throws(CrispError) in
+            try await stopHeld(found.id, timeout: timeout)
+        }
+    }
+
+    /// `stop` with the container's key held.
+    func stopHeld(_ id: String, timeout: Duration) async throws(CrispError) {
+        guard let c = containers[id] else { return }
         switch c.lifecycle {
         case .exited: return
         case .created:
             // Never started: there is no process to signal, only the runtime's record to end.
             try await runtime.delete(id: c.id, handler: try handler(c.runtimeHandler))
-            var done = c
+            guard var done = containers[id], case .created = done.lifecycle else { return }
             done.lifecycle = .exited(exitCode: 0, startedAt: 0, finishedAt: SandboxService.now(), reason: "Completed")
             try persist(done)
             emit(.stopped, done)
-            return
         case .running:
             let exit = try await runtime.stop(id: c.id, handler: try handler(c.runtimeHandler),
                                               signal: c.stopSignal, timeout: timeout)
@@ -50,26 +63,29 @@ extension ContainerService {
 
     /// Removes the container, its bundle and its read-write layer. Unknown ids succeed.
     public func remove(_ id: String) async throws(CrispError) {
-        let c: ContainerRecord
-        do { c = try lookup(id) } catch where error.code == .notFound { return }
-        if case .running = c.lifecycle { try await stop(c.id, timeout: .zero) }
-        try await runtime.delete(id: c.id, handler: try handler(c.runtimeHandler))
-        let cid = ContainerID(uncheckedRawValue: c.id)
-        do {
-            _ = try await storage.unmountContainer(cid, force: true)
-            try await storage.removeContainer(cid)
-        } catch {
-            throw error as? CrispError ?? CrispError(.internal, "removing the root filesystem of \(c.id) failed: \(error)")
+        let found: ContainerRecord
+        do { found = try lookup(id) } catch where error.code == .notFound { return }
+        try await serializer.exclusively(found.id) { () async throws(CrispError) in
+            guard let c = containers[found.id] else { return }
+            if case .running = c.lifecycle { try await stopHeld(c.id, timeout: .zero) }
+            try await runtime.delete(id: c.id, handler: try handler(c.runtimeHandler))
+            let cid = ContainerID(uncheckedRawValue: c.id)
+            do {
+                _ = try await storage.unmountContainer(cid, force: true)
+                try await storage.removeContainer(cid)
+            } catch {
+                throw error as? CrispError ?? CrispError(.internal, "removing the root filesystem of \(c.id) failed: \(error)")
+            }
+            try? FileManager.default.removeItem(atPath: "\(recordsDirectory)/\(c.id)")
+            try? FileManager.default.removeItem(atPath: settings.exitDirectory + "/" + c.id)
+            containers[c.id] = nil
+            lastSamples[c.id] = nil
+            reservations.release(c.reservationKey)
+            logger.info("container removed", metadata: ["container": "\(c.id)"])
+            emit(.deleted, c)
+            // RemoveImage of an image in use only untags it; its layers go with its last user.
+            if let images, let digest = try? Digest(parsing: c.imageID) { await images.collectUntaggedImages(only: digest) }
         }
-        try? FileManager.default.removeItem(atPath: "\(recordsDirectory)/\(c.id)")
-        try? FileManager.default.removeItem(atPath: settings.exitDirectory + "/" + c.id)
-        containers[c.id] = nil
-        lastSamples[c.id] = nil
-        reservations[c.reservationKey] = nil
-        logger.info("container removed", metadata: ["container": "\(c.id)"])
-        emit(.deleted, c)
-        // RemoveImage of an image in use only untags it; its layers go with its last user.
-        if let images, let digest = try? Digest(parsing: c.imageID) { await images.collectUntaggedImages(only: digest) }
     }
 
     public func stopAll(inSandbox sandboxID: String, timeout: Duration) async throws(CrispError) {

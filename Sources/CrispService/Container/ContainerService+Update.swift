@@ -8,19 +8,26 @@ extension ContainerService {
     /// Applies new CPU and memory limits through the runtime's `update`; zero fields are left
     /// alone (UpdateContainerResources).
     public func update(_ id: String, _ resources: ContainerSpecInput.ResourceRequest) async throws(CrispError) {
-        let c = try lookup(id)
-        guard case .running = c.lifecycle else { throw .failedPrecondition("container \(c.id) is not running") }
-        var r = RuntimeSpec.Resources()
-        (r.cpu, r.memory) = SpecBuilder.cpuAndMemory(resources)
-        let file = "\(recordsDirectory)/\(c.id)/update.json"
-        try Bundle.writeJSON(r, to: file)
-        defer { unlink(file) }
-        try await runtime.update(id: c.id, handler: try handler(c.runtimeHandler), resourcesFile: file)
-        var updated = c
-        var kept = c.resources ?? ContainerRecord.Resources()
-        kept.apply(resources)
-        updated.resources = kept
-        try persist(updated)
+        let found = try lookup(id)
+        try await serializer.exclusively(found.id) { () async throws(CrispError) in
+            guard let c = containers[found.id] else { throw .notFound("container \(found.id) was removed") }
+            guard case .running = c.lifecycle else { throw .failedPrecondition("container \(c.id) is not running") }
+            var r = RuntimeSpec.Resources()
+            (r.cpu, r.memory) = SpecBuilder.cpuAndMemory(resources)
+            // The same limits are left out as at create (cpuset, swap without accounting).
+            settings.cgroupNotices.log(settings.cgroups.controllers.restrict(&r), host: settings.cgroups, container: c.name,
+                                       logger: logger)
+            let file = "\(recordsDirectory)/\(c.id)/update.json"
+            try Bundle.writeJSON(r, to: file)
+            defer { unlink(file) }
+            try await runtime.update(id: c.id, handler: try handler(c.runtimeHandler), resourcesFile: file)
+            // Re-read: the container may have exited meanwhile, and that must not be overwritten.
+            guard var updated = containers[c.id] else { return }
+            var kept = updated.resources ?? ContainerRecord.Resources()
+            kept.apply(r)
+            updated.resources = kept
+            try persist(updated)
+        }
     }
 
     /// Asks conmon to reopen the log file (after the kubelet rotated it), through its control

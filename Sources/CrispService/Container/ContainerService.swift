@@ -18,7 +18,10 @@ public actor ContainerService {
     let logger: Logger
     public nonisolated let events: EventHub
     var containers: [String: ContainerRecord] = [:]
-    var reservations: [String: String] = [:]
+    /// Container name in its pod (`name_pod_attempt`) → container id, including creations in flight.
+    var reservations = NameReservations()
+    /// Start, stop, remove and update of one container run one at a time.
+    let serializer = KeyedSerializer()
     var defaultCapabilities: [String]
     var pidsLimit: Int64
     /// `image_volumes`: mkdir (in the container's layer), bind (a directory of its own under the
@@ -27,7 +30,8 @@ public actor ContainerService {
     /// `log_size_max`: conmon truncates a container's log file past this many bytes; -1 (or 0)
     /// means no limit.
     let logSizeMax: Int
-    let cgroups = CgroupReader.detect()
+    /// Reads stats from the hierarchies probed at start-up (`settings.cgroups`).
+    let cgroups: CgroupReader
     /// The previous cgroup sample per container, for CPU rates.
     var lastSamples: [String: CgroupSample] = [:]
     var seccompNoticeLogged = false
@@ -47,6 +51,7 @@ public actor ContainerService {
         pidsLimit = Int64(config.runtime.pidsLimit)
         imageVolumes = config.image.imageVolumes
         logSizeMax = config.runtime.logSizeMax
+        cgroups = CgroupReader(host: settings.cgroups)
     }
 
     var recordsDirectory: String { settings.root + "/containers" }
@@ -111,7 +116,7 @@ public actor ContainerService {
                 continue
             }
             containers[c.id] = c
-            reservations[c.reservationKey] = c.id
+            reservations.restore(c.reservationKey, for: c.id)
             if let e = await exits.exit(of: c.id) { exited(e) }
         }
         if !containers.isEmpty { logger.info("restored containers", metadata: ["count": "\(containers.count)"]) }

@@ -52,6 +52,9 @@ public struct Sandbox: Codable, Sendable, Equatable {
     /// The storage container holding the infra root filesystem when it comes from `pause_image`;
     /// nil when crisp's own pause program is used.
     public var infraStorageID: String?
+    /// The sysctls every container of the pod sets: the pod's own over `default_sysctls`,
+    /// validated and dotted. nil in records written before they were kept.
+    public var sysctls: [String: String]?
 
     /// Like CRI-O without an infra container by default: one runs only to hold a PID namespace
     /// that the pod's containers share; every other namespace is pinned by crisp-pinns.

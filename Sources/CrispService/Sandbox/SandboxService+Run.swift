@@ -17,10 +17,13 @@ extension SandboxService {
         guard !m.name.isEmpty, !m.namespace.isEmpty, !m.uid.isEmpty else {
             throw .invalidArgument("pod metadata needs name, namespace and uid (got name \"\(m.name)\", namespace \"\(m.namespace)\", uid \"\(m.uid)\")")
         }
-        if let existing = reservations[m.key] {
-            throw .alreadyExists("pod \(m.namespace)/\(m.name) (uid \(m.uid), attempt \(m.attempt)) already exists as \(existing)")
-        }
         let handler = try handler(named: request.runtimeHandler)
+        let (sysctls, skipped) = try PodSysctls.effective(pod: request.sysctls, defaults: settings.defaultSysctls,
+                                                         hostNetwork: request.hostNetwork, hostIPC: request.hostIPC)
+        if !skipped.isEmpty {
+            logger.debug("default sysctls that do not fit this pod's namespaces left out",
+                         metadata: ["name": "\(m.namespace)/\(m.name)", "left out": "\(skipped.joined(separator: ","))"])
+        }
         if !request.hostNetwork {
             guard let network else {
                 throw .failedPrecondition("pod \(m.namespace)/\(m.name) needs pod networking, which is not configured in this daemon")
@@ -31,8 +34,16 @@ extension SandboxService {
             }
         }
         let id = SandboxID.random().rawValue
-        reservations[m.key] = id
-        var undo: [() async -> Void] = [{ [m] in await self.release(m.key) }]
+        // A replayed RunPodSandbox waits here for its twin, then finds the pod it made.
+        reserving: while true {
+            switch reservations.reserve(m.key, for: id) {
+            case .reserved: break reserving
+            case .taken(let existing):
+                throw .alreadyExists("pod \(m.namespace)/\(m.name) (uid \(m.uid), attempt \(m.attempt)) already exists as \(existing)")
+            case .wait: await withCheckedContinuation { reservations.enqueue(m.key, $0) }
+            }
+        }
+        var undo: [() async -> Void] = [{ [m] in await self.finishReservation(m.key, keep: false) }]
         func rollback() async { for u in undo.reversed() { await u() } }
 
         do {
@@ -46,6 +57,7 @@ extension SandboxService {
                 logDirectory: request.logDirectory, hostNetwork: request.hostNetwork, hostIPC: request.hostIPC,
                 hostPID: request.hostPID, sharedPID: request.sharedPID, cgroupParent: request.cgroupParent,
                 infraPID: 0, runDirectory: runDir, shmMounted: false)
+            sandbox.sysctls = sysctls
             if !request.hostNetwork, let network {
                 // CNI creates and pins the namespace, then ADDs; on failure it has already undone both.
                 let attachment = try await network.setUp(PodNetworkRequest(
@@ -67,6 +79,7 @@ extension SandboxService {
                 try await startInfra(&sandbox, request: request, handler: handler, undo: &undo)
             }
             try persist(sandbox)
+            reservations.finish(m.key, keep: true)
             logger.info("pod started", metadata: ["pod": "\(id)", "name": "\(m.namespace)/\(m.name)",
                                                  "handler": "\(handler.name)", "infra": "\(sandbox.hasInfra)"])
             emit(.created, id)
@@ -80,7 +93,7 @@ extension SandboxService {
         }
     }
 
-    func release(_ key: String) { reservations[key] = nil }
+    func finishReservation(_ key: String, keep: Bool) { reservations.finish(key, keep: keep) }
 
     /// IPC and UTS namespaces (the network one comes from CNI) pinned by crisp-pinns, so they
     /// outlive every container of the pod without a process holding them.
@@ -130,7 +143,8 @@ extension SandboxService {
         input.resources.oomScoreAdj = -998
         input.defaults.cgroupManager = settings.cgroupManager
         input.defaults.minimumOOMScoreAdj = settings.minimumOOMScoreAdj
-        input.defaults.sysctls = request.hostNetwork ? [:] : settings.defaultSysctls.merging(request.sysctls) { $1 }
+        input.defaults.cgroupControllers = settings.cgroups.controllers
+        input.sandbox.sysctls = sandbox.sysctls ?? [:]
         input.sandbox.hostNetwork = request.hostNetwork
         input.sandbox.networkNamespace = sandbox.netnsPath
         input.sandbox.hostIPC = request.hostIPC
@@ -142,6 +156,8 @@ extension SandboxService {
         input.sandbox.shmPath = sandbox.shmMounted ? sandbox.shmPath : nil
         input.annotations = ["io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": id]
         let (spec, notes) = try SpecBuilder().build(input)
+        settings.cgroupNotices.log(notes.leftOutResources, host: settings.cgroups, container: "infra of \(m.namespace)/\(m.name)",
+                                   logger: logger)
         if let c = notes.clampedOOMScoreAdj, !oomClampLogged {
             // The kubelet asks for -998 on every pod; without CAP_SYS_RESOURCE the runtime cannot
             // set a negative value, so crisp clamps (as CRI-O does) and says so once.

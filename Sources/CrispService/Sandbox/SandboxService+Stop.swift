@@ -10,9 +10,18 @@ import CrispNetwork
 extension SandboxService {
     /// Stops the pod: kills the infra process if there is one (SIGKILL: a SIGTERM sent before
     /// pause has finished execve is lost), unmounts /dev/shm, tears the network down and unpins
-    /// the namespaces. The caller has stopped the containers. Idempotent.
+    /// the namespaces. The caller has stopped the containers. Idempotent; operations on one pod
+    /// run one at a time.
     public func stop(_ id: String) async throws(CrispError) {
-        var s = try lookup(id)
+        let s: Sandbox
+        do { s = try lookup(id) } catch where error.code == .notFound { return }
+        try await serializer.exclusively(s.id) { () async throws(CrispError) in try await stopHeld(s.id) }
+    }
+
+    /// `stop` with the pod's key already held. Every step re-reads the record after its await and
+    /// writes back only what it changed, so an infra exit recorded meanwhile is kept.
+    func stopHeld(_ id: String) async throws(CrispError) {
+        guard let s = sandboxes[id] else { return }
         let handler = try handler(named: s.runtimeHandler)
         if s.hasInfra {
             _ = try await runtime.stop(id: s.id, handler: handler, signal: SIGKILL, timeout: .zero)
@@ -23,39 +32,48 @@ extension SandboxService {
                     throw CrispError(.internal, "cannot unmount \(s.shmPath) of pod \(s.id): \(error)")
                 }
             }
-            s.shmMounted = false
+            try change(id) { $0.shmMounted = false }
         }
         if s.netnsPath != nil, let network {
             // DEL with the cached config and result, then the pinned namespace goes.
             try await network.tearDown(podID: s.id)
-            s.netnsPath = nil
+            try change(id) { $0.netnsPath = nil }
         }
-        try await unpin(&s)
+        try await unpin(id)
         // The infra exit may have been handled (and announced) while this stop was waiting.
-        let wasReady = sandboxes[s.id]?.state == .ready
-        s.state = .notReady
-        try persist(s)
-        logger.info("pod stopped", metadata: ["pod": "\(s.id)"])
-        if wasReady { emit(.stopped, s.id) }
+        let wasReady = sandboxes[id]?.state == .ready
+        try change(id) { $0.state = .notReady }
+        logger.info("pod stopped", metadata: ["pod": "\(id)"])
+        if wasReady { emit(.stopped, id) }
+    }
+
+    /// Applies `edit` to the current record of the pod and persists it.
+    func change(_ id: String, _ edit: (inout Sandbox) -> Void) throws(CrispError) {
+        guard var current = sandboxes[id] else { return }
+        edit(&current)
+        try persist(current)
     }
 
     /// Removes the pod and everything crisp made for it. Removing an unknown pod succeeds.
     public func remove(_ id: String) async throws(CrispError) {
-        let s: Sandbox
-        do { s = try lookup(id) } catch where error.code == .notFound { return }
-        if s.state == .ready || s.shmMounted || s.netnsPath != nil || s.ipcnsPath != nil || s.utsnsPath != nil {
-            try await stop(s.id)
+        let found: Sandbox
+        do { found = try lookup(id) } catch where error.code == .notFound { return }
+        try await serializer.exclusively(found.id) { () async throws(CrispError) in
+            guard let s = sandboxes[found.id] else { return }
+            if s.state == .ready || s.shmMounted || s.netnsPath != nil || s.ipcnsPath != nil || s.utsnsPath != nil {
+                try await stopHeld(s.id)
+            }
+            let handler = try handler(named: s.runtimeHandler)
+            if s.hasInfra { try await runtime.delete(id: s.id, handler: handler) }
+            if s.infraStorageID != nil { await infraImages?.release(podID: s.id) }
+            for dir in [s.runDirectory, "\(recordsDirectory)/\(s.id)", settings.exitDirectory + "/" + s.id] {
+                try? FileManager.default.removeItem(atPath: dir)
+            }
+            sandboxes[s.id] = nil
+            reservations.release(s.metadata.key)
+            logger.info("pod removed", metadata: ["pod": "\(s.id)"])
+            emit(.deleted, s.id)
         }
-        let handler = try handler(named: s.runtimeHandler)
-        if s.hasInfra { try await runtime.delete(id: s.id, handler: handler) }
-        if s.infraStorageID != nil { await infraImages?.release(podID: s.id) }
-        for dir in [s.runDirectory, "\(recordsDirectory)/\(s.id)", settings.exitDirectory + "/" + s.id] {
-            try? FileManager.default.removeItem(atPath: dir)
-        }
-        sandboxes[s.id] = nil
-        release(s.metadata.key)
-        logger.info("pod removed", metadata: ["pod": "\(s.id)"])
-        emit(.deleted, s.id)
     }
 
     /// A pin is a bind mount of an nsfs inode; after a reboot the file is left on tmpfs or gone.
@@ -66,14 +84,17 @@ extension SandboxService {
         return crisp_fstatfs_type(fd) == 0x6e73_6673  // NSFS_MAGIC
     }
 
-    func unpin(_ s: inout Sandbox) async throws(CrispError) {
+    func unpin(_ id: String) async throws(CrispError) {
+        guard let s = sandboxes[id] else { return }
         var kinds: Set<PinnsNamespaces.Kind> = []
         if s.ipcnsPath != nil { kinds.insert(.ipc) }
         if s.utsnsPath != nil { kinds.insert(.uts) }
         guard !kinds.isEmpty, let namespaces else { return }
         try await namespaces.remove(name: "crisp-" + s.id, kinds: kinds)
-        s.ipcnsPath = nil
-        s.utsnsPath = nil
+        try change(id) {
+            $0.ipcnsPath = nil
+            $0.utsnsPath = nil
+        }
     }
 
     /// Rebuilds the registry from disk after a (re)start: records are read; a pod whose infra
@@ -99,7 +120,7 @@ extension SandboxService {
                 }
             }
             sandboxes[s.id] = s
-            reservations[s.metadata.key] = s.id
+            reservations.restore(s.metadata.key, for: s.id)
         }
         if !sandboxes.isEmpty { logger.info("restored pods", metadata: ["count": "\(sandboxes.count)"]) }
     }

@@ -25,6 +25,11 @@ public actor SandboxService {
         /// Pod and container records are fsynced only with `storage_sync = filesystem`; the
         /// write-and-rename keeps them whole across a crashed daemon either way.
         public var durableRecords: Bool
+        /// This host's cgroup hierarchies, probed at start-up: limits they cannot take are left
+        /// out of every spec.
+        public var cgroups: CgroupHost
+        /// Which left-out limits were logged; shared by the services built from these settings.
+        public var cgroupNotices = CgroupNotices()
 
         /// The configured runtime handlers, before their features are probed.
         public static func handlers(from config: CrispConfiguration) -> [String: RuntimeHandler] {
@@ -35,7 +40,8 @@ public actor SandboxService {
         }
 
         public init(config: CrispConfiguration, pauseBinary: String, minimumOOMScoreAdj: Int,
-                    boundingCapabilities: [String]? = nil) {
+                    boundingCapabilities: [String]? = nil, cgroups: CgroupHost = .detect()) {
+            self.cgroups = cgroups
             root = config.root
             runRoot = config.runRoot
             handlers = Self.handlers(from: config)
@@ -66,7 +72,9 @@ public actor SandboxService {
     let logger: Logger
     var sandboxes: [String: Sandbox] = [:]
     /// Metadata key → sandbox id, including pods still being created.
-    var reservations: [String: String] = [:]
+    var reservations = NameReservations()
+    /// Stop and remove of one pod run one at a time.
+    let serializer = KeyedSerializer()
     var oomClampLogged = false
 
     public init(settings: Settings, runtime: any OCIRuntime, network: PodNetworkManager?,
