@@ -32,7 +32,8 @@ public struct RPCMetricsInterceptor: ServerInterceptor {
         }
         do {
             let response = try await next(request, context)
-            finish(nil)
+            // An inner interceptor's error reaches this one as a rejected response, not a throw.
+            if case .failure(let error) = response.accepted { finish(error) } else { finish(nil) }
             return response
         } catch {
             finish(error as? RPCError ?? RPCError(code: .unknown, message: "\(method) failed"))
