@@ -219,6 +219,8 @@ let package = Package(
                 "CrispTransport", "CrispTestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .testTarget(name: "CrispCoreTests", dependencies: ["CrispCore"], swiftSettings: strict),

@@ -22,8 +22,9 @@ public struct ConnectionPolicy: Sendable {
 /// - every GOAWAY that leaves the connection carries the highest stream the server accepted,
 ///   whoever wrote it: a client retries transparently only the streams above LastStreamID, so a
 ///   lower one makes it replay RPCs the server is running;
-/// - a PING is a strike only when it comes with no RPC activity, as in grpc-go's server: the
-///   PING grpc-go sends with every WINDOW_UPDATE while responses flow is never one.
+/// - a PING (reported by `PingFrameFilter`, which answers it) is a strike only when it comes with
+///   no RPC activity, as in grpc-go's server: the PING grpc-go sends with every WINDOW_UPDATE
+///   while responses flow is never one.
 ///
 /// Written here because the transport offers no hook for either; it is the connection-level
 /// seam the transport does expose (a handler added once the pipeline is configured).
@@ -46,10 +47,14 @@ final class ConnectionPolicyHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     /// Adds the handler right after NIOHTTP2's, so that it sees the connection's own frames in
     /// both directions. Called on the connection's event loop once its pipeline is configured.
+    /// The client's PINGs are taken off the byte stream before swift-nio-http2 sees them (see
+    /// `PingFrameFilter`) and reported here.
     static func install(in channel: any Channel, policy: ConnectionPolicy) throws {
         let ops = channel.pipeline.syncOperations
         let http2 = try ops.handler(type: NIOHTTP2Handler.self)
-        try ops.addHandler(ConnectionPolicyHandler(policy: policy), position: .after(http2))
+        let handler = ConnectionPolicyHandler(policy: policy)
+        try ops.addHandler(handler, position: .after(http2))
+        try ops.addHandler(PingFrameFilter { _ in handler.receivedPing() }, position: .first)
     }
 
     /// Records an accepted stream with its connection's handler. Called on the event loop from
@@ -76,11 +81,6 @@ final class ConnectionPolicyHandler: ChannelDuplexHandler, RemovableChannelHandl
         activitySincePing = true
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .ping(_, ack: false) = unwrapInboundIn(data).payload { receivedPing(context: context) }
-        context.fireChannelRead(data)
-    }
-
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         var frame = unwrapOutboundIn(data)
         // `.maxID` is the first half of a graceful shutdown (no stream refused yet); any other
@@ -91,7 +91,9 @@ final class ConnectionPolicyHandler: ChannelDuplexHandler, RemovableChannelHandl
         context.write(wrapOutboundOut(frame), promise: promise)
     }
 
-    private func receivedPing(context: ChannelHandlerContext) {
+    /// A PING arrived (and was answered). Too many with no RPC activity close the connection.
+    func receivedPing() {
+        guard let context else { return }
         let now = NIODeadline.now()
         defer { lastPing = now }
         if openStreams > 0 || activitySincePing {

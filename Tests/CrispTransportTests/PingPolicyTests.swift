@@ -39,6 +39,31 @@ import Testing
         }
     }
 
+    /// grpc-go answers every response with a WINDOW_UPDATE and a PING, so a busy client sends
+    /// hundreds of PINGs a minute on one connection; swift-nio-http2 alone calls more than 200
+    /// control frames in 30 s a flood and closes the connection with GOAWAY LastStreamID 0.
+    @Test func aBusyClientsPingsNeverCloseTheConnection() async throws {
+        try await withTestServer { _, gate, socket in
+            await gate.open()
+            let client = try RawHTTP2Client(unixSocket: socket)
+            let rounds: UInt32 = 300
+            var all: Outcome = Outcome()
+            for round in 0..<rounds {
+                let s = 2 * round + 1
+                try client.send(try client.unaryFrames(stream: s, path: "/crisp.test.Gate/Wait", message: [1]))
+                let o = try await Self.readUntilDone(client, streams: [s], answeringDataWithPings: true)
+                all.goAways += o.goAways
+                for (k, v) in o.statuses { all.statuses[k] = v }
+                if o.closed || !o.goAways.isEmpty { break }
+                // The PING grpc-go sends with the WINDOW_UPDATE after the trailers, as well.
+                try client.send([RawHTTP2Client.windowUpdate(increment: 10), RawHTTP2Client.ping(UInt64(round))])
+            }
+            #expect(all.goAways.isEmpty, "the server sent GOAWAY: \(all.goAways)")
+            #expect(all.statuses.count == Int(rounds))
+            #expect(gate.calls == Int(rounds))
+        }
+    }
+
     @Test func idlePingFloodIsRefusedNamingEveryAcceptedStream() async throws {
         try await withTestServer { _, gate, socket in
             await gate.open()
@@ -172,7 +197,18 @@ final class Gate: Sendable {
         }
     }
 
+    struct TimedOut: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Waits until `n` calls arrived; fails after 10 s (a server that dropped the connection
+    /// would otherwise leave the test hanging).
     func waitForCalls(_ n: Int) async throws {
+        let timeout = Task {
+            try await Task.sleep(for: .seconds(10))
+            wakeAll()
+        }
+        defer { timeout.cancel() }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let now = state.withLock { s -> Bool in
                 if s.calls >= n { return true }
@@ -181,6 +217,16 @@ final class Gate: Sendable {
             }
             if now { c.resume() }
         }
+        let calls = self.calls
+        if calls < n { throw TimedOut(description: "only \(calls) of \(n) calls arrived within 10 s") }
+    }
+
+    private func wakeAll() {
+        let all = state.withLock { s in
+            defer { s.callWaiters = [] }
+            return s.callWaiters.map(\.1)
+        }
+        all.forEach { $0.resume() }
     }
 
     func open() async {
