@@ -23,9 +23,20 @@ extension SandboxService {
     func stopHeld(_ id: String) async throws(CrispError) {
         guard let s = sandboxes[id] else { return }
         let handler = try handler(named: s.runtimeHandler)
-        if s.hasInfra {
+        // The infra process is killed while CNI DEL runs, as containerd does: neither needs the
+        // other, and both are on the critical path of every pod stop.
+        let network = s.netnsPath != nil ? self.network : nil
+        async let killed: CrispError? = s.hasInfra ? Self.failure { [runtime] () async throws(CrispError) in
             _ = try await runtime.stop(id: s.id, handler: handler, signal: SIGKILL, timeout: .zero)
+        } : nil
+        // DEL with the cached config and result, then the pinned namespace goes.
+        async let deleted: CrispError? = Self.failure { () async throws(CrispError) in
+            try await network?.tearDown(podID: s.id)
         }
+        let (killError, deleteError) = await (killed, deleted)
+        if deleteError == nil, network != nil { try change(id) { $0.netnsPath = nil } }
+        if let killError { throw killError }
+        if let deleteError { throw deleteError }
         if s.shmMounted {
             do { try Mounts.unmount(s.shmPath, detach: true) } catch {
                 if (try? Mounts.isMountPoint(s.shmPath)) == true {
@@ -34,17 +45,19 @@ extension SandboxService {
             }
             try change(id) { $0.shmMounted = false }
         }
-        if s.netnsPath != nil, let network {
-            // DEL with the cached config and result, then the pinned namespace goes.
-            try await network.tearDown(podID: s.id)
-            try change(id) { $0.netnsPath = nil }
-        }
         try await unpin(id)
         // The infra exit may have been handled (and announced) while this stop was waiting.
         let wasReady = sandboxes[id]?.state == .ready
         try change(id) { $0.state = .notReady }
         logger.info("pod stopped", metadata: ["pod": "\(id)"])
         if wasReady { emit(.stopped, id) }
+    }
+
+    /// Runs `body` and returns its error, so that two steps can run side by side (`async let`)
+    /// and both be waited for before either failure is reported.
+    static func failure(_ body: () async throws(CrispError) -> Void) async -> CrispError? {
+        do { try await body() } catch { return error }
+        return nil
     }
 
     /// Applies `edit` to the current record of the pod and persists it.
