@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "CrispImage",
             dependencies: [
-                "CrispCore", "CrispOCI", "CrispStorage", "CArchive",
+                "CrispCore", "CrispOCI", "CrispOS", "CrispStorage", "CArchive",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

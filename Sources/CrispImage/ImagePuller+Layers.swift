@@ -1,4 +1,5 @@
 import CrispCore
+import CrispOS
 import CrispOCI
 import CrispStorage
 import Foundation
@@ -97,10 +98,10 @@ extension ImagePuller {
     /// Decompresses what `produce` sends and applies it as a layer. Nothing of the layer stays
     /// when the producer (download, digest check), the decompression or the apply fails.
     func applyStream(_ options: CreateLayerOptions, blob: String,
-                     produce: @escaping @Sendable (ChunkChannel) async throws -> Void) async throws -> Layer {
+                     produce: @escaping @Sendable (ByteChannel) async throws -> Void) async throws -> Layer {
         // The blob's digest is checked by the download itself; the channel need not hash it.
-        let input = ChunkChannel(computesDigest: false)
-        let output = ThreadToAsyncChannel()
+        let input = ByteChannel()
+        let output = ByteChannel(capacity: 2 << 20)
         LayerDecompressor.start(input: input, output: output, blob: blob)
         let producer = Task { () -> CrispError? in
             do {
@@ -198,7 +199,7 @@ extension ImagePuller {
         }
     }
 
-    static func readFile(_ path: String, into input: ChunkChannel) async throws {
+    static func readFile(_ path: String, into input: ByteChannel) async throws {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw CrispError.internal("cannot open \(path)") }
         defer { try? handle.close() }
         while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {

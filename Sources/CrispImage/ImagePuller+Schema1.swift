@@ -1,4 +1,5 @@
 import CrispCore
+import CrispOS
 import CrispOCI
 import CrispStorage
 import Crypto
@@ -42,8 +43,8 @@ extension ImagePuller {
 
     /// SHA-256 of a layer blob's uncompressed content.
     func diffDigest(ofFile path: String, blob: String) async throws -> CrispCore.Digest {
-        let input = ChunkChannel(computesDigest: false)
-        let output = ThreadToAsyncChannel()
+        let input = ByteChannel()
+        let output = ByteChannel(capacity: 2 << 20)
         LayerDecompressor.start(input: input, output: output, blob: blob)
         let producer = Task {
             do {

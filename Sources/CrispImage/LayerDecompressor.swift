@@ -1,17 +1,17 @@
 import CArchive
 import CrispCore
-import CrispStorage
+import CrispOS
 import Foundation
 
-/// Decompresses a layer blob on a thread of its own: compressed chunks come in through a
-/// `ChunkChannel`, the uncompressed tar goes out through a `ThreadToAsyncChannel`.
+/// Decompresses a layer blob on a thread of its own: compressed chunks come in through one
+/// `ByteChannel` (read blocking), the uncompressed tar goes out through another (sent blocking).
 /// The compression (gzip, zstd or none) is recognised by libarchive from the magic bytes, so a
 /// blob whose media type says otherwise is still read correctly.
 enum LayerDecompressor {
     /// Starts the thread. The output ends with the input's error, a decompression error, or —
     /// only after the whole input has been read without error — normally.
-    static func start(input: ChunkChannel, output: ThreadToAsyncChannel, blob: String) {
-        let thread = Thread {
+    static func start(input: ByteChannel, output: ByteChannel, blob: String) {
+        startThread(name: "crisp-decompress", stackSize: 1 << 20) {
             do {
                 try run(input: input, output: output, blob: blob)
                 output.finish()
@@ -20,20 +20,18 @@ enum LayerDecompressor {
                 output.finish(error: (error as? CrispError) ?? CrispError(.invalidArgument, "cannot decompress layer \(blob)", cause: error))
             }
         }
-        thread.stackSize = 1 << 20
-        thread.start()
     }
 
     /// What libarchive's read callback needs: the channel (whose last chunk stays valid until
     /// the next call, as libarchive requires) and the input's error, reported instead of
     /// libarchive's own.
     final class Reader {
-        let input: ChunkChannel
+        let input: ByteChannel
         var failure: (any Error)?
-        init(input: ChunkChannel) { self.input = input }
+        init(input: ByteChannel) { self.input = input }
     }
 
-    static func run(input: ChunkChannel, output: ThreadToAsyncChannel, blob: String) throws {
+    static func run(input: ByteChannel, output: ByteChannel, blob: String) throws {
         guard let a = archive_read_new() else { throw CrispError.internal("archive_read_new failed") }
         defer { archive_read_free(a) }
         archive_read_support_filter_gzip(a)
@@ -56,11 +54,11 @@ enum LayerDecompressor {
                 let n = buffer.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, size) }
                 if n < 0 { throw fail("decompressing") }
                 if n == 0 { break }
-                guard output.send(Array(buffer[0..<n])) else { throw CancellationError() }
+                guard output.sendBlocking(Array(buffer[0..<n])) else { throw CancellationError() }
             }
             // The compressed stream may end before the input does (padding) or the input may
             // still report a failure (digest mismatch): read it to the end.
-            while try input.next() != nil {}
+            while try input.nextBlocking() != nil {}
         }
     }
 }
@@ -68,7 +66,7 @@ enum LayerDecompressor {
 private let readCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<UnsafeRawPointer?>?) -> Int = { _, context, buffer in
     let reader = Unmanaged<LayerDecompressor.Reader>.fromOpaque(context!).takeUnretainedValue()
     do {
-        guard let chunk = try reader.input.next() else { return 0 }
+        guard let chunk = try reader.input.readBlocking() else { return 0 }
         buffer?.pointee = chunk.baseAddress
         return chunk.count
     } catch {

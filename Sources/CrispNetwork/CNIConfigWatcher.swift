@@ -1,7 +1,6 @@
 public import CrispCore
 public import Logging
 import CrispOS
-import Foundation
 import Glibc
 import Synchronization
 
@@ -46,7 +45,7 @@ public final class CNIConfigWatcher: Sendable {
         var configs: CNIConfigSet
         var subscribers: [UInt64: AsyncStream<NetworkReadiness>.Continuation] = [:]
         var nextID: UInt64 = 0
-        var stopPipe: (read: Int32, write: Int32)? = nil
+        var watcher: InotifyWatcher? = nil
     }
 
     /// Loads the directory once (creating it when missing, as ocicni does); `start()` begins
@@ -67,53 +66,33 @@ public final class CNIConfigWatcher: Sendable {
     /// Starts the watch thread. Creates the directory when it does not exist. Calling it twice is
     /// a no-op.
     public func start() throws(CrispError) {
-        if state.withLock({ $0.stopPipe != nil }) { return }
+        if state.withLock({ $0.watcher != nil }) { return }
         let dir = loader.directory
         if mkdirAll(dir) != 0 {
             throw CrispError(.failedPrecondition, "cannot create CNI config directory \(dir)",
                              cause: SystemCallError("mkdir", dir, errno: errno))
         }
-        let ifd = inotify_init1(Int32(IN_CLOEXEC))
-        guard ifd >= 0 else {
-            throw CrispError(.internal, "cannot watch \(dir)", cause: SystemCallError("inotify_init1", dir, errno: errno))
-        }
-        if inotify_add_watch(ifd, dir, Self.dirMask) < 0 {
-            let e = errno
-            close(ifd)
-            throw CrispError(.internal, "cannot watch \(dir)", cause: SystemCallError("inotify_add_watch", dir, errno: e))
-        }
-        var p: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &p) == 0 else {
-            let e = errno
-            close(ifd)
-            throw CrispError(.internal, "cannot watch \(dir)", cause: SystemCallError("socketpair", dir, errno: e))
-        }
-        let stopRead = p[0]
-        state.withLock { $0.stopPipe = (p[0], p[1]) }
+        let watcher = try InotifyWatcher()
+        let dirWatch = try watcher.add(dir, mask: Self.dirMask)
+        state.withLock { $0.watcher = watcher }
         // Reload once more: a file may have arrived between init and the watch.
         reload()
-        let thread = Thread { [weak self] in
-            Self.watchLoop(inotifyFD: ifd, stopFD: stopRead, dir: dir) { self?.reload() }
-            close(ifd)
-            close(stopRead)
+        let follow = DirectoryFollow(watcher: watcher, dir: dir, dirWatch: dirWatch)
+        watcher.startLoop(name: "crisp-cni-watch") { [weak self] events in
+            follow.handle(events)
+            self?.reload()
         }
-        thread.name = "crisp-cni-watch"
-        thread.start()
     }
 
     /// Stops watching and finishes every status stream. Idempotent.
     public func stop() {
-        let (pipe, subs) = state.withLock { s in
-            let r = (s.stopPipe, s.subscribers)
-            s.stopPipe = nil
+        let (watcher, subs) = state.withLock { s in
+            let r = (s.watcher, s.subscribers)
+            s.watcher = nil
             s.subscribers = [:]
             return r
         }
-        if let pipe {
-            var b: UInt8 = 1
-            _ = write(pipe.write, &b, 1)
-            close(pipe.write)
-        }
+        watcher?.stop()
         for c in subs.values { c.finish() }
     }
 
@@ -150,49 +129,52 @@ public final class CNIConfigWatcher: Sendable {
         return stream
     }
 
-    static let dirMask = UInt32(IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_MODIFY
-        | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
+    static let dirMask: InotifyMask = [.create, .delete, .movedTo, .movedFrom, .closeWrite, .modify,
+                                       .attrib, .deleteSelf, .moveSelf]
+}
 
-    /// Blocks in poll(2) on the inotify and stop descriptors and reloads once per batch of events.
-    /// When the directory itself is removed or renamed, it watches the parent until a directory of
-    /// that name appears again and then watches it anew. Returns when the stop socket is readable.
-    private static func watchLoop(inotifyFD: Int32, stopFD: Int32, dir: String, reload: () -> Void) {
-        var buf = [UInt8](repeating: 0, count: 16384)
+/// Keeps the watch on the CNI directory across its removal: when the directory itself is
+/// removed or renamed, it watches the parent until a directory of that name appears again and
+/// then watches it anew. Used only by the watch thread, one batch at a time.
+private final class DirectoryFollow: @unchecked Sendable {
+    let watcher: InotifyWatcher
+    let dir: String
+    let parent: String
+    let base: [UInt8]
+    var dirWatch: Int32
+    var parentWatch: Int32 = -1
+
+    init(watcher: InotifyWatcher, dir: String, dirWatch: Int32) {
+        self.watcher = watcher
+        self.dir = dir
+        self.dirWatch = dirWatch
         let (parent, base) = splitPath(dir)
-        var parentWatch: Int32 = -1
-        while true {
-            var fds = [pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)]
-            let r = poll(&fds, 2, -1)
-            if r < 0 { if errno == EINTR { continue }; return }
-            if fds[1].revents != 0 { return }
-            guard fds[0].revents & Int16(POLLIN) != 0 else { if fds[0].revents != 0 { return }; continue }
-            let n = buf.withUnsafeMutableBytes { read(inotifyFD, $0.baseAddress, $0.count) }
-            if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
-            var dirGone = false, dirBack = false
-            var off = 0
-            let header = MemoryLayout<inotify_event>.size
-            while off + header <= n {
-                let ev = buf.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: off, as: inotify_event.self) }
-                let nameBytes = buf[(off + header)..<min(n, off + header + Int(ev.len))]
-                let name = String(decoding: nameBytes.prefix(while: { $0 != 0 }), as: UTF8.self)
-                if ev.wd == parentWatch {
-                    if name == base { dirBack = true }
-                } else if ev.mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) != 0 {
-                    dirGone = true
-                }
-                off += header + Int(ev.len)
+        self.parent = parent.isEmpty ? "/" : parent
+        self.base = Array(base.utf8)
+    }
+
+    func handle(_ events: [InotifyEvent]) {
+        var dirGone = false, dirBack = false
+        for event in events {
+            if event.watch == parentWatch {
+                if event.name == base { dirBack = true }
+            } else if event.watch == dirWatch, !event.mask.isDisjoint(with: [.deleteSelf, .moveSelf, .ignored]) {
+                // (The `.ignored` of a removed parent watch carries that watch, not this one.)
+                dirGone = true
+                // A renamed directory keeps its watch; its events are no longer about `dir`.
+                if event.mask.contains(.moveSelf) { watcher.remove(event.watch) }
             }
-            if dirGone && parentWatch < 0 {
-                parentWatch = inotify_add_watch(inotifyFD, parent, UInt32(IN_CREATE | IN_MOVED_TO | IN_ONLYDIR))
-                // The directory may have come back before the parent watch existed.
-                if access(dir, F_OK) == 0 { dirBack = true }
-            }
-            if dirBack && parentWatch >= 0, inotify_add_watch(inotifyFD, dir, dirMask) >= 0 {
-                inotify_rm_watch(inotifyFD, parentWatch)
-                parentWatch = -1
-            }
-            reload()
+        }
+        if dirGone { dirWatch = -1 }
+        if dirGone && parentWatch < 0 {
+            parentWatch = (try? watcher.add(parent, mask: [.create, .movedTo, .onlyDirectory])) ?? -1
+            // The directory may have come back before the parent watch existed.
+            if access(dir, F_OK) == 0 { dirBack = true }
+        }
+        if dirBack && parentWatch >= 0, let wd = try? watcher.add(dir, mask: CNIConfigWatcher.dirMask) {
+            dirWatch = wd
+            watcher.remove(parentWatch)
+            parentWatch = -1
         }
     }
 }

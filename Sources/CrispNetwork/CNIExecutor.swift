@@ -1,4 +1,5 @@
 public import CrispCore
+import CrispOS
 import Foundation
 import Glibc
 
@@ -59,7 +60,8 @@ extension CNIExecutor {
     }
 }
 
-/// Runs plugin binaries as child processes with Foundation's `Process`.
+/// Runs plugin binaries as child processes (`Spawn.run`): the config on stdin, CNI_* in the
+/// environment, stdout and stderr captured, killed when the request's timeout passes.
 public struct ProcessCNIExecutor: CNIExecutor {
     public init() {}
 
@@ -76,8 +78,8 @@ public struct ProcessCNIExecutor: CNIExecutor {
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CNI_") }
         if env["PATH"] == nil { env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }
         env.merge(request.cniEnvironment) { _, new in new }
-        let child = ChildProcess(path: request.pluginPath, environment: env, stdin: request.stdin, timeout: request.timeout)
-        let out = try await child.run()
+        let o = Spawn.Options(path: request.pluginPath, environment: env.map { "\($0.key)=\($0.value)" }.sorted())
+        let out = try await Spawn.run(o, stdin: request.stdin, timeout: request.timeout)
         if out.timedOut {
             throw CrispError(.deadlineExceeded,
                              "CNI plugin \"\(request.pluginType)\" \(request.command.rawValue) did not finish within \(request.timeout) and was killed")

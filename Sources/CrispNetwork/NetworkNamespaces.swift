@@ -81,11 +81,11 @@ public struct PinnsNamespaces: NetworkNamespaceProvider {
         }
     }
 
-    func runPinns(_ args: [String]) async throws(CrispError) -> ChildProcess.Output {
+    func runPinns(_ args: [String]) async throws(CrispError) -> Spawn.Output {
         guard access(pinnsPath, X_OK) == 0 else {
             throw .failedPrecondition("crisp-pinns helper \(pinnsPath) is not executable")
         }
-        let out = try await ChildProcess(path: pinnsPath, arguments: args, environment: [:], timeout: timeout).run()
+        let out = try await Spawn.run(Spawn.Options(path: pinnsPath, arguments: args, environment: []), timeout: timeout)
         if out.timedOut { throw CrispError(.deadlineExceeded, "crisp-pinns \(args.first ?? "") did not finish within \(timeout)") }
         return out
     }

@@ -32,12 +32,13 @@ public struct PortDialer: Sendable {
                              cause: SystemCallError("socketpair", netnsPath, errno: errno))
         }
         defer { close(sv[0]) }
-        let child = ChildProcess(path: pinnsPath,
-                                 arguments: ["dial", "--netns", netnsPath, "--port", String(port), "--host", host],
-                                 environment: [:], stdinDescriptor: sv[1], timeout: timeout)
-        let out: ChildProcess.Output
+        // The helper's fd 0 is its end of the socketpair; ours stays open across the run.
+        var o = Spawn.Options(path: pinnsPath, arguments: ["dial", "--netns", netnsPath, "--port", String(port), "--host", host],
+                              environment: [])
+        o.descriptors[0] = sv[1]
+        let out: Spawn.Output
         do {
-            out = try await child.run()
+            out = try await Spawn.run(o, timeout: timeout)
             close(sv[1])
         } catch {
             close(sv[1])

@@ -16,11 +16,12 @@ extension Storage {
     /// extractor catches up. An error thrown by the sequence fails the apply.
     public func applyLayer<Chunks: AsyncSequence & Sendable>(_ options: CreateLayerOptions, chunks: Chunks) async throws -> Layer
     where Chunks.Element == [UInt8] {
-        let channel = ChunkChannel()
+        let channel = ByteChannel()
+        let source = ChannelSource(channel)
         let producer = Task {
             do {
                 for try await chunk in chunks {
-                    if await !channel.send(chunk) { return }
+                    if await !source.send(chunk) { return }
                 }
                 channel.finish()
             } catch {
@@ -34,7 +35,7 @@ extension Storage {
         // Cancelling the caller (e.g. an aborted pull) ends the stream, which fails the apply and
         // rolls the layer back.
         return try await withTaskCancellationHandler {
-            try await applyLayer(options) { target in try LayerApplier.apply(source: channel, to: target) }
+            try await applyLayer(options) { target in try LayerApplier.apply(source: source, to: target) }
         } onCancel: {
             channel.finish(error: CancellationError())
         }

@@ -108,8 +108,8 @@ func compareTrees(_ a: String, _ b: String, _ dir: RawPath, _ out: inout [String
     }
     let fa = try open(a), fb = try open(b)
     defer { close(fa); close(fb) }
-    let namesA = try RawDirectory.entries(of: fa, subject: a).map(\.name).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
-    let namesB = try RawDirectory.entries(of: fb, subject: b).map(\.name).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+    let namesA = try DirectoryWalk.entries(of: fa, subject: a).map(\.name).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+    let namesB = try DirectoryWalk.entries(of: fb, subject: b).map(\.name).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
     guard namesA == namesB else {
         out.append("\(dir): entries \(namesA) vs \(namesB)")
         return

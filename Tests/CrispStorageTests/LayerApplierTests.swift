@@ -132,7 +132,7 @@ struct LayerApplierTests {
         let root = tmp.sub("layer")
         makeDir(root)
         let tar = try TarBuilder.build([TarEntry("f", .file(.pattern(size: 5 << 20, seed: 1))), .file("g", "g")])
-        let channel = ChunkChannel(capacity: 256 << 10)
+        let channel = ChannelSource(ByteChannel(capacity: 256 << 10))
         let producer = Task {
             var i = 0
             while i < tar.count {
@@ -140,7 +140,7 @@ struct LayerApplierTests {
                 guard await channel.send(Array(tar[i..<end])) else { return }
                 i = end
             }
-            channel.finish()
+            channel.channel.finish()
         }
         let result = try await runOnThread {
             try LayerApplier.apply(source: channel, to: ApplyTarget(root: root, whiteouts: .remove, expectedDigest: diffDigest(of: tar)))

@@ -42,7 +42,7 @@ struct NonUTF8NameTests {
         #expect(n > 0 && buf[0..<n].map { UInt8(bitPattern: $0) } == linkTarget.bytes, "symlink target bytes kept")
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { close(fd) }
-        let names = Set(((try? RawDirectory.entries(of: fd, subject: root)) ?? []).map(\.name))
+        let names = Set(((try? DirectoryWalk.entries(of: fd, subject: root)) ?? []).map(\.name))
         #expect(names == [dir, link, hard], "exactly the raw names, none respelled")
     }
 

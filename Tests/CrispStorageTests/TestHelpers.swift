@@ -50,6 +50,6 @@ extension TempDirectory {
     /// as String and cannot delete names that are not UTF-8.
     func removeAll() {
         remove()
-        try? RawDirectory.removeTree(path)
+        try? DirectoryWalk.removeTree(path)
     }
 }

@@ -1,4 +1,5 @@
 import CRIAPI
+import CrispOS
 import CrispRuntime
 import Foundation
 import GRPCCore
@@ -68,9 +69,10 @@ final class CrispdProcess: @unchecked Sendable {
         defer { close(fd) }
         var o = Spawn.Options(path: Self.binary, arguments: baseArguments() + extra)
         o.descriptors = [1: fd, 2: fd]
-        pid = try Spawn.start(o)
-        let box = exitStatus, child = pid
-        Thread { box.set(Spawn.waitBlocking(child)) }.start()
+        let child = try Spawn.start(o)
+        pid = child.pid
+        let box = exitStatus
+        Thread { box.set(child.waitBlocking()) }.start()
         if waitForSocket { try waitUntilServing() }
     }
 

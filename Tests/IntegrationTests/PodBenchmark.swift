@@ -28,7 +28,7 @@ struct PodBenchmark {
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(null) }
         o.descriptors = [0: null, 1: null, 2: null]
-        let status = Spawn.waitBlocking(try Spawn.start(o))
+        let status = try Spawn.start(o).waitBlocking()
         guard status == 0 else { throw TestFailure("runc \(args.joined(separator: " ")) exited \(status)") }
     }
 

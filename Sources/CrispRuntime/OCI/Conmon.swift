@@ -1,5 +1,5 @@
 public import CrispCore
-import CCrispShim
+import CrispOS
 import Foundation
 import Glibc
 
@@ -64,16 +64,16 @@ public struct Conmon: Sendable {
                                   environment: Spawn.baseEnvironment + ["_OCI_SYNCPIPE=3"])
         spawn.descriptors[3] = sync.write
         spawn.directory = o.bundle
-        let pid: Int32
-        do { pid = try Spawn.start(spawn) } catch {
+        let child: SpawnedChild
+        do { child = try Spawn.start(spawn) } catch {
             sync.closeBoth()
             throw error
         }
         sync.closeWrite()
         // conmon forks itself into the background; its first process exits once the child is set up.
-        let status = await Spawn.wait(pid)
+        let status = await child.wait()
         // The first message is the pid (or the error); our read end is then closed.
-        let bytes = await Spawn.onThread { sync.readLine() }
+        let bytes = await runOnThread(name: "crisp-conmon") { sync.readLine() }
         sync.closeRead()
         let message = ConmonSyncMessage.parse(bytes)
         guard let pidValue = message.pid, pidValue > 0 else {

@@ -1,8 +1,6 @@
 public import CrispCore
-import CCrispShim
+import CrispOS
 public import Foundation
-import Glibc
-import Synchronization
 
 /// A container exit as conmon recorded it: the file `EXITDIR/ID` holds the exit code.
 public struct ContainerExit: Sendable, Equatable {
@@ -13,14 +11,11 @@ public struct ContainerExit: Sendable, Equatable {
 }
 
 /// Learns container exits from conmon's exit directory through inotify — no polling. One
-/// thread blocks in poll(2) on the inotify descriptor and a stop pipe.
+/// thread waits on an `InotifyWatcher` until `stop()`.
 public final class ExitWatcher: Sendable {
     public let directory: String
     public let exits: AsyncStream<ContainerExit>
-    private let continuation: AsyncStream<ContainerExit>.Continuation
-    private let inotify: Int32
-    private let stopPipe: Pipe2
-    private let stopped = Mutex(false)
+    private let watcher: InotifyWatcher
 
     public init(directory: String) throws(CrispError) {
         self.directory = directory
@@ -29,19 +24,21 @@ public final class ExitWatcher: Sendable {
         } catch {
             throw CrispError(.internal, "cannot create exit directory \(directory): \(error.localizedDescription)")
         }
-        let fd = crisp_inotify_init()
-        guard fd >= 0 else { throw CrispError(.internal, "inotify", cause: SystemCallError("inotify_init1", directory, errno: errno)) }
-        guard crisp_inotify_add_watch(fd, directory, crisp_in_close_write() | crisp_in_moved_to()) >= 0 else {
-            let e = errno
-            close(fd)
-            throw CrispError(.internal, "cannot watch \(directory)", cause: SystemCallError("inotify_add_watch", directory, errno: e))
+        watcher = try InotifyWatcher()
+        try watcher.add(directory, mask: [.closeWrite, .movedTo])
+        let (exits, continuation) = AsyncStream.makeStream(of: ContainerExit.self, bufferingPolicy: .unbounded)
+        self.exits = exits
+        watcher.startLoop(name: "crisp-exit-watch") { events in
+            for event in events {
+                // conmon writes through a temporary name and renames it into place. Container
+                // ids are hex, so a name that is not UTF-8 is not an exit file.
+                let name = event.nameString
+                if name.isEmpty || name.hasPrefix(".") || name.contains(".tmp") { continue }
+                if let exit = Self.read(directory: directory, id: name) { continuation.yield(exit) }
+            }
+        } finished: {
+            continuation.finish()
         }
-        inotify = fd
-        stopPipe = try Pipe2()
-        (exits, continuation) = AsyncStream.makeStream(bufferingPolicy: .unbounded)
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "crisp-exit-watcher"
-        thread.start()
     }
 
     /// Reads an exit file that already exists (recovery after a restart).
@@ -57,53 +54,12 @@ public final class ExitWatcher: Sendable {
         return ContainerExit(id: id, exitCode: code, at: at)
     }
 
+    /// Stops watching; `exits` finishes. Idempotent.
     public func stop() {
-        let already = stopped.withLock { s in
-            defer { s = true }
-            return s
-        }
-        if !already { _ = Glibc.write(stopPipe.write, "x", 1) }
+        watcher.stop()
     }
 
     deinit {
         stop()
-    }
-
-    private func loop() {
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0)]
-        defer {
-            close(inotify)
-            stopPipe.closeBoth()
-            continuation.finish()
-        }
-        while true {
-            let rc = poll(&fds, 2, -1)
-            if rc < 0 { if errno == EINTR { continue } else { return } }
-            if fds[1].revents != 0 { return }
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(inotify, $0.baseAddress, $0.count) }
-            if n <= 0 { continue }
-            for name in Self.eventNames(buffer, count: n) {
-                // conmon writes through a temporary name and renames it into place.
-                if name.isEmpty || name.hasPrefix(".") || name.contains(".tmp") { continue }
-                if let exit = Self.read(directory: directory, id: name) { continuation.yield(exit) }
-            }
-        }
-    }
-}
-
-extension ExitWatcher {
-    /// The file names of the inotify events in the first `count` bytes of `buffer`.
-    static func eventNames(_ buffer: [UInt8], count: Int) -> [String] {
-        var names: [String] = []
-        var offset = 0
-        // struct inotify_event { int wd; uint32_t mask, cookie, len; char name[]; }
-        while offset + 16 <= count {
-            let len = buffer.withUnsafeBytes { Int($0.load(fromByteOffset: offset + 12, as: UInt32.self)) }
-            names.append(String(decoding: buffer[(offset + 16)..<min(offset + 16 + len, count)].prefix { $0 != 0 }, as: UTF8.self))
-            offset += 16 + len
-        }
-        return names
     }
 }

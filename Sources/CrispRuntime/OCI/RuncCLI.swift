@@ -1,4 +1,5 @@
 public import CrispCore
+public import CrispOS
 import Foundation
 import Glibc
 

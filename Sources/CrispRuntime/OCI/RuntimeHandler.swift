@@ -1,3 +1,4 @@
+import CrispOS
 import Foundation
 
 /// One configured OCI runtime (`[crisp.runtime.runtimes.NAME]`).

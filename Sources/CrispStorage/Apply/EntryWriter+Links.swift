@@ -110,7 +110,7 @@ extension EntryWriter {
         case .remove:
             guard let parent = try? root.open(raw: dir, flags: O_RDONLY | O_DIRECTORY) else { return }
             defer { close(parent) }
-            try RawDirectory.removeAll(in: parent, name: victim, subject: "\(target.root)/\(dir)")
+            try DirectoryWalk.removeAll(in: parent, name: victim, subject: "\(target.root)/\(dir)")
         }
     }
 
@@ -132,10 +132,10 @@ extension EntryWriter {
 
     /// Removes what the parent layers put in `dir`, keeping entries this layer wrote.
     private func removeNotWritten(dirfd: Int32, dir: RawPath) throws {
-        for (child, type) in try RawDirectory.entries(of: dirfd, subject: "\(target.root)/\(dir)") {
+        for (child, type) in try DirectoryWalk.entries(of: dirfd, subject: "\(target.root)/\(dir)") {
             let childPath = dir.appending(child)
             if !written.contains(childPath) {
-                try RawDirectory.removeAll(in: dirfd, name: child, subject: "\(target.root)/\(dir)")
+                try DirectoryWalk.removeAll(in: dirfd, name: child, subject: "\(target.root)/\(dir)")
             } else if type == UInt8(DT_DIR) {
                 let cchild = child.c
                 let fd = try syscallChecked("openat", "\(childPath)") { openat(dirfd, cchild, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }

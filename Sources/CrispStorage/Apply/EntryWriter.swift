@@ -161,7 +161,7 @@ final class EntryWriter {
     func createReplacing(parent: Int32, name: RawPath, path: RawPath, _ create: () -> Int32) throws -> Int32 {
         var r = create()
         if r < 0 && errno == EEXIST {
-            try RawDirectory.removeAll(in: parent, name: name, subject: "\(target.root)/\(path.split.dir)")
+            try DirectoryWalk.removeAll(in: parent, name: name, subject: "\(target.root)/\(path.split.dir)")
             r = create()
         }
         if r < 0 { throw SystemCallError("create", "\(target.root)/\(path)", errno: errno) }
@@ -207,7 +207,7 @@ final class EntryWriter {
             guard errno == EEXIST else { throw SystemCallError("mkdirat", "\(target.root)/\(path)", errno: errno) }
             var st = stat()
             if fstatat(parent, cname, &st, AT_SYMLINK_NOFOLLOW) != 0 || (st.st_mode & Glibc.S_IFMT) != Glibc.S_IFDIR {
-                try RawDirectory.removeAll(in: parent, name: name, subject: target.root)
+                try DirectoryWalk.removeAll(in: parent, name: name, subject: target.root)
                 _ = try syscallChecked("mkdirat", "\(target.root)/\(path)") { mkdirat(parent, cname, 0o700) }
             }
         }

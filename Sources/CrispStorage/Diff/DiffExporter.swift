@@ -192,7 +192,7 @@ final class DiffExporter {
     // MARK: - file system helpers
 
     private func sortedEntries(_ dirfd: Int32, _ subject: String) throws -> [(name: RawPath, type: UInt8)] {
-        try RawDirectory.entries(of: dirfd, subject: subject).sorted { $0.name.bytes.lexicographicallyPrecedes($1.name.bytes) }
+        try DirectoryWalk.entries(of: dirfd, subject: subject).sorted { $0.name.bytes.lexicographicallyPrecedes($1.name.bytes) }
     }
 
     private func statAt(_ dirfd: Int32, _ name: RawPath) -> stat? {

@@ -45,7 +45,7 @@ struct BtrfsDriver: StorageDriver {
             let e = errno
             if e == ENOENT { return }
             // Not a subvolume (a crash between mkdir-like steps): plain removal.
-            if e == EINVAL || e == ENOTDIR { try RawDirectory.removeTree(layerDir(id)); return }
+            if e == EINVAL || e == ENOTDIR { try DirectoryWalk.removeTree(layerDir(id)); return }
             throw SystemCallError("BTRFS_IOC_SNAP_DESTROY", layerDir(id), errno: e)
         }
     }

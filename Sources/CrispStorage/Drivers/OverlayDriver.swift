@@ -30,13 +30,13 @@ struct OverlayDriver: StorageDriver {
         // devices) work on this backing filesystem, e.g. fails on overlay-on-overlay.
         for stale in (try? listDirectory(home)) ?? [] where stale.hasPrefix("probe-") {  // a crash during an earlier check
             try? Mounts.unmount("\(home)/\(stale)/merged", detach: true)
-            try? RawDirectory.removeTree("\(home)/\(stale)")
+            try? DirectoryWalk.removeTree("\(home)/\(stale)")
         }
         let probe = home + "/probe-\(getpid())"
         try makeDirectory(probe)
         defer {
             try? Mounts.unmount(probe + "/merged", detach: true)
-            try? RawDirectory.removeTree(probe)
+            try? DirectoryWalk.removeTree(probe)
         }
         for d in ["l1", "l2", "upper", "work", "merged"] { try makeDirectory(probe + "/" + d) }
         guard mknod(probe + "/upper/wh", S_IFCHR, 0) == 0 else {
@@ -84,7 +84,7 @@ struct OverlayDriver: StorageDriver {
         if let link = readSmallFile(dir + "/link"), !link.isEmpty, !link.contains("/") {
             unlink("\(home)/l/\(link)")
         }
-        try RawDirectory.removeTree(dir)
+        try DirectoryWalk.removeTree(dir)
     }
 
     func mount(_ id: LayerID, parentChain: [LayerID]) throws -> String {

@@ -85,5 +85,5 @@ func isLayerDirectoryName(_ s: String) -> Bool {
 func listDirectory(_ path: String) throws -> [String] {
     let fd = try syscallChecked("open", path) { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
     defer { close(fd) }
-    return try DirectoryWalk.entries(of: fd, subject: path).map(\.name)
+    return try DirectoryWalk.entries(of: fd, subject: path).map(\.name.description)
 }

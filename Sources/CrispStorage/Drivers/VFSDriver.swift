@@ -25,14 +25,14 @@ struct VFSDriver: StorageDriver {
             do {
                 try copyTree(from: layerDir(parent), to: dir)
             } catch {
-                try? RawDirectory.removeTree(dir)
+                try? DirectoryWalk.removeTree(dir)
                 throw error
             }
         }
         return ApplyTarget(root: dir, whiteouts: .remove)
     }
 
-    func removeLayer(_ id: LayerID) throws { try RawDirectory.removeTree(layerDir(id)) }
+    func removeLayer(_ id: LayerID) throws { try DirectoryWalk.removeTree(layerDir(id)) }
     func mount(_ id: LayerID, parentChain: [LayerID]) throws -> String { layerDir(id) }
     func unmount(_ id: LayerID) throws {}
     func mountPoint(_ id: LayerID) -> String? { nil }
