@@ -35,63 +35,91 @@ final class PingFrameFilter: ChannelDuplexHandler, RemovableChannelHandler {
     /// `onPing` is told of every PING the filter answered (on the event loop).
     init(onPing: @escaping (ChannelHandlerContext) -> Void) { self.onPing = onPing }
 
+    /// Every byte but a PING's is forwarded as slices of the read's own buffer (no copy); only a
+    /// header or PING split across reads is gathered in `pending`.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var input = unwrapInboundIn(data)
-        var forward = context.channel.allocator.buffer(capacity: input.readableBytes)
+        // `whole` keeps the read's bytes readable for slicing (NIO slices only readable bytes);
+        // `input` is the cursor. From `runStart` up to the cursor is forwarded as one slice.
+        let whole = unwrapInboundIn(data)
+        var input = whole
+        var runStart = input.readerIndex
+        func forwardRun() {
+            if input.readerIndex > runStart {
+                context.fireChannelRead(wrapInboundOut(whole.getSlice(at: runStart, length: input.readerIndex - runStart)!))
+            }
+            runStart = input.readerIndex
+        }
         while input.readableBytes > 0 {
-            if prefaceRemaining > 0 {
-                let n = min(prefaceRemaining, input.readableBytes)
-                var slice = input.readSlice(length: n)!
-                forward.writeBuffer(&slice)
-                prefaceRemaining -= n
+            if prefaceRemaining > 0 || passThrough > 0 {
+                let n = min(prefaceRemaining > 0 ? prefaceRemaining : passThrough, input.readableBytes)
+                input.moveReaderIndex(forwardBy: n)
+                if prefaceRemaining > 0 { prefaceRemaining -= n } else { passThrough -= n }
                 continue
             }
-            if passThrough > 0 {
-                let n = min(passThrough, input.readableBytes)
-                var slice = input.readSlice(length: n)!
-                forward.writeBuffer(&slice)
-                passThrough -= n
+            if pending.readableBytes == 0 {
+                // At a frame boundary, the header whole in this read (the common case).
+                guard input.readableBytes >= Self.headerLength else {
+                    forwardRun()
+                    pending.writeBuffer(&input)
+                    runStart = input.readerIndex
+                    break
+                }
+                let (length, isPing) = Self.header(input, at: input.readerIndex)
+                if !isPing {
+                    // Anything else (a malformed PING included) is swift-nio-http2's to judge.
+                    input.moveReaderIndex(forwardBy: Self.headerLength)
+                    passThrough = length
+                    continue
+                }
+                // What came before the PING reaches swift-nio-http2 first, so that the policy
+                // sees the streams those frames opened, in the client's order.
+                forwardRun()
+                guard input.readableBytes >= Self.headerLength + length else {
+                    pending.writeBuffer(&input)
+                    runStart = input.readerIndex
+                    break
+                }
+                pending = input.readSlice(length: Self.headerLength + length)!
+                runStart = input.readerIndex
+                answerPing(context: context)
                 continue
             }
-            // At a frame boundary: gather the 9-byte header (it may be split across reads).
+            // A header or PING begun in an earlier read (nothing of this read is forwarded yet).
             if pending.readableBytes < Self.headerLength {
-                let n = min(Self.headerLength - pending.readableBytes, input.readableBytes)
-                var slice = input.readSlice(length: n)!
+                var slice = input.readSlice(length: min(Self.headerLength - pending.readableBytes, input.readableBytes))!
                 pending.writeBuffer(&slice)
+                runStart = input.readerIndex
                 if pending.readableBytes < Self.headerLength { break }
             }
-            let length = Int(pending.getInteger(at: pending.readerIndex, as: UInt8.self)!) << 16
-                | Int(pending.getInteger(at: pending.readerIndex + 1, as: UInt16.self)!)
-            let type = pending.getInteger(at: pending.readerIndex + 3, as: UInt8.self)!
-            let flags = pending.getInteger(at: pending.readerIndex + 4, as: UInt8.self)!
-            let isPing = type == Self.pingType && flags & Self.ackFlag == 0 && length == 8
+            let (length, isPing) = Self.header(pending, at: pending.readerIndex)
             if !isPing {
-                // Anything else (a malformed PING included) is swift-nio-http2's to judge.
-                forward.writeBuffer(&pending)
-                pending.clear()
+                context.fireChannelRead(wrapInboundOut(pending))
+                pending = ByteBuffer()
                 passThrough = length
                 continue
             }
-            let n = min(Self.headerLength + length - pending.readableBytes, input.readableBytes)
-            var slice = input.readSlice(length: n)!
+            var slice = input.readSlice(length: min(Self.headerLength + length - pending.readableBytes, input.readableBytes))!
             pending.writeBuffer(&slice)
+            runStart = input.readerIndex
             if pending.readableBytes < Self.headerLength + length { break }
-            // What came before the PING reaches swift-nio-http2 first, so that the policy sees
-            // the streams those frames opened, in the client's order.
-            if forward.readableBytes > 0 {
-                context.fireChannelRead(wrapInboundOut(forward))
-                forward = context.channel.allocator.buffer(capacity: input.readableBytes)
-            }
             answerPing(context: context)
         }
-        if forward.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(forward)) }
+        forwardRun()
+    }
+
+    /// The frame's payload length, and whether it is a PING this filter answers.
+    private static func header(_ b: ByteBuffer, at i: Int) -> (length: Int, isPing: Bool) {
+        let length = Int(b.getInteger(at: i, as: UInt8.self)!) << 16 | Int(b.getInteger(at: i + 1, as: UInt16.self)!)
+        let type = b.getInteger(at: i + 3, as: UInt8.self)!
+        let flags = b.getInteger(at: i + 4, as: UInt8.self)!
+        return (length, type == pingType && flags & ackFlag == 0 && length == 8)
     }
 
     /// Writes the PING's ACK straight to the socket, between whole frames of swift-nio-http2's
     /// (each of its writes is whole frames), and tells the policy.
     private func answerPing(context: ChannelHandlerContext) {
         var ack = pending
-        pending.clear()
+        pending = ByteBuffer()
         ack.setInteger(Self.ackFlag, at: ack.readerIndex + 4)
         context.writeAndFlush(wrapOutboundOut(ack), promise: nil)
         onPing(context)
