@@ -6,6 +6,15 @@ import Testing
 /// Pods with their own network namespace, through crispd, crisp-pinns and Debian's CNI plugins
 /// (bridge + host-local + portmap). The bridge, subnet and IPAM state belong to the test.
 @Suite(.serialized) struct PodNetworkTests {
+    /// A test's own CNI bridge, removed when the test ends (the bridge plugin leaves it).
+    static func deleteBridge(_ name: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/sbin/ip")
+        p.arguments = ["link", "del", name]
+        try? p.run()
+        p.waitUntilExit()
+    }
+
     static func skipReason() -> String? {
         if let r = PodSandboxTests.skipReason() { return r }
         for p in ["/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/portmap"]
@@ -37,11 +46,7 @@ import Testing
         defer {
             restarted?.signal(SIGTERM)
             world.cleanup()
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/sbin/ip")
-            p.arguments = ["link", "del", bridge]
-            try? p.run()
-            p.waitUntilExit()
+            Self.deleteBridge(bridge)
         }
         let (id, ip): (String, String) = try await crispd.withClients { runtime, _ in
             var run = Runtime_V1_RunPodSandboxRequest()
@@ -92,11 +97,7 @@ import Testing
         let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
         defer {
             world.cleanup()
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/sbin/ip")
-            p.arguments = ["link", "del", bridge]
-            try? p.run()
-            p.waitUntilExit()
+            PodNetworkTests.deleteBridge(bridge)
         }
         try await crispd.withClients { runtime, _ in
             let ready = try await runtime.status(Runtime_V1_StatusRequest()).status.conditions.first { $0.type == "NetworkReady" }

@@ -29,11 +29,7 @@ import Testing
         let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
         defer {
             world.cleanup()
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/sbin/ip")
-            p.arguments = ["link", "del", bridge]
-            try? p.run()
-            p.waitUntilExit()
+            PodNetworkTests.deleteBridge(bridge)
         }
         try await crispd.withClients { runtime, _ in
             var run = Runtime_V1_RunPodSandboxRequest()

@@ -41,11 +41,7 @@ import Testing
         let world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         defer {
             world.cleanup()
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/sbin/ip")
-            p.arguments = ["link", "del", bridge]
-            try? p.run()
-            p.waitUntilExit()
+            PodNetworkTests.deleteBridge(bridge)
         }
         try await crispd.withClients { runtime, _ in
             let pod = try await Lifecycle.runPod(runtime, "sysctls", world: world) {
