@@ -144,6 +144,7 @@ import Testing
 
     func withTestServer(_ body: (GRPCServer<HTTP2ServerTransport.Posix>, Gate, String) async throws -> Void) async throws {
         let dir = try TempDirectory()
+        defer { dir.remove() }
         let socket = dir.path + "/t.sock"
         let gate = Gate()
         let server = GRPCServer(transport: CRIServerTransport.make(.init(socketPath: socket, maxRequestPayloadSize: 1 << 20)),
