@@ -117,6 +117,19 @@ let package = Package(
         .executableTarget(name: "crisp-pinns"),
 
         // MARK: API, orchestration, edge
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Exec/Attach/PortForward over SPDY/3.1 and WebSocket; knows only StreamingBackend.
+        .target(
+            name: "CrispStreaming",
+            dependencies: [
+                "CrispCore", "CrispOS", "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         // The gRPC server transport on the CRI socket, with crisp's connection policy.
         .target(
             name: "CrispTransport",
@@ -147,6 +160,7 @@ let package = Package(
             name: "CrispServer",
             dependencies: [
                 "CRIAPI", "CrispCore", "CrispConfig", "CrispService", "CrispImage", "CrispStorage", "CrispRuntime", "CrispNetwork",
+                "CrispStreaming", "CrispOS",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -158,7 +172,7 @@ let package = Package(
             name: "crispd",
             dependencies: [
                 "CrispCore", "CrispConfig", "CrispServer", "CrispService", "CrispOS", "CRIAPI", "CrispRuntime", "CrispStorage", "CrispNetwork",
-                "CrispTransport",
+                "CrispTransport", "CrispStreaming",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -221,6 +235,17 @@ let package = Package(
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "CrispStreamingTests",
+            dependencies: [
+                "CrispStreaming", "CrispCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .testTarget(name: "CrispCoreTests", dependencies: ["CrispCore"], swiftSettings: strict),

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   # build
-  pkg-config libarchive-dev libsqlite3-dev zstd protobuf-compiler gcc libc6-dev
+  pkg-config libarchive-dev libsqlite3-dev zlib1g-dev zstd protobuf-compiler gcc libc6-dev
   # run: OCI runtimes, the container monitor, CNI plugins
   runc crun conmon containernetworking-plugins iproute2 iptables util-linux
   # /etc/containers/policy.json (accept every image): crispd refuses to pull without a policy

@@ -53,7 +53,7 @@ extension ConfigLoader {
                 bad(key + ".runtime_root", "must be an absolute path, got \"\(handler.runtimeRoot)\"")
             }
         }
-        if c.metrics.enableMetrics, c.metrics.metricsPort == c.api.streamPort {
+        if c.metrics.enableMetrics, c.api.streamPort != 0, c.metrics.metricsPort == c.api.streamPort {
             bad("crisp.metrics.metrics_port", "must differ from crisp.api.stream_port (\(c.api.streamPort))")
         }
         return problems

@@ -22,6 +22,7 @@ public struct CrispConfiguration: Sendable, Equatable {
         public var listen = "/run/crisp/crisp.sock"
         public var streamAddress = "127.0.0.1"
         public var streamPort = 0
+        public var streamIdleTimeout = 4 * 3600
         public var grpcMaxSendMsgSize = 80 * 1024 * 1024
         public var grpcMaxRecvMsgSize = 80 * 1024 * 1024
         public init() {}

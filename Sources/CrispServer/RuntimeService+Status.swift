@@ -1,3 +1,4 @@
+import CrispStreaming
 import CRIAPI
 import CrispCore
 import CrispService
@@ -38,6 +39,9 @@ extension RuntimeService {
         if request.verbose {
             // crictl parses every value of this map as JSON.
             r.info = ["config": info.config.current.json()]
+            if let streaming {
+                r.info["streaming"] = #"{"url":"# + "\"" + streaming.baseURL + "\"" + #","connections":"# + String(streaming.connectionCount) + "}"
+            }
         }
         return r
     }

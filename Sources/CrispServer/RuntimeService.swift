@@ -1,5 +1,6 @@
 import CRIAPI
 public import CrispService
+public import CrispStreaming
 public import GRPCCore
 
 /// The CRI RuntimeService. Each RPC family lives in its own `RuntimeService+Family.swift`;
@@ -8,12 +9,15 @@ public struct RuntimeService: RegistrableRPCService {
     let info: RuntimeInfoService
     let sandboxes: SandboxService
     let containers: ContainerService
+    /// Serves the URLs of Exec, Attach and PortForward; nil answers them Unavailable.
+    let streaming: StreamingServer?
     var events: EventHub { containers.events }
 
-    public init(info: RuntimeInfoService, sandboxes: SandboxService, containers: ContainerService) {
+    public init(info: RuntimeInfoService, sandboxes: SandboxService, containers: ContainerService, streaming: StreamingServer? = nil) {
         self.info = info
         self.sandboxes = sandboxes
         self.containers = containers
+        self.streaming = streaming
     }
 
     public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
@@ -37,6 +41,9 @@ public struct RuntimeService: RegistrableRPCService {
         router.unary(M.ContainerStatus.descriptor) { (r: Runtime_V1_ContainerStatusRequest, _) in try await containerStatus(r) }
         router.unary(M.ListContainers.descriptor) { (r: Runtime_V1_ListContainersRequest, _) in try await listContainers(r) }
         router.unary(M.ExecSync.descriptor) { (r: Runtime_V1_ExecSyncRequest, _) in try await execSync(r) }
+        router.unary(M.Exec.descriptor) { (r: Runtime_V1_ExecRequest, _) in try await exec(r) }
+        router.unary(M.Attach.descriptor) { (r: Runtime_V1_AttachRequest, _) in try await attach(r) }
+        router.unary(M.PortForward.descriptor) { (r: Runtime_V1_PortForwardRequest, _) in try await portForward(r) }
         router.unary(M.ContainerStats.descriptor) { (r: Runtime_V1_ContainerStatsRequest, _) in try await containerStats(r) }
         router.unary(M.ListContainerStats.descriptor) { (r: Runtime_V1_ListContainerStatsRequest, _) in try await listContainerStats(r) }
         router.unary(M.UpdateContainerResources.descriptor) { (r: Runtime_V1_UpdateContainerResourcesRequest, _) in try await updateContainerResources(r) }

@@ -3,6 +3,7 @@ import CrispConfig
 import CrispCore
 import CrispRuntime
 import CrispStorage
+import CrispStreaming
 import CrispNetwork
 import CrispServer
 import CrispService
@@ -51,11 +52,19 @@ struct Daemon {
         let info = RuntimeInfoService(config: live, network: network, handlers: Array(handlers.values))
         let runtime = try await makeRuntime(storage: storage, network: network, images: images.manager, live: live,
                                             handlers: handlers, logger: logger)
+        let streaming = StreamingServer(
+            options: .init(address: config.api.streamAddress, port: config.api.streamPort,
+                           idleTimeout: .seconds(config.api.streamIdleTimeout)),
+            backend: ServiceStreamingBackend(containers: runtime.containers, sandboxes: runtime.sandboxes),
+            logger: Logger(label: "streaming"))
+        let streamURL = try await streaming.start()
+        logger.info("streaming server listening", metadata: ["url": "\(streamURL)"])
         let transport = CRIServerTransport.make(.init(socketPath: config.api.listen,
                                                       maxRequestPayloadSize: config.api.grpcMaxRecvMsgSize))
         let server = GRPCServer(
             transport: transport,
-            services: [RuntimeService(info: info, sandboxes: runtime.sandboxes, containers: runtime.containers), images.service],
+            services: [RuntimeService(info: info, sandboxes: runtime.sandboxes, containers: runtime.containers,
+                                      streaming: streaming), images.service],
             interceptors: [RPCMetricsInterceptor(logger: Logger(label: "grpc")), ErrorMappingInterceptor(logger: Logger(label: "grpc"))])
         services.append(GRPCServerService(server: server, socketPath: config.api.listen, logger: logger,
                                           events: runtime.containers.events))
@@ -77,6 +86,8 @@ struct Daemon {
             withExtendedLifetime(lock) {}
         }
         let result = await Result(catching: { try await group.run() })
+        // Every stream is closed: exec commands killed, attach sockets and forwarded connections closed.
+        await streaming.stop()
         // Containers keep running under conmon; only the daemon's own resources are released.
         await images.manager.shutdown()
         // Their root filesystems stay mounted too; the next crispd takes the mount counts over.

@@ -16,4 +16,10 @@ uint32_t crisp_in_close_write(void);
 uint32_t crisp_in_moved_to(void);
 uint32_t crisp_in_create(void);
 int crisp_pidfd_open(int pid);
+/* A pseudo-terminal pair, both ends close-on-exec and neither the caller's controlling
+ * terminal; returns 0, or -1 with errno set. */
+int crisp_open_pty(int *master, int *slave);
+/* TIOCSWINSZ/TIOCGWINSZ: ioctl is variadic, which Swift does not import. */
+int crisp_set_window_size(int fd, unsigned short rows, unsigned short cols);
+int crisp_get_window_size(int fd, unsigned short *rows, unsigned short *cols);
 #endif

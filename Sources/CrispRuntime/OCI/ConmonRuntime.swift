@@ -12,6 +12,9 @@ public protocol OCIRuntime: Sendable {
     func stop(id: String, handler: RuntimeHandler, signal: Int32, timeout: Duration) async throws(CrispError) -> ContainerExit?
     func execSync(id: String, handler: RuntimeHandler, process: RuntimeSpec.Process, timeout: Duration?) async throws(CrispError) -> ExecResult
     func delete(id: String, handler: RuntimeHandler) async throws(CrispError)
+    /// Starts a command for a streaming exec session (pipes, or a terminal when `tty`).
+    func startExec(id: String, handler: RuntimeHandler, process: RuntimeSpec.Process,
+                   tty: Bool, stdin: Bool, stdout: Bool, stderr: Bool) throws(CrispError) -> StreamedExec
     func state(id: String, handler: RuntimeHandler) async throws(CrispError) -> RuncCLI.State
     func update(id: String, handler: RuntimeHandler, resourcesFile: String) async throws(CrispError)
 }

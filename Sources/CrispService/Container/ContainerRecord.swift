@@ -35,6 +35,10 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     /// The Linux resources as requested at create and changed by UpdateContainerResources, for
     /// ContainerStatus; nil in records written before they were kept.
     public var resources: Resources?
+    /// Whether conmon keeps the container's stdin open for attach, and closes it after the first
+    /// attach detaches; nil (false) in records written before they were kept.
+    public var stdin: Bool?
+    public var stdinOnce: Bool?
 
     /// CRI's LinuxContainerResources, as the container has them now.
     public struct Resources: Codable, Sendable, Equatable {

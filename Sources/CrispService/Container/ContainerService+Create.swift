@@ -102,7 +102,7 @@ extension ContainerService {
             undo.append { [runtime] in try? await runtime.delete(id: id.rawValue, handler: handler) }
             let created = try await runtime.create(spec: spec, options: options)
             let processJSON = (try? JSONEncoder().encode(spec.process)) ?? Data()
-            let record = ContainerRecord(
+            var record = ContainerRecord(
                 id: id.rawValue, sandboxID: pod.id, name: r.name, attempt: r.attempt, image: r.image,
                 imageID: image.id.description, labels: r.labels, annotations: r.annotations,
                 createdAt: SandboxService.now(), lifecycle: .created, logPath: logPath, runtimeHandler: handler.name,
@@ -113,6 +113,8 @@ extension ContainerService {
                 createdPID: created.pid,
                 resources: ContainerRecord.Resources(applied: spec.linux?.resources,
                                                      oomScoreAdj: spec.process?.oomScoreAdj ?? r.resources.oomScoreAdj))
+            record.stdin = r.stdin
+            record.stdinOnce = r.stdinOnce
             try persist(record)
             reservations.finish(key, keep: true)
             emit(.created, record)
