@@ -197,7 +197,7 @@ let package = Package(
         .executableTarget(
             name: "crispctl",
             dependencies: [
-                "CRIAPI", "CrispConfig",
+                "CRIAPI", "CrispConfig", "CrispStreaming", "CrispOS",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -240,7 +240,7 @@ let package = Package(
         .testTarget(
             name: "CrispStreamingTests",
             dependencies: [
-                "CrispStreaming", "CrispCore",
+                "CrispStreaming", "CrispCore", "CrispOS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -283,6 +283,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "CRIAPI", "CrispCore", "CrispConfig", "CrispOS", "CrispRuntime", "CrispStorage", "CrispTestSupport", "RegistryTestSupport",
+                "CrispStreaming",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),

@@ -54,6 +54,7 @@ final class SPDYConnectionHandler: ChannelInboundHandler, RemoteCommandTransport
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        Self.watchClose(context) { [weak self] in self?.connectionClosed() }
         if case .remoteCommand(let kind) = mode {
             let s = RemoteCommandSession(kind: kind, backend: backend, loop: context.eventLoop, transport: self, logger: logger)
             session = s
@@ -228,12 +229,18 @@ final class SPDYConnectionHandler: ChannelInboundHandler, RemoteCommandTransport
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        connectionClosed()
+        context.fireChannelInactive()
+    }
+
+    /// Idempotent: from channelInactive, or from the close watch when the client hung up during
+    /// the upgrade.
+    private func connectionClosed() {
         creationTimer?.cancel()
         session?.transportClosed()
         for pair in pairs.values { pair.relay?.close() }
         pairs.removeAll()
-        self.context = nil
-        context.fireChannelInactive()
+        context = nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -28,6 +28,8 @@ final class WebSocketStreamHandler: ChannelInboundHandler, RemoteCommandTranspor
     private var fragmentsAreText = false
     private var closing = false
 
+    static let closeHandshakeTimeout = TimeAmount.seconds(5)
+
     init(mode: Mode, streamProtocol: StreamProtocol, backend: any StreamingBackend, logger: Logger) {
         self.mode = mode
         self.streamProtocol = streamProtocol
@@ -37,6 +39,7 @@ final class WebSocketStreamHandler: ChannelInboundHandler, RemoteCommandTranspor
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        Self.watchClose(context) { [weak self] in self?.connectionClosed() }
         switch mode {
         case .remoteCommand(let kind):
             // Every channel exists from the start: the session can begin at once.
@@ -69,7 +72,7 @@ final class WebSocketStreamHandler: ChannelInboundHandler, RemoteCommandTranspor
         case .ping:
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
         case .connectionClose:
-            closeConnection(code: .normalClosure)
+            if closing { context.close(promise: nil) } else { closeConnection(code: .normalClosure) }
         case .binary, .text:
             if frame.fin { message(frame.unmaskedData, text: frame.opcode == .text) } else {
                 fragments = frame.unmaskedData
@@ -153,8 +156,10 @@ final class WebSocketStreamHandler: ChannelInboundHandler, RemoteCommandTranspor
         closing = true
         var data = context.channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: code)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
-            .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        // RFC 6455: wait for the client's close frame before hanging up (it may still be finishing
+        // its upgrade and would lose what was sent), but not for long.
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)), promise: nil)
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeHandshakeTimeout) { context.close(promise: nil) }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -173,10 +178,16 @@ final class WebSocketStreamHandler: ChannelInboundHandler, RemoteCommandTranspor
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        connectionClosed()
+        context.fireChannelInactive()
+    }
+
+    /// Idempotent: from channelInactive, or from the close watch when the client hung up during
+    /// the upgrade.
+    private func connectionClosed() {
         session?.transportClosed()
         relays.forEach { $0.close() }
-        self.context = nil
-        context.fireChannelInactive()
+        context = nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -11,7 +11,7 @@ struct Crispctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crispctl",
         abstract: "Talk to a running crispd.",
-        subcommands: [Version.self, Status.self, ConfigCheck.self])
+        subcommands: [Version.self, Status.self, ConfigCheck.self, Exec.self, Attach.self, PortForward.self])
 
     struct Endpoint: ParsableArguments {
         @Option(help: "Path of crispd's CRI socket.") var socket = "/run/crisp/crisp.sock"
