@@ -7,10 +7,13 @@ enum ExecStatus {
     static func success() -> String { #"{"metadata":{},"status":"Success"}"# }
 
     static func exitCode(_ code: Int32, command: [String]) -> String {
-        let message = "command terminated with non-zero exit code: error executing command \(command), exit code \(code)"
+        let message = "command terminated with non-zero exit code: error executing command \(goList(command)), exit code \(code)"
         return #"{"metadata":{},"status":"Failure","message":"# + quote(message)
             + #","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":""# + String(code) + #""}]}}"#
     }
+
+    /// A command as the kubelet prints it (Go's `%v` of a string slice): `[sh -c exit 3]`.
+    static func goList(_ command: [String]) -> String { "[" + command.joined(separator: " ") + "]" }
 
     static func failure(_ message: String) -> String {
         #"{"metadata":{},"status":"Failure","message":"# + quote(message) + #","reason":"InternalError","code":500}"#

@@ -370,7 +370,7 @@ final class RemoteCommandSession {
             if t.streamProtocol.sendsStatusJSON {
                 t.send(.error, ByteBuffer(string: code == 0 ? ExecStatus.success() : ExecStatus.exitCode(code, command: r.command)))
             } else if code != 0 {
-                t.send(.error, ByteBuffer(string: "command terminated with non-zero exit code: error executing command \(r.command), exit code \(code)"))
+                t.send(.error, ByteBuffer(string: "command terminated with non-zero exit code: error executing command \(ExecStatus.goList(r.command)), exit code \(code)"))
             }
         case .attach:
             guard openOutputs == 0 || force else { return }
