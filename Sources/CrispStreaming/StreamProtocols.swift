@@ -13,12 +13,14 @@ enum StreamProtocol: String, CaseIterable, Sendable {
     // port forward
     case portForward = "portforward.k8s.io"
     case wsPortForwardV4 = "v4.portforward.k8s.io"
+    /// SPDY port forwarding tunnelled through WebSocket binary messages (client-go ≥ 1.30).
+    case wsSPDYPortForward = "SPDY/3.1+portforward.k8s.io"
 
     static let spdyRemoteCommand: [StreamProtocol] = [.v4, .v3, .v2, .v1]
     static let spdyPortForward: [StreamProtocol] = [.portForward]
     /// `v4.channel.k8s.io` and `channel.k8s.io` are also WebSocket protocols (binary channels).
     static let webSocketRemoteCommand: [StreamProtocol] = [.wsV5, .v4, .wsV4Base64, .v1, .wsBase64]
-    static let webSocketPortForward: [StreamProtocol] = [.wsPortForwardV4]
+    static let webSocketPortForward: [StreamProtocol] = [.wsSPDYPortForward, .wsPortForwardV4]
 
     /// `nil` if nothing matches. An empty client list means the oldest protocol, as in Kubernetes.
     static func negotiate(client: [String], server: [StreamProtocol]) -> StreamProtocol? {

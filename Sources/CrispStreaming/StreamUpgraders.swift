@@ -58,27 +58,30 @@ final class StreamingContext: Sendable {
 
     /// Adds the idle timeout and the session handler for the chosen protocol; the token is used
     /// up here, so a URL opens one session at most.
-    func makeSession(_ head: HTTPRequestHead, webSocket: Bool) -> (handler: any ChannelHandler, idle: IdleStateHandler)? {
+    func makeSession(_ head: HTTPRequestHead, webSocket: Bool) -> (handler: any ChannelHandler, idle: IdleStateHandler, tunnel: Bool)? {
         guard case .success(let (_, p)) = check(head, webSocket: webSocket),
               let (kind, token) = Self.route(head.uri), let target = tokens.redeem(token, kind: kind) else { return nil }
         let idle = IdleStateHandler(allTimeout: idleTimeout)
         switch target {
         case .exec(let r):
             logger.info("exec session", metadata: ["container": "\(r.containerID)", "protocol": "\(p.rawValue)", "tty": "\(r.tty)"])
-            return webSocket ? (WebSocketStreamHandler(mode: .remoteCommand(.exec(r)), streamProtocol: p, backend: backend, logger: logger), idle)
-                : (SPDYConnectionHandler(mode: .remoteCommand(.exec(r)), streamProtocol: p, backend: backend, logger: logger), idle)
+            return webSocket ? (WebSocketStreamHandler(mode: .remoteCommand(.exec(r)), streamProtocol: p, backend: backend, logger: logger), idle, false)
+                : (SPDYConnectionHandler(mode: .remoteCommand(.exec(r)), streamProtocol: p, backend: backend, logger: logger), idle, false)
         case .attach(let r):
             logger.info("attach session", metadata: ["container": "\(r.containerID)", "protocol": "\(p.rawValue)"])
-            return webSocket ? (WebSocketStreamHandler(mode: .remoteCommand(.attach(r)), streamProtocol: p, backend: backend, logger: logger), idle)
-                : (SPDYConnectionHandler(mode: .remoteCommand(.attach(r)), streamProtocol: p, backend: backend, logger: logger), idle)
+            return webSocket ? (WebSocketStreamHandler(mode: .remoteCommand(.attach(r)), streamProtocol: p, backend: backend, logger: logger), idle, false)
+                : (SPDYConnectionHandler(mode: .remoteCommand(.attach(r)), streamProtocol: p, backend: backend, logger: logger), idle, false)
         case .portForward(let r):
             logger.info("port-forward session", metadata: ["pod": "\(r.podID)", "protocol": "\(p.rawValue)"])
+            if webSocket && p == .wsSPDYPortForward {
+                return (SPDYConnectionHandler(mode: .portForward(r), streamProtocol: .portForward, backend: backend, logger: logger), idle, true)
+            }
             if webSocket {
                 var ports = r.ports.map(Int.init)
                 if ports.isEmpty { ports = Self.queryPorts(head.uri) }
-                return (WebSocketStreamHandler(mode: .portForward(r, ports: ports), streamProtocol: p, backend: backend, logger: logger), idle)
+                return (WebSocketStreamHandler(mode: .portForward(r, ports: ports), streamProtocol: p, backend: backend, logger: logger), idle, false)
             }
-            return (SPDYConnectionHandler(mode: .portForward(r), streamProtocol: p, backend: backend, logger: logger), idle)
+            return (SPDYConnectionHandler(mode: .portForward(r), streamProtocol: p, backend: backend, logger: logger), idle, false)
         }
     }
 
@@ -115,7 +118,7 @@ final class SPDYUpgrader: HTTPServerProtocolUpgrader {
     }
 
     func upgrade(context ctx: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
-        guard let (handler, idle) = context.makeSession(upgradeRequest, webSocket: false) else {
+        guard let (handler, idle, _) = context.makeSession(upgradeRequest, webSocket: false) else {
             ctx.close(promise: nil)
             return ctx.eventLoop.makeFailedFuture(StreamingContext.Refusal.unknownToken)
         }
@@ -144,11 +147,17 @@ extension StreamingContext {
             },
             upgradePipelineHandler: { [self] channel, head in
                 channel.eventLoop.makeCompletedFuture {
-                    guard let (handler, idle) = self.makeSession(head, webSocket: true) else {
+                    guard let (handler, idle, tunnel) = self.makeSession(head, webSocket: true) else {
                         throw StreamingContext.Refusal.unknownToken
                     }
-                    try channel.pipeline.syncOperations.addHandler(idle)
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    let ops = channel.pipeline.syncOperations
+                    try ops.addHandler(idle)
+                    if tunnel {
+                        try ops.addHandler(WebSocketTunnel(masking: false))
+                        try ops.addHandler(ByteToMessageHandler(SPDYFrameDecoder()))
+                        try ops.addHandler(MessageToByteHandler(SPDYFrameEncoder()))
+                    }
+                    try ops.addHandler(handler)
                 }
             })
     }

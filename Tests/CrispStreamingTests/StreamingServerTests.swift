@@ -10,9 +10,10 @@ import Testing
 /// The streaming server end to end over loopback, with crisp's own SPDY and WebSocket clients,
 /// against a backend that runs host commands (no containers needed).
 @Suite struct StreamingServerTests {
-    static func withServer(lifetime: Duration = .seconds(60), _ body: (StreamingServer, FakeStreamingBackend) async throws -> Void) async throws {
+    static func withServer(lifetime: Duration = .seconds(60), idle: Duration = .seconds(3600),
+                           _ body: (StreamingServer, FakeStreamingBackend) async throws -> Void) async throws {
         let backend = FakeStreamingBackend()
-        let server = StreamingServer(options: .init(tokenLifetime: lifetime), backend: backend, logger: Logger(label: "test"))
+        let server = StreamingServer(options: .init(idleTimeout: idle, tokenLifetime: lifetime), backend: backend, logger: Logger(label: "test"))
         try await server.start()
         do {
             try await body(server, backend)
@@ -155,6 +156,29 @@ import Testing
         }
     }
 
+    /// crictl and kubectl ≥ 1.30 over WebSocket: SPDY tunnelled in binary messages.
+    @Test func portForwardThroughTheWebSocketSPDYTunnel() async throws {
+        let listener = try EchoListener()
+        defer { listener.stop() }
+        try await Self.withServer { server, _ in
+            let url = server.url(for: .portForward(PortForwardRequest(podID: "p1", ports: [])))
+            let client = try await StreamClient.portForward(url: url, transport: .webSocket, tunnel: true)
+            #expect(client.negotiated == "SPDY/3.1+portforward.k8s.io")
+            for word in ["one", "two"] {
+                try await client.connect(port: listener.port)
+                try await client.send(port: listener.port, Array(word.utf8))
+                try await client.closeWrite(port: listener.port)
+                var got = ""
+                for await e in client.events {
+                    if case .portData(_, let b) = e { got += String(decoding: b, as: UTF8.self) }
+                    if case .portClosed = e { break }
+                }
+                #expect(got == "echo:" + word)
+            }
+            await client.abort()
+        }
+    }
+
     @Test func closedPortReportsAnErrorAndTheSessionGoesOn() async throws {
         let listener = try EchoListener()
         defer { listener.stop() }
@@ -236,6 +260,41 @@ import Testing
             while server.connectionCount > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(server.connectionCount == 0)
         }
+    }
+
+    /// Waits until `pid` is gone (killed and reaped), with a deadline.
+    static func gone(_ pid: Int32) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while kill(pid, 0) == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        return kill(pid, 0) == -1
+    }
+
+    @Test func anIdleSessionIsClosedAndItsCommandKilled() async throws {
+        try await Self.withServer(idle: .milliseconds(300)) { server, backend in
+            let client = try await StreamClient.remoteCommand(url: server.url(for: Self.exec("echo started; exec sleep 1000")),
+                                                              transport: .spdy, streams: .init(stdin: false))
+            var sawClose = false
+            for await e in client.events { if case .closed = e { sawClose = true } }
+            #expect(sawClose)
+            let pid = try #require(backend.started.withLock { $0.last })
+            #expect(try await Self.gone(pid), "the command outlived its idle session")
+        }
+    }
+
+    @Test func stoppingTheServerEndsEverySession() async throws {
+        let backend = FakeStreamingBackend()
+        let server = StreamingServer(options: .init(), backend: backend, logger: Logger(label: "test"))
+        try await server.start()
+        var clients: [StreamClient] = []
+        for transport in StreamTransportKind.allCases {
+            let c = try await StreamClient.remoteCommand(url: server.url(for: Self.exec("echo started; exec sleep 1000")),
+                                                         transport: transport, streams: .init(stdin: false))
+            for await e in c.events { if case .stdout = e { break } }
+            clients.append(c)
+        }
+        await server.stop()
+        for c in clients { for await _ in c.events {} }
+        for pid in backend.started.withLock({ $0 }) { #expect(try await Self.gone(pid)) }
     }
 
     @Test func fiftyConcurrentSessions() async throws {

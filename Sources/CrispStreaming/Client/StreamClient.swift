@@ -61,16 +61,23 @@ public final class StreamClient: Sendable {
 
     /// A port-forward session. Over SPDY, `connect(port:)` opens each connection; over WebSocket
     /// the ports are fixed here (one connection each).
-    public static func portForward(url: String, transport: StreamTransportKind, ports: [Int] = []) async throws -> StreamClient {
+    /// `tunnel`: over WebSocket, speak SPDY inside binary messages (`SPDY/3.1+portforward.k8s.io`,
+    /// as client-go ≥ 1.30 does) instead of `v4.portforward.k8s.io` channels.
+    public static func portForward(url: String, transport: StreamTransportKind, ports: [Int] = [], tunnel: Bool = false) async throws -> StreamClient {
         let (events, continuation) = AsyncStream<StreamClientEvent>.makeStream()
         let box = HandlerBox()
         var target = url
-        if transport == .webSocket && !ports.isEmpty {
+        if transport == .webSocket && !ports.isEmpty && !tunnel {
             target += (url.contains("?") ? "&" : "?") + "ports=" + ports.map(String.init).joined(separator: ",")
         }
-        let offered = transport == .spdy ? ["portforward.k8s.io"] : ["v4.portforward.k8s.io"]
+        let offered = transport == .spdy ? ["portforward.k8s.io"] : tunnel ? ["SPDY/3.1+portforward.k8s.io"] : ["v4.portforward.k8s.io"]
         let channel = try await StreamClientConnection.open(url: target, transport: transport, protocols: offered) { ch, chosen in
-            if transport == .spdy {
+            if transport == .spdy || tunnel {
+                if tunnel {
+                    try ch.pipeline.syncOperations.addHandler(WebSocketTunnel(masking: true))
+                    try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(SPDYFrameDecoder()))
+                    try ch.pipeline.syncOperations.addHandler(MessageToByteHandler(SPDYFrameEncoder()))
+                }
                 let h = SPDYClientHandler(mode: .portForward([]), loop: ch.eventLoop, events: continuation)
                 try ch.pipeline.syncOperations.addHandler(h)
                 box.set(NIOLoopBound(h, eventLoop: ch.eventLoop), chosen)
