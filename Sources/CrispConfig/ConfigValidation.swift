@@ -53,6 +53,9 @@ extension ConfigLoader {
                 bad(key + ".runtime_root", "must be an absolute path, got \"\(handler.runtimeRoot)\"")
             }
         }
+        if c.api.streamEnableTLS && (c.api.streamTLSCert.isEmpty || c.api.streamTLSKey.isEmpty) {
+            bad("crisp.api.stream_enable_tls", "needs crisp.api.stream_tls_cert and crisp.api.stream_tls_key")
+        }
         if c.metrics.enableMetrics, c.api.streamPort != 0, c.metrics.metricsPort == c.api.streamPort {
             bad("crisp.metrics.metrics_port", "must differ from crisp.api.stream_port (\(c.api.streamPort))")
         }

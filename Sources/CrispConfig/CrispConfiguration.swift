@@ -23,6 +23,10 @@ public struct CrispConfiguration: Sendable, Equatable {
         public var streamAddress = "127.0.0.1"
         public var streamPort = 0
         public var streamIdleTimeout = 4 * 3600
+        public var streamEnableTLS = false
+        public var streamTLSCert = ""
+        public var streamTLSKey = ""
+        public var streamTLSCA = ""
         public var grpcMaxSendMsgSize = 80 * 1024 * 1024
         public var grpcMaxRecvMsgSize = 80 * 1024 * 1024
         public init() {}

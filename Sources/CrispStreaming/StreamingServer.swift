@@ -3,6 +3,7 @@ public import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// The HTTP server behind the URLs that Exec, Attach and PortForward return. The kubelet (or
@@ -15,13 +16,16 @@ public final class StreamingServer: Sendable {
         public var port: Int
         public var idleTimeout: Duration
         public var tokenLifetime: Duration
+        /// HTTPS when set.
+        public var tls: StreamTLSOptions?
 
         public init(address: String = "127.0.0.1", port: Int = 0, idleTimeout: Duration = .seconds(4 * 3600),
-                    tokenLifetime: Duration = .seconds(60)) {
+                    tokenLifetime: Duration = .seconds(60), tls: StreamTLSOptions? = nil) {
             self.address = address
             self.port = port
             self.idleTimeout = idleTimeout
             self.tokenLifetime = tokenLifetime
+            self.tls = tls
         }
     }
 
@@ -44,12 +48,14 @@ public final class StreamingServer: Sendable {
     @discardableResult
     public func start() async throws(CrispError) -> String {
         let context = self.context
+        let tls = try options.tls.map { (o) throws(CrispError) in try StreamTLSContexts(o) }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [weak self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: try tls.current())) }
                     let fallback = StreamHTTPHandler(context: context)
                     let upgrade: NIOHTTPServerUpgradeConfiguration = (
                         upgraders: [SPDYUpgrader(context: context), context.webSocketUpgrader()],
@@ -71,7 +77,7 @@ public final class StreamingServer: Sendable {
         }
         let port = channel.localAddress?.port ?? options.port
         let host = options.address.contains(":") ? "[\(options.address)]" : options.address
-        let base = "http://\(host):\(port)"
+        let base = "\(tls == nil ? "http" : "https")://\(host):\(port)"
         state.withLock {
             $0.channel = channel
             $0.base = base

@@ -54,7 +54,11 @@ struct Daemon {
                                             handlers: handlers, logger: logger)
         let streaming = StreamingServer(
             options: .init(address: config.api.streamAddress, port: config.api.streamPort,
-                           idleTimeout: .seconds(config.api.streamIdleTimeout)),
+                           idleTimeout: .seconds(config.api.streamIdleTimeout),
+                           tls: config.api.streamEnableTLS
+                               ? StreamTLSOptions(certificatePath: config.api.streamTLSCert, keyPath: config.api.streamTLSKey,
+                                                  clientCAPath: config.api.streamTLSCA.isEmpty ? nil : config.api.streamTLSCA)
+                               : nil),
             backend: ServiceStreamingBackend(containers: runtime.containers, sandboxes: runtime.sandboxes),
             logger: Logger(label: "streaming"))
         let streamURL = try await streaming.start()

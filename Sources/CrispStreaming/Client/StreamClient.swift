@@ -41,11 +41,11 @@ public final class StreamClient: Sendable {
 
     /// An exec or attach session. `protocols` overrides the offered sub-protocols (tests).
     public static func remoteCommand(url: String, transport: StreamTransportKind, streams: Streams,
-                                     protocols: [String]? = nil) async throws -> StreamClient {
+                                     protocols: [String]? = nil, tls: StreamClientTLS? = nil) async throws -> StreamClient {
         let offered = protocols ?? remoteCommandProtocols[transport]!
         let (events, continuation) = AsyncStream<StreamClientEvent>.makeStream()
         let box = HandlerBox()
-        let channel = try await StreamClientConnection.open(url: url, transport: transport, protocols: offered) { ch, chosen in
+        let channel = try await StreamClientConnection.open(url: url, transport: transport, protocols: offered, tls: tls) { ch, chosen in
             if transport == .spdy {
                 let h = SPDYClientHandler(mode: .remoteCommand(streams), loop: ch.eventLoop, events: continuation)
                 try ch.pipeline.syncOperations.addHandler(h)
@@ -63,7 +63,8 @@ public final class StreamClient: Sendable {
     /// the ports are fixed here (one connection each).
     /// `tunnel`: over WebSocket, speak SPDY inside binary messages (`SPDY/3.1+portforward.k8s.io`,
     /// as client-go ≥ 1.30 does) instead of `v4.portforward.k8s.io` channels.
-    public static func portForward(url: String, transport: StreamTransportKind, ports: [Int] = [], tunnel: Bool = false) async throws -> StreamClient {
+    public static func portForward(url: String, transport: StreamTransportKind, ports: [Int] = [], tunnel: Bool = false,
+                                   tls: StreamClientTLS? = nil) async throws -> StreamClient {
         let (events, continuation) = AsyncStream<StreamClientEvent>.makeStream()
         let box = HandlerBox()
         var target = url
@@ -71,7 +72,7 @@ public final class StreamClient: Sendable {
             target += (url.contains("?") ? "&" : "?") + "ports=" + ports.map(String.init).joined(separator: ",")
         }
         let offered = transport == .spdy ? ["portforward.k8s.io"] : tunnel ? ["SPDY/3.1+portforward.k8s.io"] : ["v4.portforward.k8s.io"]
-        let channel = try await StreamClientConnection.open(url: target, transport: transport, protocols: offered) { ch, chosen in
+        let channel = try await StreamClientConnection.open(url: target, transport: transport, protocols: offered, tls: tls) { ch, chosen in
             if transport == .spdy || tunnel {
                 if tunnel {
                     try ch.pipeline.syncOperations.addHandler(WebSocketTunnel(masking: true))

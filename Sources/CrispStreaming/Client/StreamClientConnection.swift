@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 
 /// The wire protocol a client upgrades to.
@@ -41,6 +42,7 @@ enum StreamClientConnection {
         var host: String
         var port: Int
         var path: String
+        var https = false
     }
 
     /// IP literals (what crispd hands out) need no resolver; names go through getaddrinfo.
@@ -50,34 +52,39 @@ enum StreamClientConnection {
     }
 
     static func parse(_ url: String) throws(CrispError) -> Target {
-        guard url.hasPrefix("http://"), let rest = url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).dropFirst(2).first
-        else { throw .invalidArgument("streaming URL \(url) is not http://HOST:PORT/PATH") }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://"),
+              let rest = url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).dropFirst(2).first
+        else { throw .invalidArgument("streaming URL \(url) is not http(s)://HOST:PORT/PATH") }
         let hostPort = String(rest)
         let path = "/" + (url.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).dropFirst(3).first.map(String.init) ?? "")
         let host: String, port: Int
         if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
             host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
-            port = Int(hostPort[hostPort.index(close, offsetBy: 2)...]) ?? 80
+            port = Int(hostPort[hostPort.index(close, offsetBy: 2)...]) ?? (url.hasPrefix("https://") ? 443 : 80)
         } else if let colon = hostPort.lastIndex(of: ":") {
             host = String(hostPort[..<colon])
-            port = Int(hostPort[hostPort.index(after: colon)...]) ?? 80
+            port = Int(hostPort[hostPort.index(after: colon)...]) ?? (url.hasPrefix("https://") ? 443 : 80)
         } else {
             host = hostPort
-            port = 80
+            port = url.hasPrefix("https://") ? 443 : 80
         }
-        return Target(host: host, port: port, path: path)
+        return Target(host: host, port: port, path: path, https: url.hasPrefix("https://"))
     }
 
     /// Connects, sends the upgrade request, and once the server switched protocols installs
     /// `makeHandler`'s handler. Throws `StreamRefusal` when the server answered with an error.
-    static func open(url: String, transport: StreamTransportKind, protocols: [String],
+    static func open(url: String, transport: StreamTransportKind, protocols: [String], tls: StreamClientTLS? = nil,
                      makeHandler: @escaping @Sendable (any Channel, String) throws -> Void) async throws -> any Channel {
         let target = try parse(url)
+        let sslContext = target.https ? try (tls ?? StreamClientTLS()).context() : nil
         let upgraded = group.next().makePromise(of: Void.self)
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: nil))
+                    }
                     let done: @Sendable (ChannelHandlerContext) -> Void = { ctx in
                         if let r = try? ctx.pipeline.syncOperations.handler(type: RefusalCatcher.self) {
                             // The server switched protocols: a close from now on is the session's end.
