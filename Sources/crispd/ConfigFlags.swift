@@ -20,6 +20,11 @@ struct ConfigFlags: ParsableArguments {
     @Option(help: doc("crisp.api.listen")) var listen: String?
     @Option(help: doc("crisp.api.stream_address")) var streamAddress: String?
     @Option(help: doc("crisp.api.stream_port")) var streamPort: String?
+    @Option(help: doc("crisp.api.stream_enable_tls")) var streamEnableTls: String?
+    @Option(help: doc("crisp.api.stream_tls_cert")) var streamTlsCert: String?
+    @Option(help: doc("crisp.api.stream_tls_key")) var streamTlsKey: String?
+    @Option(help: doc("crisp.api.stream_tls_ca")) var streamTlsCa: String?
+    @Option(help: doc("crisp.api.stream_idle_timeout")) var streamIdleTimeout: String?
     @Option(help: doc("crisp.api.grpc_max_send_msg_size")) var grpcMaxSendMsgSize: String?
     @Option(help: doc("crisp.api.grpc_max_recv_msg_size")) var grpcMaxRecvMsgSize: String?
 
@@ -58,7 +63,10 @@ struct ConfigFlags: ParsableArguments {
             ("crisp.root", root), ("crisp.runroot", runroot), ("crisp.log_level", logLevel),
             ("crisp.storage_driver", storageDriver), ("crisp.storage_options", storageOptions), ("crisp.storage_sync", storageSync),
             ("crisp.api.listen", listen), ("crisp.api.stream_address", streamAddress),
-            ("crisp.api.stream_port", streamPort), ("crisp.api.grpc_max_send_msg_size", grpcMaxSendMsgSize),
+            ("crisp.api.stream_port", streamPort), ("crisp.api.stream_enable_tls", streamEnableTls),
+            ("crisp.api.stream_tls_cert", streamTlsCert), ("crisp.api.stream_tls_key", streamTlsKey),
+            ("crisp.api.stream_tls_ca", streamTlsCa), ("crisp.api.stream_idle_timeout", streamIdleTimeout),
+            ("crisp.api.grpc_max_send_msg_size", grpcMaxSendMsgSize),
             ("crisp.api.grpc_max_recv_msg_size", grpcMaxRecvMsgSize),
             ("crisp.runtime.default_runtime", defaultRuntime), ("crisp.runtime.conmon", conmon),
             ("crisp.runtime.cgroup_manager", cgroupManager), ("crisp.runtime.default_capabilities", defaultCapabilities),

@@ -57,18 +57,18 @@ import Testing
         try d.start()
         try await d.withClients { runtime, _ in
             do {
-                _ = try await runtime.attach(Runtime_V1_AttachRequest())
-                Issue.record("Attach succeeded")
+                _ = try await runtime.checkpointContainer(Runtime_V1_CheckpointContainerRequest())
+                Issue.record("CheckpointContainer succeeded")
             } catch let error as RPCError {
                 #expect(error.code == .unimplemented)
-                #expect(error.message.contains("RuntimeService/Attach"))
+                #expect(error.message.contains("RuntimeService/CheckpointContainer"))
             }
             do {
-                _ = try await runtime.portForward(Runtime_V1_PortForwardRequest())
-                Issue.record("PortForward succeeded")
+                _ = try await runtime.listMetricDescriptors(Runtime_V1_ListMetricDescriptorsRequest())
+                Issue.record("ListMetricDescriptors succeeded")
             } catch let error as RPCError {
                 #expect(error.code == .unimplemented)
-                #expect(error.message.contains("RuntimeService/PortForward"))
+                #expect(error.message.contains("RuntimeService/ListMetricDescriptors"))
             }
             // A server-streaming RPC too, and the daemon still answers afterwards.
             do {
@@ -202,7 +202,7 @@ import Testing
         try d.start(extra: ["--enable-metrics", "true", "--metrics-port", "\(port)"])
         try await d.withClients { runtime, _ in
             _ = try await runtime.version(Runtime_V1_VersionRequest())
-            _ = try? await runtime.attach(Runtime_V1_AttachRequest())
+            _ = try? await runtime.checkpointContainer(Runtime_V1_CheckpointContainerRequest())
         }
         let deadline = ContinuousClock.now + .seconds(10)
         var body = ""
@@ -212,7 +212,7 @@ import Testing
             usleep(50_000)
         }
         #expect(body.contains(#"crisp_grpc_requests_total{method="Version"} 1"#), "\(body)")
-        #expect(body.contains(#"crisp_grpc_errors_total{method="Attach",code="unimplemented"} 1"#), "\(body)")
+        #expect(body.contains(#"crisp_grpc_errors_total{method="CheckpointContainer",code="unimplemented"} 1"#), "\(body)")
         #expect(body.contains("crisp_grpc_request_duration_seconds_bucket"))
     }
 }

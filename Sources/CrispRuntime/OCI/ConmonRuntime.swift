@@ -77,7 +77,8 @@ public struct ConmonRuntime: OCIRuntime {
         }
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let processFile = dir + "/process.json", pidFile = dir + "/pid"
-        try Bundle.writeJSON(process, to: processFile)
+        // Read by runc at once and removed after: it need not reach the disk.
+        try Bundle.writeJSON(process, to: processFile, durable: false)
         let out = try await RuncCLI(handler: handler).exec(id: id, processFile: processFile, pidFile: pidFile,
                                                           timeout: timeout, cap: ExecResult.outputCap)
         if out.timedOut {

@@ -99,6 +99,13 @@ extension ContainerService {
 
     /// Runs a command in a running container with its user, environment and capabilities.
     public func execSync(_ id: String, command: [String], timeout: Duration?) async throws(CrispError) -> ExecResult {
+        let (c, process) = try execTarget(id, command: command)
+        return try await runtime.execSync(id: c.id, handler: try handler(c.runtimeHandler), process: process, timeout: timeout)
+    }
+
+    /// The running container and its process spec (user, environment, capabilities) with
+    /// `command` as the arguments and no terminal: what ExecSync and streaming exec run.
+    func execTarget(_ id: String, command: [String]) throws(CrispError) -> (ContainerRecord, RuntimeSpec.Process) {
         let c = try lookup(id)
         guard case .running = c.lifecycle else { throw .failedPrecondition("container \(c.id) is not running") }
         guard !command.isEmpty else { throw .invalidArgument("exec needs a command") }
@@ -108,6 +115,6 @@ extension ContainerService {
         }
         process.args = command
         process.terminal = nil
-        return try await runtime.execSync(id: c.id, handler: try handler(c.runtimeHandler), process: process, timeout: timeout)
+        return (c, process)
     }
 }

@@ -43,14 +43,7 @@ extension ContainerService {
     /// Starts `command` in the running container with its process spec (user, environment,
     /// capabilities), for a streaming session.
     public func startExec(_ id: String, command: [String], tty: Bool, stdin: Bool, stdout: Bool, stderr: Bool) throws(CrispError) -> StreamedExec {
-        let c = try lookup(id)
-        guard case .running = c.lifecycle else { throw .failedPrecondition("container \(c.id) is not running") }
-        guard !command.isEmpty else { throw .invalidArgument("exec needs a command") }
-        var process: RuntimeSpec.Process
-        do { process = try JSONDecoder().decode(RuntimeSpec.Process.self, from: c.processJSON) } catch {
-            throw .internal("the process spec of container \(c.id) is unreadable")
-        }
-        process.args = command
+        let (c, process) = try execTarget(id, command: command)
         return try runtime.startExec(id: c.id, handler: try handler(c.runtimeHandler), process: process,
                                      tty: tty, stdin: stdin, stdout: stdout, stderr: stderr)
     }
