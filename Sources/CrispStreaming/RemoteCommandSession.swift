@@ -257,7 +257,7 @@ final class RemoteCommandSession {
         guard !stdinEnded, !finished else { return }
         var d = data
         // Attach messages stay below conmon's read size; pipes take any size.
-        let chunk = attached != nil || attachPending ? Self.attachMessageSize : Int.max
+        let chunk = isAttach ? Self.attachMessageSize : Int.max
         while d.readableBytes > 0, let part = d.readSlice(length: min(chunk, d.readableBytes)) {
             stdinQueue.append(part)
             stdinQueued += part.readableBytes
@@ -266,7 +266,7 @@ final class RemoteCommandSession {
         writeStdin()
     }
 
-    private var attachPending: Bool {
+    private var isAttach: Bool {
         if case .attach = kind { return true }
         return false
     }

@@ -38,8 +38,13 @@ public final class StreamTokens: Sendable {
         let token = Self.randomToken()
         let now = ContinuousClock.now
         state.withLock { s in
-            s.order.removeAll { s.entries[$0].map { $0.expiry <= now } ?? true }
-            s.entries = s.entries.filter { $0.value.expiry > now }
+            // Pruned only when full, so issuing a URL stays O(1) on the RPC path; `order` holds
+            // the tokens in issue order, hence in expiry order.
+            if s.order.count >= capacity {
+                let expired = s.order.prefix { s.entries[$0].map { $0.expiry <= now } ?? true }
+                for t in expired { s.entries[t] = nil }
+                s.order.removeFirst(expired.count)
+            }
             while s.order.count >= capacity, let oldest = s.order.first {
                 s.order.removeFirst()
                 s.entries[oldest] = nil

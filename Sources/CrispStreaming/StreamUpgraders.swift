@@ -58,10 +58,10 @@ final class StreamingContext: Sendable {
 
     /// Adds the idle timeout and the session handler for the chosen protocol; the token is used
     /// up here, so a URL opens one session at most.
-    func makeSession(_ head: HTTPRequestHead, webSocket: Bool) -> (handler: any ChannelHandler, idle: IdleStateHandler, tunnel: Bool)? {
+    func makeSession(_ head: HTTPRequestHead, webSocket: Bool) -> (handler: any ChannelHandler, idle: IdleCloser, tunnel: Bool)? {
         guard case .success(let (_, p)) = check(head, webSocket: webSocket),
               let (kind, token) = Self.route(head.uri), let target = tokens.redeem(token, kind: kind) else { return nil }
-        let idle = IdleStateHandler(allTimeout: idleTimeout)
+        let idle = IdleCloser(timeout: idleTimeout, logger: logger)
         switch target {
         case .exec(let r):
             logger.info("exec session", metadata: ["container": "\(r.containerID)", "protocol": "\(p.rawValue)", "tty": "\(r.tty)"])
@@ -124,7 +124,7 @@ final class SPDYUpgrader: HTTPServerProtocolUpgrader {
         }
         return ctx.eventLoop.makeCompletedFuture {
             let ops = ctx.pipeline.syncOperations
-            try ops.addHandler(idle)
+            try idle.install(in: ops)
             try ops.addHandler(ByteToMessageHandler(SPDYFrameDecoder()))
             try ops.addHandler(MessageToByteHandler(SPDYFrameEncoder()))
             try ops.addHandler(handler)
@@ -151,7 +151,7 @@ extension StreamingContext {
                         throw StreamingContext.Refusal.unknownToken
                     }
                     let ops = channel.pipeline.syncOperations
-                    try ops.addHandler(idle)
+                    try idle.install(in: ops)
                     if tunnel {
                         try ops.addHandler(WebSocketTunnel(masking: false))
                         try ops.addHandler(ByteToMessageHandler(SPDYFrameDecoder()))
@@ -160,5 +160,29 @@ extension StreamingContext {
                     try ops.addHandler(handler)
                 }
             })
+    }
+}
+
+/// Closes a streaming connection that has been idle (no byte either way) for `timeout`; the
+/// session's handler then sees the close like any other and cleans up.
+final class IdleCloser: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+    let timeout: TimeAmount
+    let logger: Logger
+
+    init(timeout: TimeAmount, logger: Logger) {
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    func install(in ops: ChannelPipeline.SynchronousOperations) throws {
+        try ops.addHandler(IdleStateHandler(allTimeout: timeout))
+        try ops.addHandler(self)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is IdleStateHandler.IdleStateEvent else { return context.fireUserInboundEventTriggered(event) }
+        logger.info("streaming connection idle for too long; closing it")
+        context.close(promise: nil)
     }
 }

@@ -76,18 +76,6 @@ final class FakeStreamingBackend: StreamingBackend {
     }
 
     func dial(podID: String, port: Int) async throws(CrispError) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = in_addr_t(0x7f00_0001).bigEndian
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else {
-            close(fd)
-            throw CrispError(.unavailable, "connection refused on port \(port)")
-        }
-        return fd
+        try TCPLoopback.connect(port: port)
     }
 }

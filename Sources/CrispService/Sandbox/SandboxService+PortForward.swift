@@ -1,5 +1,6 @@
 public import CrispCore
 import CrispNetwork
+import CrispOS
 
 extension SandboxService {
     /// Checks a PortForward request before a URL is handed out.
@@ -15,7 +16,7 @@ extension SandboxService {
         let s = try lookup(id)
         guard s.state == .ready else { throw .failedPrecondition("pod sandbox \(s.id) is not ready") }
         if s.hostNetwork || s.netnsPath == nil {
-            return try PortDialer.dialHostLoopback(port: port)
+            return try TCPLoopback.connect(port: port)
         }
         guard let pinns = namespaces?.pinnsPath else {
             throw .failedPrecondition("port forwarding into pod \(s.id) needs crisp-pinns, which this service was not given")

@@ -219,15 +219,6 @@ final class SPDYConnectionHandler: ChannelInboundHandler, RemoteCommandTransport
         context.fireChannelWritabilityChanged()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            logger.info("streaming connection idle for too long; closing it")
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         connectionClosed()
         context.fireChannelInactive()

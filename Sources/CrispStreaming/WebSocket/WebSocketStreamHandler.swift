@@ -168,15 +168,6 @@ final class WebSocketStreamHandler: ChannelInboundHandler, RemoteCommandTranspor
         context.fireChannelWritabilityChanged()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent {
-            logger.info("streaming connection idle for too long; closing it")
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         connectionClosed()
         context.fireChannelInactive()
