@@ -105,10 +105,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Pure security decisions: request + host facts -> spec fragments. The default seccomp
+        // profile and AppArmor template are compiled in, so no resource bundle must be installed.
+        .target(
+            name: "CrispSecurity",
+            dependencies: ["CrispCore", "CrispOCI"],
+            resources: [.embedInCode("Resources/seccomp-default.json"), .embedInCode("Resources/apparmor-default.tmpl")],
+            swiftSettings: strict),
         .target(
             name: "CrispRuntime",
             dependencies: [
-                "CrispCore", "CrispOCI", "CrispOS", "CCrispShim",
+                "CrispCore", "CrispOCI", "CrispOS", "CCrispShim", "CrispSecurity",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -153,7 +160,7 @@ let package = Package(
         .target(
             name: "CrispService",
             dependencies: [
-                "CrispCore", "CrispConfig", "CrispImage", "CrispStorage", "CrispRuntime", "CrispOCI", "CrispOS", "CrispNetwork", "CCrispShim",
+                "CrispCore", "CrispConfig", "CrispImage", "CrispStorage", "CrispRuntime", "CrispOCI", "CrispOS", "CrispNetwork", "CCrispShim", "CrispSecurity",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -161,7 +168,7 @@ let package = Package(
             name: "CrispServer",
             dependencies: [
                 "CRIAPI", "CrispCore", "CrispConfig", "CrispService", "CrispImage", "CrispStorage", "CrispRuntime", "CrispNetwork",
-                "CrispStreaming", "CrispOS",
+                "CrispStreaming", "CrispOS", "CrispSecurity",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -173,7 +180,7 @@ let package = Package(
             name: "crispd",
             dependencies: [
                 "CrispCore", "CrispConfig", "CrispServer", "CrispService", "CrispOS", "CRIAPI", "CrispRuntime", "CrispStorage", "CrispNetwork",
-                "CrispTransport", "CrispStreaming",
+                "CrispTransport", "CrispStreaming", "CrispSecurity",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -250,6 +257,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(name: "CrispCoreTests", dependencies: ["CrispCore"], swiftSettings: strict),
+        .testTarget(name: "CrispSecurityTests", dependencies: ["CrispSecurity", "CrispCore", "CrispOCI"], swiftSettings: strict),
         .testTarget(name: "CrispConfigTests", dependencies: ["CrispConfig", "CrispCore"], swiftSettings: strict),
         .testTarget(
             name: "CrispStorageTests",
@@ -275,10 +283,10 @@ let package = Package(
             name: "CrispNetworkTests",
             dependencies: ["CrispNetwork", "CrispOS", "CrispCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
-        .testTarget(name: "CrispServiceTests", dependencies: ["CrispService", "CrispRuntime", "CrispCore"], swiftSettings: strict),
+        .testTarget(name: "CrispServiceTests", dependencies: ["CrispService", "CrispRuntime", "CrispCore", "CrispSecurity"], swiftSettings: strict),
         .testTarget(
             name: "CrispRuntimeTests",
-            dependencies: ["CrispRuntime", "CrispOCI", "CrispCore"],
+            dependencies: ["CrispRuntime", "CrispOCI", "CrispCore", "CrispSecurity"],
             swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",

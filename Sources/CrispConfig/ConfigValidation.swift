@@ -31,6 +31,10 @@ extension ConfigLoader {
         for sysctl in c.runtime.defaultSysctls where !sysctl.contains("=") {
             bad("crisp.runtime.default_sysctls", "invalid sysctl \"\(sysctl)\": want name=value")
         }
+        if c.runtime.appArmorProfile.isEmpty
+            || !c.runtime.appArmorProfile.allSatisfy({ $0.isLetter || $0.isNumber || "-_./".contains($0) }) {
+            bad("crisp.runtime.apparmor_profile", "must be a profile name (letters, digits, - _ . /), got \"\(c.runtime.appArmorProfile)\"")
+        }
         for cap in c.runtime.defaultCapabilities {
             let name = cap.uppercased().hasPrefix("CAP_") ? String(cap.uppercased().dropFirst(4)) : cap.uppercased()
             if !LinuxCapabilities.all.contains(name) { bad("crisp.runtime.default_capabilities", "unknown capability \"\(cap)\"") }

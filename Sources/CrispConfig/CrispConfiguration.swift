@@ -49,6 +49,8 @@ public struct CrispConfiguration: Sendable, Equatable {
         public var pidsLimit = 0
         public var logSizeMax = -1
         public var seccompProfile = ""
+        public var seccompUseDefaultWhenEmpty = true
+        public var appArmorProfile = "crisp-default"
         public init() {}
 
         /// `[crisp.runtime.runtimes.NAME]`

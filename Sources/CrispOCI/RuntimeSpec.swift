@@ -214,16 +214,47 @@ public struct RuntimeSpec: Codable, Sendable, Equatable {
         }
     }
 
+    /// `linux.seccomp`: what runc hands to libseccomp. Syscall names the runtime's libseccomp
+    /// does not know for an architecture are skipped by runc, so one list serves every kernel.
     public struct Seccomp: Codable, Sendable, Equatable {
         public var defaultAction: String
+        public var defaultErrnoRet: UInt32?
         public var architectures: [String]?
+        public var flags: [String]?
         public var syscalls: [Syscall]?
-        public init(defaultAction: String) { self.defaultAction = defaultAction }
+        public init(defaultAction: String, defaultErrnoRet: UInt32? = nil, architectures: [String]? = nil,
+                    flags: [String]? = nil, syscalls: [Syscall]? = nil) {
+            self.defaultAction = defaultAction
+            self.defaultErrnoRet = defaultErrnoRet
+            self.architectures = architectures
+            self.flags = flags
+            self.syscalls = syscalls
+        }
 
         public struct Syscall: Codable, Sendable, Equatable {
             public var names: [String]
             public var action: String
             public var errnoRet: UInt32?
+            public var args: [Arg]?
+            public init(names: [String], action: String, errnoRet: UInt32? = nil, args: [Arg]? = nil) {
+                self.names = names
+                self.action = action
+                self.errnoRet = errnoRet
+                self.args = args
+            }
+        }
+
+        public struct Arg: Codable, Sendable, Equatable {
+            public var index: UInt
+            public var value: UInt64
+            public var valueTwo: UInt64?
+            public var op: String
+            public init(index: UInt, value: UInt64, valueTwo: UInt64? = nil, op: String) {
+                self.index = index
+                self.value = value
+                self.valueTwo = valueTwo
+                self.op = op
+            }
         }
     }
 }

@@ -44,17 +44,11 @@ extension RuntimeService {
         req.security.strictSupplementalGroups = sc.supplementalGroupsPolicy == .strict
         req.security.maskedPaths = sc.maskedPaths
         req.security.readonlyPaths = sc.readonlyPaths
-        if sc.hasSeccomp {
-            req.seccompProfile = switch sc.seccomp.profileType {
-            case .runtimeDefault: "RuntimeDefault"
-            case .unconfined: "Unconfined"
-            case .localhost: "localhost/" + sc.seccomp.localhostRef
-            default: ""
-            }
-        } else if !sc.seccompProfilePath.isEmpty {
-            req.seccompProfile = sc.seccompProfilePath == "runtime/default" || sc.seccompProfilePath == "docker/default"
-                ? "RuntimeDefault" : sc.seccompProfilePath
-        }
+        req.seccomp = try SecurityProfiles.request(has: sc.hasSeccomp, sc.seccomp, deprecated: sc.seccompProfilePath,
+                                                  field: "container \(c.metadata.name) seccomp")
+        req.appArmor = try SecurityProfiles.request(has: sc.hasApparmor, sc.apparmor, deprecated: sc.apparmorProfile,
+                                                   field: "container \(c.metadata.name) apparmor")
+        req.selinux = SecurityProfiles.selinux(has: sc.hasSelinuxOptions, sc.selinuxOptions)
         req.resources = Self.resources(c.linux.resources)
         let record = try await containers.create(req)
         var out = Runtime_V1_CreateContainerResponse()
@@ -79,7 +73,9 @@ extension RuntimeService {
 
     func containerStatus(_ r: Runtime_V1_ContainerStatusRequest) async throws -> Runtime_V1_ContainerStatusResponse {
         var out = Runtime_V1_ContainerStatusResponse()
-        out.status = Self.criStatus(try await containers.status(r.containerID))
+        let c = try await containers.status(r.containerID)
+        out.status = Self.criStatus(c)
+        if r.verbose { out.info = ["info": Self.verboseInfo(c)] }
         return out
     }
 
@@ -234,5 +230,26 @@ extension RuntimeService {
     func reopenContainerLog(_ r: Runtime_V1_ReopenContainerLogRequest) async throws -> Runtime_V1_ReopenContainerLogResponse {
         try await containers.reopenLog(r.containerID)
         return Runtime_V1_ReopenContainerLogResponse()
+    }
+
+    /// CRI-O's verbose shape (`sandboxID`, `pid`, `privileged`), plus what the container runs
+    /// under: seccomp and AppArmor profiles, SELinux label.
+    static func verboseInfo(_ c: ContainerRecord) -> String {
+        struct Info: Encodable {
+            var sandboxID: String
+            var pid: Int32?
+            var privileged: Bool
+            var seccompProfile: String?
+            var apparmorProfile: String?
+            var selinuxLabel: String?
+        }
+        var pid: Int32?
+        if case .running(let p, _) = c.lifecycle { pid = p }
+        let info = Info(sandboxID: c.sandboxID, pid: pid, privileged: c.security?.privileged ?? false,
+                        seccompProfile: c.security?.seccompProfile, apparmorProfile: c.security?.appArmorProfile,
+                        selinuxLabel: c.security?.selinuxLabel)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(info)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }

@@ -22,6 +22,12 @@ extension RuntimeService {
         req.sharedPID = ns.pid == .pod
         req.cgroupParent = c.linux.cgroupParent
         req.sysctls = c.linux.sysctls
+        let sc = c.linux.securityContext
+        req.privileged = sc.privileged
+        req.seccomp = try SecurityProfiles.request(has: sc.hasSeccomp, sc.seccomp, deprecated: sc.seccompProfilePath,
+                                                  field: "pod seccomp")
+        req.appArmor = try SecurityProfiles.request(has: sc.hasApparmor, sc.apparmor, deprecated: "", field: "pod apparmor")
+        req.selinux = SecurityProfiles.selinux(has: sc.hasSelinuxOptions, sc.selinuxOptions)
         req.dnsServers = c.dnsConfig.servers
         req.dnsSearches = c.dnsConfig.searches
         req.dnsOptions = c.dnsConfig.options

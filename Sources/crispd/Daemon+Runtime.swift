@@ -2,6 +2,7 @@ import CrispConfig
 import CrispCore
 import CrispRuntime
 import CrispService
+import CrispSecurity
 import CrispStorage
 import CrispNetwork
 import CrispOS
@@ -42,6 +43,7 @@ extension Daemon {
                                                minimumOOMScoreAdj: Self.minimumOOMScoreAdj(status: status),
                                                boundingCapabilities: Self.boundingCapabilities(status: status))
         settings.handlers.merge(handlers) { $1 }
+        settings.security = try await Self.security(config, logger: logger)
         let events = EventHub()
         let sandboxes = SandboxService(settings: settings, runtime: runtime, network: network, namespaces: Self.pinns(),
                                        infraImages: StorageInfraImages(storage: storage, images: images), live: live,
@@ -64,6 +66,22 @@ extension Daemon {
         // A crash between a container's removal and the collection of its untagged image.
         await images.collectUntaggedImages()
         return RuntimeParts(watcher: watcher, tracker: tracker, sandboxes: sandboxes, containers: containers)
+    }
+
+    /// Host facts for seccomp, AppArmor and SELinux, crisp's AppArmor profile loaded where
+    /// AppArmor is on, and `seccomp_profile` read. A bad `seccomp_profile` stops the daemon:
+    /// running every RuntimeDefault container without the profile the operator chose is worse.
+    static func security(_ config: CrispConfiguration, logger: Logger) async throws -> SecuritySettings {
+        var host = SecurityProbe.detect()
+        if host.appArmorEnabled && config.runtime.appArmorProfile == AppArmorPolicy.defaultProfileName {
+            do { host = try await AppArmorLoader.ensureDefault(host) } catch {
+                logger.error("crisp's AppArmor profile could not be loaded; RuntimeDefault AppArmor requests will fail",
+                             metadata: ["error": "\(error)"])
+            }
+        }
+        logger.info("security", metadata: ["seccomp": "on", "apparmor": "\(host.appArmorEnabled ? "on" : "off")",
+                                           "selinux": "\(host.selinuxEnabled ? "on" : "off")", "arch": "\(host.machine)"])
+        return try SecuritySettings.load(config: config, host: host)
     }
 
     /// Every configured handler with the features its runtime reports (`RUNTIME features`), probed

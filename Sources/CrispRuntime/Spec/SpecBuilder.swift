@@ -1,5 +1,6 @@
 public import CrispCore
 public import CrispOCI
+import CrispSecurity
 
 /// Turns a `ContainerSpecInput` into an OCI runtime spec. Pure: it reads no file and makes no
 /// system call, so every decision is unit-tested without root.
@@ -32,6 +33,17 @@ public struct SpecBuilder: Sendable {
         spec.mounts = mounts(input)
         spec.annotations = input.annotations.isEmpty ? nil : input.annotations
         spec.linux = linux(input, notes: &notes)
+        if case .profile(_, let profile) = input.security.seccomp, !input.security.privileged {
+            let caps = Set(spec.process?.capabilities?.bounding ?? [])
+            spec.linux?.seccomp = SeccompCompiler.compile(profile, capabilities: caps, host: input.defaults.securityHost)
+        }
+        if case .profile(let name) = input.security.appArmor, !input.security.privileged {
+            spec.process?.apparmorProfile = name
+        }
+        if let labels = input.security.selinux {
+            spec.process?.selinuxLabel = labels.process
+            spec.linux?.mountLabel = labels.mount
+        }
         return (spec, notes)
     }
 

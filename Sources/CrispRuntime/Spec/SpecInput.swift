@@ -1,3 +1,5 @@
+public import CrispSecurity
+
 /// Everything the spec builder needs, as plain values: no disk, no gRPC. The service gathers
 /// these (image config, CRI request, sandbox paths, the image's /etc/passwd text) and the
 /// builder turns them into an OCI runtime spec.
@@ -111,6 +113,12 @@ public struct ContainerSpecInput: Sendable {
         /// Non-empty lists replace the defaults, as the CRI allows.
         public var maskedPaths: [String] = []
         public var readonlyPaths: [String] = []
+        /// The seccomp profile chosen (`SeccompPolicy`) and loaded by the service; the builder
+        /// compiles it against the final capability set. Privileged containers get none.
+        public var seccomp = SeccompInput.unconfined
+        public var appArmor = AppArmorDecision.none
+        /// nil where SELinux is off: no labels in the spec.
+        public var selinux: SELinuxLabels?
         public init() {}
     }
 
@@ -153,6 +161,9 @@ public struct ContainerSpecInput: Sendable {
         /// What this host's cgroup hierarchy can limit (`CgroupHost.detect()`); limits it cannot
         /// take are left out and listed in the notes. nil leaves everything in.
         public var cgroupControllers: CgroupControllers?
+        /// Architecture and kernel for the seccomp profile's conditions; an unknown machine
+        /// leaves the architecture list out (the runtime's native one only).
+        public var securityHost = SecurityHost(machine: "")
         public init() {}
     }
 }

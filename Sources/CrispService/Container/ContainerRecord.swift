@@ -1,6 +1,7 @@
 public import Foundation
 public import CrispRuntime
 public import CrispOCI
+public import CrispSecurity
 
 /// A container as crisp keeps it, persisted as JSON under `root/containers/ID/container.json`.
 public struct ContainerRecord: Codable, Sendable, Equatable {
@@ -39,6 +40,17 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     /// attach detaches; nil (false) in records written before they were kept.
     public var stdin: Bool?
     public var stdinOnce: Bool?
+    /// What the container runs under, for ContainerStatus verbose info: the seccomp profile
+    /// (`RuntimeDefault`, `Unconfined`, `localhost/PATH`), the AppArmor profile and SELinux
+    /// label ("" for none). nil in records written before they were kept.
+    public var security: AppliedSecurity?
+
+    public struct AppliedSecurity: Codable, Sendable, Equatable {
+        public var seccompProfile: String
+        public var appArmorProfile: String
+        public var selinuxLabel: String
+        public var privileged: Bool
+    }
 
     /// CRI's LinuxContainerResources, as the container has them now.
     public struct Resources: Codable, Sendable, Equatable {
@@ -140,8 +152,10 @@ public struct CreateContainerRequest: Sendable {
     /// Capabilities, users, read-only rootfs, masked paths: passed to the spec builder as they are.
     public var security = ContainerSpecInput.SecurityRequest()
     public var resources = ContainerSpecInput.ResourceRequest()
-    /// The seccomp profile asked for: "" or "RuntimeDefault", "Unconfined", or "localhost/PATH".
-    public var seccompProfile = ""
+    /// The seccomp and AppArmor profiles asked for, and SELinux options (nil: none given).
+    public var seccomp = ProfileRequest.unset
+    public var appArmor = ProfileRequest.unset
+    public var selinux: SELinuxOptions?
 
     public init(sandboxID: String, name: String, image: String) {
         self.sandboxID = sandboxID

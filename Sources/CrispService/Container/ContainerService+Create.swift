@@ -1,6 +1,7 @@
 public import CrispCore
 import CrispOCI
 import CrispOS
+import CrispSecurity
 import CrispRuntime
 import CrispStorage
 import Foundation
@@ -66,7 +67,19 @@ extension ContainerService {
             }
             input.security = r.security
             input.resources = r.resources
-            try noteSeccomp(r.seccompProfile, container: r.name)
+            let pod = pod
+            let decision = try settings.security.decide(seccomp: r.seccomp, appArmor: r.appArmor, selinux: r.selinux,
+                                                        privileged: r.security.privileged, podLevel: pod.mcsLevel, logger: logger)
+            input.security.seccomp = decision.seccomp
+            input.security.appArmor = decision.appArmor
+            input.security.selinux = decision.selinux
+            input.defaults.securityHost = settings.security.host
+            if r.security.privileged {
+                // Privileged means the host's devices too, as CRI-O gives them; ones the request
+                // names keep their own path and permissions.
+                let asked = Set(input.devices.map(\.containerPath))
+                input.devices += Self.hostDevices().filter { !asked.contains($0.containerPath) }
+            }
             input.defaults.capabilities = defaultCapabilities
             input.defaults.cgroupManager = settings.cgroupManager
             input.defaults.minimumOOMScoreAdj = settings.minimumOOMScoreAdj
@@ -115,6 +128,9 @@ extension ContainerService {
                                                      oomScoreAdj: spec.process?.oomScoreAdj ?? r.resources.oomScoreAdj))
             record.stdin = r.stdin
             record.stdinOnce = r.stdinOnce
+            record.security = .init(seccompProfile: spec.linux?.seccomp == nil ? "Unconfined" : decision.seccomp.name,
+                                    appArmorProfile: spec.process?.apparmorProfile ?? "",
+                                    selinuxLabel: spec.process?.selinuxLabel ?? "", privileged: r.security.privileged)
             try persist(record)
             reservations.finish(key, keep: true)
             emit(.created, record)

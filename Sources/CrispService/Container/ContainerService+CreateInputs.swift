@@ -116,16 +116,28 @@ extension ContainerService {
         }
     }
 
-    /// Seccomp has its own issue; until it lands crisp runs containers without a filter and says
-    /// so, rather than pretending. A localhost profile would be silently dropped, so it is refused.
-    func noteSeccomp(_ profile: String, container: String) throws(CrispError) {
-        if profile.hasPrefix("localhost/") || profile.hasPrefix("/") {
-            throw .invalidArgument("container \(container) asks for the seccomp profile \(profile); crisp does not apply localhost seccomp profiles yet")
+    /// Every device node under /dev, for privileged containers. Skipped as runc's own host
+    /// device list skips them: the pseudo-terminal, shared-memory, mqueue and fd trees (the
+    /// container gets its own), container-manager bookkeeping, and /dev/console (the runtime
+    /// sets it up for a terminal).
+    static func hostDevices(root: String = "/dev") -> [ContainerSpecInput.DeviceRequest] {
+        let skipped: Set<String> = ["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"]
+        var out: [ContainerSpecInput.DeviceRequest] = []
+        func walk(_ dir: String) {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+            for name in names.sorted() {
+                let path = dir + "/" + name
+                var st = stat()
+                guard lstat(path, &st) == 0 else { continue }
+                if st.st_mode & S_IFMT == S_IFDIR {
+                    if !skipped.contains(name) { walk(path) }
+                } else if path != root + "/console",
+                          let d = device(st, path: "/dev" + path.dropFirst(root.count), permissions: "rwm") {
+                    out.append(d)
+                }
+            }
         }
-        if profile == "RuntimeDefault" && !seccompNoticeLogged {
-            seccompNoticeLogged = true
-            logger.notice("seccomp RuntimeDefault accepted but not yet enforced; containers run without a seccomp filter (logged once)",
-                          metadata: ["container": "\(container)"])
-        }
+        walk(root)
+        return out
     }
 }

@@ -34,7 +34,6 @@ public actor ContainerService {
     let cgroups: CgroupReader
     /// The previous cgroup sample per container, for CPU rates.
     var lastSamples: [String: CgroupSample] = [:]
-    var seccompNoticeLogged = false
     var capabilityNoticeLogged = false
 
     public init(settings: SandboxService.Settings, config: CrispConfiguration, runtime: any OCIRuntime,

@@ -1,3 +1,4 @@
+public import CrispSecurity
 public import Foundation
 public import CrispNetwork
 
@@ -55,6 +56,9 @@ public struct Sandbox: Codable, Sendable, Equatable {
     /// The sysctls every container of the pod sets: the pod's own over `default_sysctls`,
     /// validated and dotted. nil in records written before they were kept.
     public var sysctls: [String: String]?
+    /// The pod's SELinux MCS level (`s0:cX,cY`), reserved while it lives; nil where SELinux is off.
+    public var mcsLevel: String?
+    public var privileged: Bool?
 
     /// Like CRI-O without an infra container by default: one runs only to hold a PID namespace
     /// that the pod's containers share; every other namespace is pinned by crisp-pinns.
@@ -84,6 +88,12 @@ public struct RunSandboxRequest: Sendable {
     public var dnsOptions: [String] = []
     public var sysctls: [String: String] = [:]
     public var portMappings: [PortMapping] = []
+    /// The pod's security context: applied to its infra container; SELinux options give the
+    /// pod's MCS level.
+    public var privileged = false
+    public var seccomp = ProfileRequest.unset
+    public var appArmor = ProfileRequest.unset
+    public var selinux: SELinuxOptions?
 
     public init(metadata: Sandbox.Metadata) { self.metadata = metadata }
 }

@@ -2,6 +2,7 @@ public import CrispCore
 import CrispConfig
 import CrispOCI
 import CrispOS
+import CrispSecurity
 import CrispRuntime
 import Foundation
 import Glibc
@@ -58,6 +59,11 @@ extension SandboxService {
                 hostPID: request.hostPID, sharedPID: request.sharedPID, cgroupParent: request.cgroupParent,
                 infraPID: 0, runDirectory: runDir, shmMounted: false)
             sandbox.sysctls = sysctls
+            if request.privileged { sandbox.privileged = true }
+            if settings.security.host.selinuxEnabled {
+                sandbox.mcsLevel = try reserveMCSLevel(request.selinux?.level ?? "", pod: "\(m.namespace)/\(m.name)")
+                undo.append { [mcs = settings.security.mcs, level = sandbox.mcsLevel!] in mcs.release(level) }
+            }
             if !request.hostNetwork, let network {
                 // CNI creates and pins the namespace, then ADDs; on failure it has already undone both.
                 let attachment = try await network.setUp(PodNetworkRequest(
@@ -140,6 +146,12 @@ extension SandboxService {
         input.security.readonlyRootfs = true
         input.security.dropCapabilities = ["ALL"]
         input.security.noNewPrivileges = true
+        let decision = try settings.security.decide(seccomp: request.seccomp, appArmor: request.appArmor, selinux: request.selinux,
+                                                    privileged: request.privileged, podLevel: sandbox.mcsLevel, logger: logger)
+        input.security.seccomp = decision.seccomp
+        input.security.appArmor = decision.appArmor
+        input.security.selinux = decision.selinux
+        input.defaults.securityHost = settings.security.host
         input.resources.oomScoreAdj = -998
         input.defaults.cgroupManager = settings.cgroupManager
         input.defaults.minimumOOMScoreAdj = settings.minimumOOMScoreAdj
@@ -239,5 +251,15 @@ extension SandboxService {
         }
         return rootfs
     }
-}
 
+    /// A level the pod names must be free; otherwise a fresh one. Two pods sharing a level could
+    /// read each other's files, so a taken one is refused.
+    func reserveMCSLevel(_ asked: String, pod: String) throws(CrispError) -> String {
+        let mcs = settings.security.mcs
+        guard !asked.isEmpty else { return try mcs.reserve() }
+        guard mcs.claim(asked) else {
+            throw .alreadyExists("pod \(pod) asks for the SELinux level \(asked), which another pod holds")
+        }
+        return asked
+    }
+}

@@ -1,6 +1,7 @@
 public import CrispCore
 import CCrispShim
 import CrispOS
+import CrispSecurity
 import CrispRuntime
 import Foundation
 import Glibc
@@ -84,6 +85,7 @@ extension SandboxService {
             }
             sandboxes[s.id] = nil
             reservations.release(s.metadata.key)
+            if let level = s.mcsLevel { settings.security.mcs.release(level) }
             logger.info("pod removed", metadata: ["pod": "\(s.id)"])
             emit(.deleted, s.id)
         }
@@ -134,6 +136,7 @@ extension SandboxService {
             }
             sandboxes[s.id] = s
             reservations.restore(s.metadata.key, for: s.id)
+            if let level = s.mcsLevel { settings.security.mcs.claim(level) }
         }
         if !sandboxes.isEmpty { logger.info("restored pods", metadata: ["count": "\(sandboxes.count)"]) }
     }

@@ -5,6 +5,7 @@ public import CrispRuntime
 import Foundation
 public import Logging
 public import CrispNetwork
+public import CrispSecurity
 
 /// Pods: create, stop, remove, inspect. One actor owns the in-memory registry (a cache of the
 /// records on disk, rebuilt by `restore()`); each operation lives in `SandboxService+Op.swift`.
@@ -30,6 +31,8 @@ public actor SandboxService {
         public var cgroups: CgroupHost
         /// Which left-out limits were logged; shared by the services built from these settings.
         public var cgroupNotices = CgroupNotices()
+        /// Seccomp, AppArmor and SELinux: configuration and host facts.
+        public var security: SecuritySettings
 
         /// The configured runtime handlers, before their features are probed.
         public static func handlers(from config: CrispConfiguration) -> [String: RuntimeHandler] {
@@ -40,8 +43,12 @@ public actor SandboxService {
         }
 
         public init(config: CrispConfiguration, pauseBinary: String, minimumOOMScoreAdj: Int,
-                    boundingCapabilities: [String]? = nil, cgroups: CgroupHost = .detect()) {
+                    boundingCapabilities: [String]? = nil, cgroups: CgroupHost = .detect(),
+                    security: SecuritySettings? = nil) {
             self.cgroups = cgroups
+            self.security = security ?? SecuritySettings(host: SecurityHost(machine: ""),
+                                                         seccompUseDefaultWhenEmpty: config.runtime.seccompUseDefaultWhenEmpty,
+                                                         appArmorDefault: config.runtime.appArmorProfile)
             root = config.root
             runRoot = config.runRoot
             handlers = Self.handlers(from: config)

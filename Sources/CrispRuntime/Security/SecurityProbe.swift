@@ -1,0 +1,78 @@
+public import CrispCore
+public import CrispSecurity
+import CrispOS
+import Glibc
+
+/// Reads the host facts the security decisions need: once at start-up, and again for AppArmor
+/// after crisp loads its profile.
+public enum SecurityProbe {
+    public static func detect(root: String = "") -> SecurityHost {
+        var u = utsname()
+        uname(&u)
+        let machine = withUnsafeBytes(of: &u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        let appArmor = appArmorEnabled(root: root)
+        return SecurityHost(machine: machine, kernelMajor: numbers.first ?? 0, kernelMinor: numbers.dropFirst().first ?? 0,
+                            appArmorEnabled: appArmor,
+                            loadedAppArmorProfiles: appArmor ? loadedAppArmorProfiles(root: root) : [],
+                            selinuxEnabled: selinuxEnabled(root: root))
+    }
+
+    /// The module says it is on, and securityfs shows its tree (without securityfs nothing can
+    /// be loaded or checked, which CRI-O also treats as off).
+    static func appArmorEnabled(root: String) -> Bool {
+        guard readSmallFile(root + "/sys/module/apparmor/parameters/enabled")?.hasPrefix("Y") == true else { return false }
+        return access(root + "/sys/kernel/security/apparmor", F_OK) == 0
+    }
+
+    /// Lines of `/sys/kernel/security/apparmor/profiles` read `NAME (MODE)`.
+    static func loadedAppArmorProfiles(root: String) -> Set<String> {
+        guard let text = readSmallFile(root + "/sys/kernel/security/apparmor/profiles") else { return [] }
+        return parseProfiles(text)
+    }
+
+    static func parseProfiles(_ text: String) -> Set<String> {
+        Set(text.split(separator: "\n").compactMap { line in
+            guard let open = line.lastIndex(of: "(") else { return nil }
+            let name = line[..<open].trimmingCharacters(in: " ")
+            return name.isEmpty ? nil : String(name)
+        })
+    }
+
+    /// selinuxfs mounted with a loaded policy (its `enforce` file exists), in either mode.
+    static func selinuxEnabled(root: String) -> Bool {
+        access(root + "/sys/fs/selinux/enforce", F_OK) == 0
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: Character) -> Substring {
+        var s = self
+        while s.first == set { s.removeFirst() }
+        while s.last == set { s.removeLast() }
+        return s
+    }
+}
+
+/// Loads crisp's default AppArmor profile with `apparmor_parser`, when the kernel lacks it.
+public enum AppArmorLoader {
+    /// - Returns: the host facts again, now listing the profile.
+    /// - Throws: `failedPrecondition` when apparmor_parser is missing or refuses the profile.
+    public static func ensureDefault(_ host: SecurityHost, name: String = AppArmorPolicy.defaultProfileName,
+                                     parser: String = "/sbin/apparmor_parser") async throws(CrispError) -> SecurityHost {
+        guard host.appArmorEnabled, !host.loadedAppArmorProfiles.contains(name) else { return host }
+        guard access(parser, X_OK) == 0 else {
+            throw .failedPrecondition("AppArmor is enabled but \(parser) is missing; cannot load the \(name) profile (install the apparmor package)")
+        }
+        // -K: no cache; -r: replace (also loads when absent). The profile text comes on stdin.
+        let out = try await Spawn.run(Spawn.Options(path: parser, arguments: ["-Kr"]),
+                                      stdin: Array(AppArmorTemplate.render(name: name).utf8), timeout: .seconds(30))
+        guard out.status == 0 else {
+            throw .failedPrecondition("apparmor_parser could not load the \(name) profile: \(out.stderrText)")
+        }
+        var updated = host
+        updated.loadedAppArmorProfiles.insert(name)
+        return updated
+    }
+}
