@@ -37,6 +37,7 @@ extension RuntimeService {
         req.security.noNewPrivileges = sc.noNewPrivs
         req.security.addCapabilities = sc.capabilities.addCapabilities
         req.security.dropCapabilities = sc.capabilities.dropCapabilities
+        req.security.addAmbientCapabilities = sc.capabilities.addAmbientCapabilities
         if sc.hasRunAsUser { req.security.runAsUser = sc.runAsUser.value }
         req.security.runAsUsername = sc.runAsUsername
         if sc.hasRunAsGroup { req.security.runAsGroup = sc.runAsGroup.value }

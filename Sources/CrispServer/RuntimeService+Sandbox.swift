@@ -3,6 +3,7 @@ import CrispCore
 import CrispService
 import Foundation
 import CrispNetwork
+import CrispSecurity
 
 /// RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox.
 extension RuntimeService {
@@ -28,6 +29,17 @@ extension RuntimeService {
                                                   field: "pod seccomp")
         req.appArmor = try SecurityProfiles.request(has: sc.hasApparmor, sc.apparmor, deprecated: "", field: "pod apparmor")
         req.selinux = SecurityProfiles.selinux(has: sc.hasSelinuxOptions, sc.selinuxOptions)
+        if ns.hasUsernsOptions {
+            let u = ns.usernsOptions
+            req.userNamespaceMode = switch u.mode {
+            case .pod: .pod
+            case .container: .container
+            case .target: .target
+            default: .node
+            }
+            req.uidMappings = u.uids.map { IDMap(containerID: $0.containerID, hostID: $0.hostID, length: $0.length) }
+            req.gidMappings = u.gids.map { IDMap(containerID: $0.containerID, hostID: $0.hostID, length: $0.length) }
+        }
         req.dnsServers = c.dnsConfig.servers
         req.dnsSearches = c.dnsConfig.searches
         req.dnsOptions = c.dnsConfig.options

@@ -110,3 +110,33 @@ import Testing
         #expect(throws: CrispError.self) { try mcs.reserve() }
     }
 }
+
+@Suite struct UserNamespacePolicyTests {
+    static let m = IDMap(containerID: 0, hostID: 1000, length: 100_000)
+
+    @Test func podModeWithOneMappingOfRoot() throws {
+        let r = try UserNamespacePolicy.validate(mode: .pod, uids: [Self.m], gids: [Self.m], hostNetwork: false, hostPID: false, hostIPC: false)
+        #expect(r?.uid == Self.m && r?.gid == Self.m)
+        #expect(try UserNamespacePolicy.validate(mode: .node, uids: [], gids: [], hostNetwork: true, hostPID: true, hostIPC: true) == nil)
+    }
+
+    @Test(arguments: [
+        (UserNamespacePolicy.Mode.pod, [m, IDMap(containerID: 100_000, hostID: 300_000, length: 10)], [m], false, "exactly one uid mapping"),
+        (.pod, [m], [], false, "exactly one gid mapping"),
+        (.pod, [IDMap(containerID: 1, hostID: 1000, length: 10)], [m], false, "leaves container id 0 unmapped"),
+        (.pod, [IDMap(containerID: 0, hostID: 1000, length: 0)], [m], false, "empty or overflows"),
+        (.pod, [m], [m], true, "host's network namespace"),
+        (.container, [], [], false, "CONTAINER is not supported"),
+        (.target, [], [], false, "TARGET is not supported"),
+        (.node, [m], [m], false, "NODE takes no"),
+    ])
+    func invalidRequestsAreRefused(mode: UserNamespacePolicy.Mode, uids: [IDMap], gids: [IDMap], hostNetwork: Bool, mention: String) {
+        do {
+            _ = try UserNamespacePolicy.validate(mode: mode, uids: uids, gids: gids, hostNetwork: hostNetwork, hostPID: false, hostIPC: false)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.code == .invalidArgument)
+            #expect(error.message.contains(mention), "\(error.message)")
+        }
+    }
+}

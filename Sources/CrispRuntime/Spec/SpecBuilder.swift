@@ -78,12 +78,24 @@ public struct SpecBuilder: Sendable {
         p.user = RuntimeSpec.User(uid: user.uid, gid: user.gid,
                                   additionalGids: user.additionalGids.isEmpty ? nil : user.additionalGids)
         var caps = try Self.capabilities(input)
+        var ambient: [String] = []
+        for c in input.security.addAmbientCapabilities {
+            let n = try Self.normalize(c)
+            if !ambient.contains(n) { ambient.append(n) }
+            if !caps.contains(n) { caps.append(n) }
+        }
         if let bounding = input.defaults.boundingCapabilities {
             let allowed = Set(bounding)
             notes.unavailableCapabilities = caps.filter { !allowed.contains($0) }
             caps.removeAll { !allowed.contains($0) }
+            ambient.removeAll { !allowed.contains($0) }
         }
         p.capabilities = RuntimeSpec.Capabilities(all: caps)
+        if !ambient.isEmpty {
+            // The kernel keeps an ambient capability only while it is permitted and inheritable.
+            p.capabilities?.inheritable = ambient
+            p.capabilities?.ambient = ambient
+        }
         p.noNewPrivileges = input.security.noNewPrivileges && !input.security.privileged ? true : nil
         let requested = input.resources.oomScoreAdj
         let applied = max(requested, input.defaults.minimumOOMScoreAdj)

@@ -103,6 +103,9 @@ public struct ContainerSpecInput: Sendable {
         public var noNewPrivileges = false
         public var addCapabilities: [String] = []
         public var dropCapabilities: [String] = []
+        /// KEP-2763: added to every set including ambient and inheritable, so a non-root
+        /// process keeps them across execve.
+        public var addAmbientCapabilities: [String] = []
         public var runAsUser: Int64?
         public var runAsUsername = ""
         public var runAsGroup: Int64?

@@ -94,6 +94,10 @@ public struct RunSandboxRequest: Sendable {
     public var seccomp = ProfileRequest.unset
     public var appArmor = ProfileRequest.unset
     public var selinux: SELinuxOptions?
+    /// `userns_options`; NODE (the host's) when the request has none.
+    public var userNamespaceMode = UserNamespacePolicy.Mode.node
+    public var uidMappings: [IDMap] = []
+    public var gidMappings: [IDMap] = []
 
     public init(metadata: Sandbox.Metadata) { self.metadata = metadata }
 }

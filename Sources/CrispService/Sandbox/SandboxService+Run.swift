@@ -19,6 +19,13 @@ extension SandboxService {
             throw .invalidArgument("pod metadata needs name, namespace and uid (got name \"\(m.name)\", namespace \"\(m.namespace)\", uid \"\(m.uid)\")")
         }
         let handler = try handler(named: request.runtimeHandler)
+        if try UserNamespacePolicy.validate(mode: request.userNamespaceMode, uids: request.uidMappings, gids: request.gidMappings,
+                                            hostNetwork: request.hostNetwork, hostPID: request.hostPID,
+                                            hostIPC: request.hostIPC) != nil {
+            // Refused rather than run in the host's user namespace: the pod asked to be isolated.
+            // No handler advertises user_namespaces, so the kubelet does not send this.
+            throw .failedPrecondition("pod \(m.namespace)/\(m.name) asks for its own user namespace (POD mode), which crisp does not provide yet; run it with hostUsers: true")
+        }
         let (sysctls, skipped) = try PodSysctls.effective(pod: request.sysctls, defaults: settings.defaultSysctls,
                                                          hostNetwork: request.hostNetwork, hostIPC: request.hostIPC)
         if !skipped.isEmpty {
