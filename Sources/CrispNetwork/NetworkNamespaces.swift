@@ -10,8 +10,9 @@ public protocol NetworkNamespaceProvider: Sendable {
     /// The path a pod's pinned netns has (whether or not it exists).
     func path(for name: String) -> String
     /// Creates a new network namespace (loopback up) pinned at `path(for: name)` and returns that
-    /// path. Throws `alreadyExists` when the pin exists.
-    func create(name: String) async throws(CrispError) -> String
+    /// path; inside the user namespace pinned at `userNamespace` when given, which then owns it.
+    /// Throws `alreadyExists` when the pin exists.
+    func create(name: String, userNamespace: String?) async throws(CrispError) -> String
     /// Unpins and removes; a pin that does not exist is not an error.
     func remove(name: String) async throws(CrispError)
     /// Whether the pin exists.
@@ -34,7 +35,7 @@ public struct PinnsNamespaces: NetworkNamespaceProvider {
         self.timeout = timeout
     }
 
-    public enum Kind: String, Sendable, CaseIterable { case net, ipc, uts }
+    public enum Kind: String, Sendable, CaseIterable { case net, ipc, uts, user }
 
     public func path(for name: String) -> String { path(.net, name) }
 
@@ -42,17 +43,20 @@ public struct PinnsNamespaces: NetworkNamespaceProvider {
 
     public func exists(name: String) -> Bool { access(path(for: name), F_OK) == 0 }
 
-    public func create(name: String) async throws(CrispError) -> String {
-        let pins = try await create(name: name, kinds: [.net], hostname: nil)
+    public func create(name: String, userNamespace: String?) async throws(CrispError) -> String {
+        let pins = try await create(name: name, kinds: [.net], hostname: nil, userNamespace: userNamespace)
         return pins[.net] ?? path(for: name)
     }
 
     /// Creates namespaces of the given kinds in one helper run (so they belong together), with
-    /// the UTS hostname when given; returns the pin of each.
-    public func create(name: String, kinds: Set<Kind>, hostname: String?) async throws(CrispError) -> [Kind: String] {
+    /// the UTS hostname when given, owned by the user namespace pinned at `userNamespace` when
+    /// given; returns the pin of each.
+    public func create(name: String, kinds: Set<Kind>, hostname: String?,
+                       userNamespace: String? = nil) async throws(CrispError) -> [Kind: String] {
         var args = ["create", "--dir", pinDir, "--name", name]
         for k in Kind.allCases where kinds.contains(k) { args.append("--\(k.rawValue)") }
         if let hostname { args += ["--hostname", hostname] }
+        if let userNamespace { args += ["--userns", userNamespace] }
         let out = try await runPinns(args)
         if out.status != 0 {
             let msg = String(decoding: out.stderr, as: UTF8.self).trimmingSpaces
@@ -81,6 +85,28 @@ public struct PinnsNamespaces: NetworkNamespaceProvider {
         }
     }
 
+    /// A user namespace with one uid and one gid mapping (`CONTAINER HOST LENGTH`), pinned at
+    /// `pinDir/userns/NAME`; returns the pin.
+    public func createUserNamespace(name: String, uidMap: String, gidMap: String) async throws(CrispError) -> String {
+        let out = try await runPinns(["create", "--dir", pinDir, "--name", name, "--user", "--uid-map", uidMap, "--gid-map", gidMap])
+        guard out.status == 0 else {
+            let msg = String(decoding: out.stderr, as: UTF8.self).trimmingSpaces
+            throw CrispError(msg.contains("File exists") ? .alreadyExists : .internal,
+                             "cannot create the user namespace for \"\(name)\": \(msg) (crisp-pinns exit \(out.status))")
+        }
+        return path(.user, name)
+    }
+
+    /// Mounts each source directory again at its target with ids mapped through the user
+    /// namespace at `userNamespace` (an idmapped mount, made by the helper).
+    public func idmap(userNamespace: String, _ pairs: [(source: String, target: String)]) async throws(CrispError) {
+        guard !pairs.isEmpty else { return }
+        let out = try await runPinns(["idmap", "--userns", userNamespace] + pairs.flatMap { [$0.source, $0.target] })
+        guard out.status == 0 else {
+            throw .internal("cannot make idmapped mounts: \(String(decoding: out.stderr, as: UTF8.self).trimmingSpaces) (crisp-pinns exit \(out.status))")
+        }
+    }
+
     func runPinns(_ args: [String]) async throws(CrispError) -> Spawn.Output {
         guard access(pinnsPath, X_OK) == 0 else {
             throw .failedPrecondition("crisp-pinns helper \(pinnsPath) is not executable")
@@ -104,7 +130,7 @@ public final class FakeNetworkNamespaces: NetworkNamespaceProvider {
     public func path(for name: String) -> String { "/fake/netns/" + name }
     public func exists(name: String) -> Bool { state.withLock { $0.live.contains(name) } }
 
-    public func create(name: String) async throws(CrispError) -> String {
+    public func create(name: String, userNamespace: String?) async throws(CrispError) -> String {
         let r: Result<String, CrispError> = state.withLock { s in
             if let e = s.failCreate { s.failCreate = nil; return .failure(e) }
             if s.live.contains(name) { return .failure(.alreadyExists("netns \(name) exists")) }

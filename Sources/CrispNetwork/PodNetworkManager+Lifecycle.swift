@@ -21,7 +21,7 @@ extension PodNetworkManager {
         // A missing plugin fails here, before a netns or an IP exists.
         _ = try runner.resolve(network)
 
-        let netns = try await namespaces.create(name: name)
+        let netns = try await namespaces.create(name: name, userNamespace: request.userNamespace)
         let rt = CNIRuntimeConf(containerID: pod.id, netnsPath: netns, ifName: options.ifName, args: pod.cniArgs,
                                 capabilityArgs: caps)
         var stage = "cache"

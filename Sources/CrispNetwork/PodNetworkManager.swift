@@ -26,8 +26,12 @@ public struct PodNetworkRequest: Sendable {
     public var pod: PodNetworkIdentity
     public var annotations: [String: String]
     public var portMappings: [PortMapping]
+    /// The pod's own user namespace (pinned), which then owns its network namespace.
+    public var userNamespace: String?
 
-    public init(pod: PodNetworkIdentity, annotations: [String: String] = [:], portMappings: [PortMapping] = []) {
+    public init(pod: PodNetworkIdentity, annotations: [String: String] = [:], portMappings: [PortMapping] = [],
+                userNamespace: String? = nil) {
+        self.userNamespace = userNamespace
         self.pod = pod
         self.annotations = annotations
         self.portMappings = portMappings

@@ -2,6 +2,7 @@ import CrispStreaming
 import CRIAPI
 import CrispCore
 import CrispService
+import CrispRuntime
 import CrispConfig
 
 /// Version, Status and RuntimeConfig: what the runtime is and whether it is ready.
@@ -31,8 +32,8 @@ extension RuntimeService {
         r.runtimeHandlers = info.advertisedHandlers.map { h in
             var out = Runtime_V1_RuntimeHandler()
             out.name = h.name
-            out.features.recursiveReadOnlyMounts = h.recursiveReadOnlyMounts
-            out.features.userNamespaces = false
+            out.features.recursiveReadOnlyMounts = h.handler.recursiveReadOnlyMounts
+            out.features.userNamespaces = h.handler.userNamespaces
             return out
         }
         r.features.supplementalGroupsPolicy = true

@@ -18,3 +18,14 @@ func make(directory: String) throws(CrispError) {
         throw CrispError(.internal, "cannot create \(directory): \(error.localizedDescription)")
     }
 }
+
+/// Adds search (not read) permission for group and others to a directory of crisp's: the
+/// mapped root of a pod with its own user namespace is an unprivileged host uid, and runc's
+/// init must walk to the root filesystem as that uid.
+func allowTraversal(_ dir: String) throws(CrispError) {
+    var st = stat()
+    guard stat(dir, &st) == 0 else { throw .internal("stat \(dir): \(String(cString: strerror(errno)))") }
+    let mode = st.st_mode & 0o7777
+    guard mode & 0o011 != 0o011 else { return }
+    guard chmod(dir, mode | 0o011) == 0 else { throw .internal("chmod \(dir): \(String(cString: strerror(errno)))") }
+}

@@ -37,11 +37,11 @@ public struct RuntimeInfoService: Sendable {
 
     /// Handlers for Status: each by name, and the default one once more under the empty name,
     /// which is how the kubelet names "no RuntimeClass".
-    public var advertisedHandlers: [(name: String, recursiveReadOnlyMounts: Bool)] {
-        let byName = handlers.sorted { $0.name < $1.name }.map { (name: $0.name, recursiveReadOnlyMounts: $0.recursiveReadOnlyMounts) }
+    public var advertisedHandlers: [(name: String, handler: RuntimeHandler)] {
+        let byName = handlers.sorted { $0.name < $1.name }.map { (name: $0.name, handler: $0) }
         let defaultName = config.current.runtime.defaultRuntime
         guard let d = byName.first(where: { $0.name == defaultName }) else { return byName }
-        return [(name: "", recursiveReadOnlyMounts: d.recursiveReadOnlyMounts)] + byName
+        return [(name: "", handler: d.handler)] + byName
     }
 
     public enum CgroupDriver: Sendable { case cgroupfs, systemd }

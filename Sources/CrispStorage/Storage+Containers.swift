@@ -100,6 +100,15 @@ extension Storage {
         return 0
     }
 
+    /// The layer directories of the container's root filesystem on the overlay driver, for a
+    /// caller that mounts it itself (idmapped lower layers for a user namespace); nil on the
+    /// other drivers.
+    public func overlayLayout(_ id: ContainerID) throws -> OverlayLayout? {
+        try checkOpen()
+        guard let c = try metadata.container(id) else { throw CrispError.notFound("container \(id) not found") }
+        return (driver as? OverlayDriver)?.layout(c.layerID)
+    }
+
     /// The path of a mounted container's root filesystem, or nil when it is not mounted.
     public func mountPath(_ id: ContainerID) throws -> String? {
         guard let c = try metadata.container(id) else { return nil }

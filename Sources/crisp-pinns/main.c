@@ -8,8 +8,21 @@
  *       namespace is where `ip netns` looks). In a new network namespace the loopback interface
  *       is brought up. Prints one line "KIND PATH" per pin on stdout. On any failure every pin
  *       made so far is removed again.
- *   crisp-pinns remove --dir DIR --name NAME [--net] [--ipc] [--uts]
+ *   crisp-pinns create --dir DIR --name NAME --user --uid-map "C H L" --gid-map "C H L"
+ *       Makes a user namespace with those mappings and pins it at DIR/userns/NAME. A child
+ *       unshares it and waits; this process, still in the host's user namespace, writes the
+ *       maps (only a writer with CAP_SETUID/CAP_SETGID in the parent namespace may map ids
+ *       other than its own) and pins /proc/CHILD/ns/user.
+ *   crisp-pinns create ... [--net] [--ipc] [--uts] --userns PATH
+ *       As the first form, but the namespaces are created inside the user namespace at PATH
+ *       (by a child that joins it), so that namespace owns them: a container root in it may
+ *       then mount sysfs and mqueue for them.
+ *   crisp-pinns remove --dir DIR --name NAME [--net] [--ipc] [--uts] [--user]
  *       Unmounts and unlinks the pins; a pin that does not exist is not an error.
+ *   crisp-pinns idmap --userns PATH SRC DST [SRC DST ...]
+ *       Mounts each SRC directory again at DST (an existing directory) with its ids mapped
+ *       through the user namespace at PATH: open_tree(OPEN_TREE_CLONE), mount_setattr
+ *       (MOUNT_ATTR_IDMAP), move_mount. On failure the mounts made so far are detached.
  *   crisp-pinns dial --netns PATH --port PORT [--host IPV4|IPV6]
  *       Enters the network namespace at PATH, connects a TCP socket to HOST:PORT (default
  *       127.0.0.1) and sends the connected descriptor over the unix socket on fd 0 with
@@ -33,7 +46,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+#include <linux/mount.h>
 #include <unistd.h>
 
 #define EXIT_SYS 1
@@ -51,7 +67,9 @@ static struct nskind kinds[] = {
     {"--net", "netns", "net", CLONE_NEWNET, 0},
     {"--ipc", "ipcns", "ipc", CLONE_NEWIPC, 0},
     {"--uts", "utsns", "uts", CLONE_NEWUTS, 0},
+    {"--user", "userns", "user", CLONE_NEWUSER, 0},
 };
+#define USER 3
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static void fail(int code, const char *fmt, ...) {
@@ -65,8 +83,10 @@ static void fail(int code, const char *fmt, ...) {
 }
 
 static void usage(void) {
-    fail(EXIT_USAGE, "usage: crisp-pinns create|remove --dir DIR --name NAME [--net] [--ipc] [--uts] "
-                     "[--hostname HOST] | crisp-pinns dial --netns PATH --port PORT [--host ADDR]");
+    fail(EXIT_USAGE, "usage: crisp-pinns create|remove --dir DIR --name NAME [--net] [--ipc] [--uts] [--user] "
+                     "[--hostname HOST] [--uid-map MAP --gid-map MAP] [--userns PATH] | "
+                     "crisp-pinns dial --netns PATH --port PORT [--host ADDR] | "
+                     "crisp-pinns idmap --userns PATH SRC DST [SRC DST ...]");
 }
 
 /* A NAME becomes a file name: no slashes, no dot names, bounded length. */
@@ -122,13 +142,77 @@ static int loopback_up(void) {
     return rc;
 }
 
-static int cmd_create(const char *dir, const char *name, const char *hostname) {
+/* A child that makes (or joins, then makes) namespaces and waits until released, so their
+ * /proc/PID/ns files can be pinned from this process, which stays in the host's user namespace
+ * and keeps the capabilities mounting needs there. */
+struct holder { pid_t pid; int release; };
+
+static int hold(struct holder *h, int userns_fd, int flags, const char *hostname) {
+    int ready[2], release[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) return -1;
+    if (pipe2(release, O_CLOEXEC) != 0) { close(ready[0]); close(ready[1]); return -1; }
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        close(ready[0]);
+        close(release[1]);
+        if (userns_fd >= 0 && setns(userns_fd, CLONE_NEWUSER) != 0) fail(EXIT_SYS, "setns user: %s", strerror(errno));
+        if (flags && unshare(flags) != 0) fail(EXIT_SYS, "unshare(0x%x): %s", flags, strerror(errno));
+        if (hostname && sethostname(hostname, strlen(hostname)) != 0) fail(EXIT_SYS, "sethostname %s: %s", hostname, strerror(errno));
+        if ((flags & CLONE_NEWNET) && loopback_up() != 0) fail(EXIT_SYS, "bring up lo: %s", strerror(errno));
+        char b = 'R';
+        if (write(ready[1], &b, 1) != 1) _exit(EXIT_SYS);
+        while (read(release[0], &b, 1) < 0 && errno == EINTR) {}
+        _exit(0);
+    }
+    close(ready[1]);
+    close(release[0]);
+    char b;
+    ssize_t n;
+    do { n = read(ready[0], &b, 1); } while (n < 0 && errno == EINTR);
+    close(ready[0]);
+    h->pid = pid;
+    h->release = release[1];
+    if (n != 1) { errno = ECHILD; return -1; }
+    return 0;
+}
+
+static void unhold(struct holder *h) {
+    if (h->pid <= 0) return;
+    close(h->release);
+    while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR) {}
+    h->pid = 0;
+}
+
+/* "C H L" → the uid_map line; checked so nothing but three numbers reaches the kernel. */
+static int write_map(pid_t pid, const char *file, const char *map) {
+    unsigned long c, h, l;
+    char extra;
+    if (sscanf(map, "%lu %lu %lu %c", &c, &h, &l, &extra) != 3) { errno = EINVAL; return -1; }
+    char path[64], line[96];
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+    int len = snprintf(line, sizeof(line), "%lu %lu %lu\n", c, h, l);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, line, (size_t)len);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return n == len ? 0 : -1;
+}
+
+static int cmd_create(const char *dir, const char *name, const char *hostname, const char *uidmap, const char *gidmap,
+                      const char *userns) {
     char paths[NKINDS][4096];
     int made[NKINDS] = {0};
     int flags = 0;
-    for (size_t i = 0; i < NKINDS; i++) if (kinds[i].wanted) flags |= kinds[i].clone;
-    if (flags == 0) fail(EXIT_USAGE, "create: no namespace requested (--net, --ipc, --uts)");
+    struct holder user = {0}, others = {0};
+    int userns_fd = -1;
+    for (size_t i = 0; i < NKINDS; i++) if (kinds[i].wanted && i != USER) flags |= kinds[i].clone;
+    if (flags == 0 && !kinds[USER].wanted) fail(EXIT_USAGE, "create: no namespace requested (--net, --ipc, --uts, --user)");
     if (hostname && !kinds[2].wanted) fail(EXIT_USAGE, "create: --hostname needs --uts");
+    if (kinds[USER].wanted && (!uidmap || !gidmap)) fail(EXIT_USAGE, "create: --user needs --uid-map and --gid-map");
+    if (kinds[USER].wanted && userns) fail(EXIT_USAGE, "create: --user and --userns exclude each other");
 
     /* Pin files first, so a name clash is reported before anything is unshared. */
     for (size_t i = 0; i < NKINDS; i++) {
@@ -149,31 +233,83 @@ static int cmd_create(const char *dir, const char *name, const char *hostname) {
         close(fd);
         made[i] = 1;
     }
-    if (unshare(flags) != 0) { fprintf(stderr, "crisp-pinns: unshare(0x%x): %s\n", flags, strerror(errno)); goto undo; }
-    if (hostname && sethostname(hostname, strlen(hostname)) != 0) {
-        fprintf(stderr, "crisp-pinns: sethostname %s: %s\n", hostname, strerror(errno));
-        goto undo;
-    }
-    if (kinds[0].wanted && loopback_up() != 0) {
-        fprintf(stderr, "crisp-pinns: bring up lo: %s\n", strerror(errno));
-        goto undo;
+    if (!kinds[USER].wanted && !userns) {
+        /* Namespaces owned by the host's user namespace: this process makes them itself. */
+        if (unshare(flags) != 0) { fprintf(stderr, "crisp-pinns: unshare(0x%x): %s\n", flags, strerror(errno)); goto undo; }
+        if (hostname && sethostname(hostname, strlen(hostname)) != 0) {
+            fprintf(stderr, "crisp-pinns: sethostname %s: %s\n", hostname, strerror(errno));
+            goto undo;
+        }
+        if (kinds[0].wanted && loopback_up() != 0) {
+            fprintf(stderr, "crisp-pinns: bring up lo: %s\n", strerror(errno));
+            goto undo;
+        }
+    } else {
+        if (kinds[USER].wanted) {
+            if (hold(&user, -1, CLONE_NEWUSER, NULL) != 0) { fprintf(stderr, "crisp-pinns: make user namespace: %s\n", strerror(errno)); goto undo; }
+            if (write_map(user.pid, "uid_map", uidmap) != 0) { fprintf(stderr, "crisp-pinns: uid_map \"%s\": %s\n", uidmap, strerror(errno)); goto undo; }
+            if (write_map(user.pid, "gid_map", gidmap) != 0) { fprintf(stderr, "crisp-pinns: gid_map \"%s\": %s\n", gidmap, strerror(errno)); goto undo; }
+        } else {
+            userns_fd = open(userns, O_RDONLY | O_CLOEXEC);
+            if (userns_fd < 0) { fprintf(stderr, "crisp-pinns: open user namespace %s: %s\n", userns, strerror(errno)); goto undo; }
+        }
+        if (flags && hold(&others, userns_fd, flags, hostname) != 0) {
+            fprintf(stderr, "crisp-pinns: make namespaces in user namespace %s: %s\n", userns ? userns : "(new)", strerror(errno));
+            goto undo;
+        }
     }
     for (size_t i = 0; i < NKINDS; i++) {
         if (!kinds[i].wanted) continue;
         char src[64];
-        snprintf(src, sizeof(src), "/proc/self/ns/%s", kinds[i].proc);
+        pid_t pid = i == USER ? user.pid : others.pid;
+        if (pid > 0) snprintf(src, sizeof(src), "/proc/%d/ns/%s", (int)pid, kinds[i].proc);
+        else snprintf(src, sizeof(src), "/proc/self/ns/%s", kinds[i].proc);
         if (mount(src, paths[i], "none", MS_BIND, NULL) != 0) {
             fprintf(stderr, "crisp-pinns: bind %s onto %s: %s\n", src, paths[i], strerror(errno));
             goto undo;
         }
     }
+    unhold(&others);
+    unhold(&user);
+    if (userns_fd >= 0) close(userns_fd);
     for (size_t i = 0; i < NKINDS; i++)
         if (kinds[i].wanted) printf("%s %s\n", kinds[i].proc, paths[i]);
     if (fflush(stdout) != 0) goto undo;
     return 0;
 undo:
+    unhold(&others);
+    unhold(&user);
     for (size_t i = 0; i < NKINDS; i++)
         if (made[i]) remove_pin(paths[i]);
+    return EXIT_SYS;
+}
+
+static int cmd_idmap(const char *userns, char **pairs, int n) {
+    if (n == 0 || n % 2 != 0) fail(EXIT_USAGE, "idmap: want SRC DST pairs");
+    int nsfd = open(userns, O_RDONLY | O_CLOEXEC);
+    if (nsfd < 0) fail(EXIT_SYS, "idmap: open user namespace %s: %s", userns, strerror(errno));
+    int i;
+    for (i = 0; i < n; i += 2) {
+        int tree = (int)syscall(SYS_open_tree, AT_FDCWD, pairs[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (tree < 0) { fprintf(stderr, "crisp-pinns: idmap: open_tree %s: %s\n", pairs[i], strerror(errno)); break; }
+        struct mount_attr attr;
+        memset(&attr, 0, sizeof(attr));
+        attr.attr_set = MOUNT_ATTR_IDMAP;
+        attr.userns_fd = (unsigned long long)nsfd;
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) != 0) {
+            fprintf(stderr, "crisp-pinns: idmap: map %s through %s: %s\n", pairs[i], userns, strerror(errno));
+            close(tree);
+            break;
+        }
+        if (syscall(SYS_move_mount, tree, "", AT_FDCWD, pairs[i + 1], MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+            fprintf(stderr, "crisp-pinns: idmap: attach at %s: %s\n", pairs[i + 1], strerror(errno));
+            close(tree);
+            break;
+        }
+        close(tree);
+    }
+    if (i >= n) return 0;
+    for (int k = 0; k < i; k += 2) umount2(pairs[k + 1], MNT_DETACH);
     return EXIT_SYS;
 }
 
@@ -189,7 +325,7 @@ static int cmd_remove(const char *dir, const char *name) {
             rc = EXIT_SYS;
         }
     }
-    if (!any) fail(EXIT_USAGE, "remove: no namespace requested (--net, --ipc, --uts)");
+    if (!any) fail(EXIT_USAGE, "remove: no namespace requested (--net, --ipc, --uts, --user)");
     return rc;
 }
 
@@ -244,6 +380,11 @@ int main(int argc, char **argv) {
     if (argc < 2) usage();
     const char *cmd = argv[1];
     const char *dir = NULL, *name = NULL, *hostname = NULL, *netns = NULL, *port = NULL, *host = "127.0.0.1";
+    const char *uidmap = NULL, *gidmap = NULL, *userns = NULL;
+    if (strcmp(cmd, "idmap") == 0) {
+        if (argc < 4 || strcmp(argv[2], "--userns") != 0) usage();
+        return cmd_idmap(argv[3], argv + 4, argc - 4);
+    }
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         int matched = 0;
@@ -257,6 +398,9 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--netns") == 0) slot = &netns;
         else if (strcmp(a, "--port") == 0) slot = &port;
         else if (strcmp(a, "--host") == 0) slot = &host;
+        else if (strcmp(a, "--uid-map") == 0) slot = &uidmap;
+        else if (strcmp(a, "--gid-map") == 0) slot = &gidmap;
+        else if (strcmp(a, "--userns") == 0) slot = &userns;
         else fail(EXIT_USAGE, "unknown argument \"%s\"", a);
         if (i + 1 >= argc) fail(EXIT_USAGE, "%s needs a value", a);
         *slot = argv[++i];
@@ -270,5 +414,5 @@ int main(int argc, char **argv) {
     if (dir[0] != '/') fail(EXIT_USAGE, "--dir must be absolute, got \"%s\"", dir);
     if (!valid_name(name)) fail(EXIT_USAGE, "invalid --name \"%s\": want a single file name", name);
     if (hostname && strlen(hostname) > 64) fail(EXIT_USAGE, "hostname \"%s\" is longer than 64 bytes", hostname);
-    return strcmp(cmd, "create") == 0 ? cmd_create(dir, name, hostname) : cmd_remove(dir, name);
+    return strcmp(cmd, "create") == 0 ? cmd_create(dir, name, hostname, uidmap, gidmap, userns) : cmd_remove(dir, name);
 }

@@ -84,6 +84,49 @@ extension Daemon {
         return try SecuritySettings.load(config: config, host: host)
     }
 
+    /// Whether pods may have their own user namespace here: crisp-pinns makes a user namespace
+    /// and an idmapped mount of a directory on the storage filesystem, and the mount must show
+    /// the mapped owner. Everything it made is removed again.
+    static func probeUserNamespaces(_ config: CrispConfiguration, logger: Logger) async -> Bool {
+        let dir = config.root + "/userns-probe"
+        let pinns = PinnsNamespaces(pinnsPath: helperBinary("crisp-pinns"), pinDir: dir)
+        let name = "probe-\(getpid())"
+        try? Mounts.unmount(dir + "/mapped", detach: true)
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var why = ""
+        // The mapped root walks to each root filesystem under crisp's root as an unprivileged
+        // host uid; crisp opens its own directories for search, but not the ones above them.
+        var parent = (config.root as NSString).deletingLastPathComponent
+        while parent != "/" && !parent.isEmpty {
+            var st = stat()
+            if stat(parent, &st) == 0 && st.st_mode & 0o001 == 0 {
+                logger.notice("pods with their own user namespace are refused on this node",
+                              metadata: ["reason": "\(parent), above crisp's root, is not searchable by others (mode \(String(st.st_mode & 0o7777, radix: 8)))"])
+                return false
+            }
+            parent = (parent as NSString).deletingLastPathComponent
+        }
+        do {
+            for d in ["source", "mapped"] { try FileManager.default.createDirectory(atPath: dir + "/" + d, withIntermediateDirectories: true) }
+            let userns = try await pinns.createUserNamespace(name: name, uidMap: "0 100000 1", gidMap: "0 100000 1")
+            try await pinns.idmap(userNamespace: userns, [(dir + "/source", dir + "/mapped")])
+            defer { try? Mounts.unmount(dir + "/mapped", detach: true) }
+            var st = stat()
+            if stat(dir + "/mapped", &st) == 0 && st.st_uid == 100000 {
+                try? await pinns.remove(name: name, kinds: [.user])
+                logger.info("user namespaces supported: idmapped mounts work on the storage filesystem")
+                return true
+            }
+            why = "the idmapped mount does not show the mapped owner"
+        } catch {
+            why = "\(error)"
+        }
+        try? await pinns.remove(name: name, kinds: [.user])
+        logger.notice("pods with their own user namespace are refused on this node", metadata: ["reason": "\(why)"])
+        return false
+    }
+
     /// Every configured handler with the features its runtime reports (`RUNTIME features`), probed
     /// in parallel once at start-up.
     static func probeHandlers(_ config: CrispConfiguration) async -> [String: RuntimeHandler] {

@@ -48,7 +48,10 @@ struct Daemon {
         let network = try makeNetwork()
         let storage = try await openStorage()
         let images = try makeImageService(storage: storage)
-        let handlers = await probed
+        var handlers = await probed
+        if await Self.probeUserNamespaces(config, logger: logger) {
+            for name in handlers.keys { handlers[name]?.userNamespaces = true }
+        }
         let info = RuntimeInfoService(config: live, network: network, handlers: Array(handlers.values))
         let runtime = try await makeRuntime(storage: storage, network: network, images: images.manager, live: live,
                                             handlers: handlers, logger: logger)

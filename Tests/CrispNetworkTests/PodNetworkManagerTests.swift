@@ -112,7 +112,7 @@ import Testing
         let m = e.manager()
         let p = pod()
         // What a crash during ADD leaves: a netns and a cache entry without a result.
-        _ = try await e.ns.create(name: m.netnsName(podID: p.id))
+        _ = try await e.ns.create(name: m.netnsName(podID: p.id), userNamespace: nil)
         let net = try #require(m.watcher.defaultNetwork)
         try m.cache.store(CNICacheEntry(network: net, runtime: CNIRuntimeConf(containerID: p.id, netnsPath: "/x"), pod: p,
                                         result: nil), podID: p.id)

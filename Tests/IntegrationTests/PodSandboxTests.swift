@@ -97,7 +97,7 @@ import Testing
         }
 
         static func pinPaths(_ id: String) -> [String] {
-            ["netns", "ipcns", "utsns"].map { "/var/run/\($0)/crisp-\(id)" }
+            ["netns", "ipcns", "utsns", "userns"].map { "/var/run/\($0)/crisp-\(id)" }
         }
 
         /// Also when a test failed half-way: delete every container runc still knows in this test's

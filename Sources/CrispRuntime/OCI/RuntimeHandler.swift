@@ -11,6 +11,10 @@ public struct RuntimeHandler: Sendable, Equatable {
     public var systemdCgroup: Bool
     /// Learned at start-up from `RUNTIME features` (mountOptions has "rro").
     public var recursiveReadOnlyMounts = false
+    /// Pods with their own user namespace can run: crisp makes the idmapped root filesystem
+    /// itself and the runtime joins the pinned namespace, so this is the host's start-up probe
+    /// (user namespace + idmapped mount of the storage filesystem), not the runtime's.
+    public var userNamespaces = false
 
     public init(name: String, path: String, root: String, systemdCgroup: Bool = false) {
         self.name = name

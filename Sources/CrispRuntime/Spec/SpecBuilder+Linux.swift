@@ -1,5 +1,6 @@
 import CrispCore
 public import CrispOCI
+import CrispSecurity
 
 extension SpecBuilder {
     /// CRI-O's defaults: kernel interfaces a container has no business reading or writing.
@@ -58,6 +59,11 @@ extension SpecBuilder {
         if !sb.hostIPC { ns.append(RuntimeSpec.Namespace(type: "ipc", path: sb.ipcNamespace)) }
         if !sb.hostNetwork { ns.append(RuntimeSpec.Namespace(type: "uts", path: sb.utsNamespace)) }
         if !sb.hostPID { ns.append(RuntimeSpec.Namespace(type: "pid", path: sb.pidNamespace)) }
+        if let userns = sb.userNamespace {
+            ns.append(RuntimeSpec.Namespace(type: "user", path: userns.path))
+            l.uidMappings = [RuntimeSpec.IDMapping(containerID: userns.uid.containerID, hostID: userns.uid.hostID, size: userns.uid.length)]
+            l.gidMappings = [RuntimeSpec.IDMapping(containerID: userns.gid.containerID, hostID: userns.gid.hostID, size: userns.gid.length)]
+        }
         l.namespaces = ns
         l.cgroupsPath = Self.cgroupsPath(manager: input.defaults.cgroupManager, parent: sb.cgroupParent, id: input.id)
         var resources = resources(input)

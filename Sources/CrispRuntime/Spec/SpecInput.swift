@@ -146,6 +146,9 @@ public struct ContainerSpecInput: Sendable {
         /// container of the pod: the namespaces they belong to are shared, so writing them again
         /// is harmless, and pods without an infra container have nothing else to set them.
         public var sysctls: [String: String] = [:]
+        /// The pod's own user namespace to join, with its mappings (runc needs them as well as
+        /// the path); nil for the host's.
+        public var userNamespace: (path: String, uid: IDMap, gid: IDMap)?
         public init() {}
     }
 

@@ -44,6 +44,9 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     /// (`RuntimeDefault`, `Unconfined`, `localhost/PATH`), the AppArmor profile and SELinux
     /// label ("" for none). nil in records written before they were kept.
     public var security: AppliedSecurity?
+    /// The root filesystem is crisp's own overlay of idmapped layers (a pod with its own user
+    /// namespace), mounted under the container's record rather than by storage.
+    public var idmappedRootfs: Bool?
 
     public struct AppliedSecurity: Codable, Sendable, Equatable {
         public var seccompProfile: String

@@ -33,8 +33,14 @@ extension ContainerService {
             let handler = try handler(pod.runtimeHandler)
             _ = try await storage.createContainer(CreateContainerOptions(id: id, name: "\(r.name)-\(id.short)", imageID: image.id))
             undo.append { [storage] in try? await storage.removeContainer(id) }
-            let rootfs = try await storage.mountContainer(id)
-            undo.append { [storage] in _ = try? await storage.unmountContainer(id, force: true) }
+            let rootfs: String
+            if pod.usernsPath != nil {
+                rootfs = try await mountIdmappedRootfs(id, pod: pod)
+                undo.append { await self.unmountIdmappedRootfs(id.rawValue) }
+            } else {
+                rootfs = try await storage.mountContainer(id)
+                undo.append { [storage] in _ = try? await storage.unmountContainer(id, force: true) }
+            }
             undo.append { try? FileManager.default.removeItem(atPath: "\(self.recordsDirectory)/\(id.rawValue)") }
             // An unreadable config means no defaults from the image; the request must then say it all.
             let config = (try? JSONDecoder().decode(ImageConfiguration.self, from: Data(image.config)))?.config
@@ -131,6 +137,7 @@ extension ContainerService {
             record.security = .init(seccompProfile: spec.linux?.seccomp == nil ? "Unconfined" : decision.seccomp.name,
                                     appArmorProfile: spec.process?.apparmorProfile ?? "",
                                     selinuxLabel: spec.process?.selinuxLabel ?? "", privileged: r.security.privileged)
+            if pod.usernsPath != nil { record.idmappedRootfs = true }
             try persist(record)
             reservations.finish(key, keep: true)
             emit(.created, record)
@@ -189,6 +196,7 @@ extension ContainerService {
         s.shmPath = pod.shmMounted ? pod.shmPath : nil
         s.cgroupParent = pod.cgroupParent
         s.sysctls = pod.sysctls ?? [:]
+        if let path = pod.usernsPath, let uid = pod.uidMap, let gid = pod.gidMap { s.userNamespace = (path, uid, gid) }
         return s
     }
 

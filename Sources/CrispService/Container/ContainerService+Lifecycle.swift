@@ -70,6 +70,7 @@ extension ContainerService {
             if case .running = c.lifecycle { try await stopHeld(c.id, timeout: .zero) }
             try await runtime.delete(id: c.id, handler: try handler(c.runtimeHandler))
             let cid = ContainerID(uncheckedRawValue: c.id)
+            if c.idmappedRootfs == true { unmountIdmappedRootfs(c.id) }
             do {
                 _ = try await storage.unmountContainer(cid, force: true)
                 try await storage.removeContainer(cid)

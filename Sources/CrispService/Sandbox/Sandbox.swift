@@ -59,6 +59,11 @@ public struct Sandbox: Codable, Sendable, Equatable {
     /// The pod's SELinux MCS level (`s0:cX,cY`), reserved while it lives; nil where SELinux is off.
     public var mcsLevel: String?
     public var privileged: Bool?
+    /// The pod's own user namespace (POD mode): its pin and its one uid and gid mapping; nil
+    /// for pods in the host's user namespace.
+    public var usernsPath: String?
+    public var uidMap: IDMap?
+    public var gidMap: IDMap?
 
     /// Like CRI-O without an infra container by default: one runs only to hold a PID namespace
     /// that the pod's containers share; every other namespace is pinned by crisp-pinns.

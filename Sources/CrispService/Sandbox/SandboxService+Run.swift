@@ -19,12 +19,12 @@ extension SandboxService {
             throw .invalidArgument("pod metadata needs name, namespace and uid (got name \"\(m.name)\", namespace \"\(m.namespace)\", uid \"\(m.uid)\")")
         }
         let handler = try handler(named: request.runtimeHandler)
-        if try UserNamespacePolicy.validate(mode: request.userNamespaceMode, uids: request.uidMappings, gids: request.gidMappings,
-                                            hostNetwork: request.hostNetwork, hostPID: request.hostPID,
-                                            hostIPC: request.hostIPC) != nil {
+        let userns = try UserNamespacePolicy.validate(mode: request.userNamespaceMode, uids: request.uidMappings,
+                                                      gids: request.gidMappings, hostNetwork: request.hostNetwork,
+                                                      hostPID: request.hostPID, hostIPC: request.hostIPC)
+        if userns != nil && !handler.userNamespaces {
             // Refused rather than run in the host's user namespace: the pod asked to be isolated.
-            // No handler advertises user_namespaces, so the kubelet does not send this.
-            throw .failedPrecondition("pod \(m.namespace)/\(m.name) asks for its own user namespace (POD mode), which crisp does not provide yet; run it with hostUsers: true")
+            throw .failedPrecondition("pod \(m.namespace)/\(m.name) asks for its own user namespace, which runtime handler \(handler.name) does not support on this node (idmapped mounts failed the start-up probe); run it with hostUsers: true")
         }
         let (sysctls, skipped) = try PodSysctls.effective(pod: request.sysctls, defaults: settings.defaultSysctls,
                                                          hostNetwork: request.hostNetwork, hostIPC: request.hostIPC)
@@ -54,7 +54,7 @@ extension SandboxService {
         var undo: [() async -> Void] = [{ [m] in await self.finishReservation(m.key, keep: false) }]
         func rollback() async { for u in undo.reversed() { await u() } }
 
-        do {
+        do throws(CrispError) {
             let runDir = settings.runRoot + "/sandboxes/" + id
             try make(directory: runDir)
             undo.append { try? FileManager.default.removeItem(atPath: runDir) }
@@ -66,6 +66,18 @@ extension SandboxService {
                 hostPID: request.hostPID, sharedPID: request.sharedPID, cgroupParent: request.cgroupParent,
                 infraPID: 0, runDirectory: runDir, shmMounted: false)
             sandbox.sysctls = sysctls
+            if let (uid, gid) = userns {
+                guard let namespaces else {
+                    throw CrispError.failedPrecondition("pod \(m.namespace)/\(m.name) needs its own user namespace, but no namespace pinning helper is configured")
+                }
+                // First, so the pod's network, IPC and UTS namespaces are made inside it and owned by it.
+                sandbox.usernsPath = try await namespaces.createUserNamespace(
+                    name: "crisp-" + id, uidMap: "\(uid.containerID) \(uid.hostID) \(uid.length)",
+                    gidMap: "\(gid.containerID) \(gid.hostID) \(gid.length)")
+                undo.append { try? await namespaces.remove(name: "crisp-" + id, kinds: [.user]) }
+                sandbox.uidMap = uid
+                sandbox.gidMap = gid
+            }
             if request.privileged { sandbox.privileged = true }
             if settings.security.host.selinuxEnabled {
                 sandbox.mcsLevel = try reserveMCSLevel(request.selinux?.level ?? "", pod: "\(m.namespace)/\(m.name)")
@@ -75,7 +87,7 @@ extension SandboxService {
                 // CNI creates and pins the namespace, then ADDs; on failure it has already undone both.
                 let attachment = try await network.setUp(PodNetworkRequest(
                     pod: PodNetworkIdentity(id: id, name: m.name, namespace: m.namespace, uid: m.uid),
-                    annotations: request.annotations, portMappings: request.portMappings))
+                    annotations: request.annotations, portMappings: request.portMappings, userNamespace: sandbox.usernsPath))
                 undo.append { try? await network.tearDown(podID: id) }
                 sandbox.ips = attachment.ips
                 sandbox.netnsPath = attachment.netnsPath
@@ -119,7 +131,8 @@ extension SandboxService {
             throw .failedPrecondition("pod \(sandbox.metadata.namespace)/\(sandbox.metadata.name) needs its own IPC/UTS namespaces, but no namespace pinning helper is configured")
         }
         let id = sandbox.id
-        let pins = try await namespaces.create(name: "crisp-" + id, kinds: kinds, hostname: request.hostNetwork ? nil : sandbox.hostname)
+        let pins = try await namespaces.create(name: "crisp-" + id, kinds: kinds, hostname: request.hostNetwork ? nil : sandbox.hostname,
+                                               userNamespace: sandbox.usernsPath)
         undo.append { try? await namespaces.remove(name: "crisp-" + id, kinds: kinds) }
         sandbox.ipcnsPath = pins[.ipc]
         sandbox.utsnsPath = pins[.uts]
@@ -135,7 +148,9 @@ extension SandboxService {
         let pauseImage = config?.image.pauseImage ?? ""
         var rootfs: String
         var command = ["/pause"]
-        if !pauseImage.isEmpty, let infraImages {
+        // A pod with its own user namespace gets crisp's pause program, whose root filesystem
+        // its mapped root can reach; the pause image's layers would need idmapping as well.
+        if !pauseImage.isEmpty, let infraImages, sandbox.usernsPath == nil {
             let prepared = try await infraImages.prepare(image: pauseImage, podID: id)
             undo.append { await infraImages.release(podID: id) }
             sandbox.infraStorageID = id
@@ -147,6 +162,9 @@ extension SandboxService {
             }
         } else {
             rootfs = try pauseRootfs()
+            if sandbox.usernsPath != nil {
+                for dir in [settings.root, settings.root + "/pause", rootfs] { try allowTraversal(dir) }
+            }
         }
         var input = ContainerSpecInput(id: id, rootfs: rootfs)
         input.process.command = command
@@ -173,6 +191,7 @@ extension SandboxService {
         input.sandbox.hostname = sandbox.hostname
         input.sandbox.cgroupParent = request.cgroupParent
         input.sandbox.shmPath = sandbox.shmMounted ? sandbox.shmPath : nil
+        input.sandbox.userNamespace = sandbox.usernsPath.map { ($0, sandbox.uidMap!, sandbox.gidMap!) }
         input.annotations = ["io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": id]
         let (spec, notes) = try SpecBuilder().build(input)
         settings.cgroupNotices.log(notes.leftOutResources, host: settings.cgroups, container: "infra of \(m.namespace)/\(m.name)",

@@ -74,7 +74,8 @@ extension SandboxService {
         do { found = try lookup(id) } catch where error.code == .notFound { return }
         try await serializer.exclusively(found.id) { () async throws(CrispError) in
             guard let s = sandboxes[found.id] else { return }
-            if s.state == .ready || s.shmMounted || s.netnsPath != nil || s.ipcnsPath != nil || s.utsnsPath != nil {
+            if s.state == .ready || s.shmMounted || s.netnsPath != nil || s.ipcnsPath != nil || s.utsnsPath != nil
+                || s.usernsPath != nil {
                 try await stopHeld(s.id)
             }
             let handler = try handler(named: s.runtimeHandler)
@@ -104,11 +105,13 @@ extension SandboxService {
         var kinds: Set<PinnsNamespaces.Kind> = []
         if s.ipcnsPath != nil { kinds.insert(.ipc) }
         if s.utsnsPath != nil { kinds.insert(.uts) }
+        if s.usernsPath != nil { kinds.insert(.user) }
         guard !kinds.isEmpty, let namespaces else { return }
         try await namespaces.remove(name: "crisp-" + s.id, kinds: kinds)
         try change(id) {
             $0.ipcnsPath = nil
             $0.utsnsPath = nil
+            $0.usernsPath = nil
         }
     }
 
@@ -123,7 +126,7 @@ extension SandboxService {
                 continue
             }
             if s.state == .ready {
-                var alive = [s.ipcnsPath, s.utsnsPath, s.netnsPath].allSatisfy { path in
+                var alive = [s.ipcnsPath, s.utsnsPath, s.netnsPath, s.usernsPath].allSatisfy { path in
                     path.map(Self.isPinnedNamespace) ?? true
                 }
                 if alive, s.hasInfra, let handler = try? handler(named: s.runtimeHandler) {

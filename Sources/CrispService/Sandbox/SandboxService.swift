@@ -71,7 +71,7 @@ public actor SandboxService {
     /// nil only in tests that run host-network pods without CNI.
     let network: PodNetworkManager?
     /// Pins IPC and UTS namespaces; nil only for pods that use the host's.
-    let namespaces: PinnsNamespaces?
+    nonisolated let namespaces: PinnsNamespaces?
     /// Supplies the infra root filesystem when `pause_image` is set.
     let infraImages: (any InfraImageSource)?
     let live: LiveConfiguration?

@@ -106,6 +106,13 @@ struct OverlayDriver: StorageDriver {
         try Mounts.unmount(layerDir(id) + "/merged")
     }
 
+    /// The directories an overlay mount of `id` stacks, lowest last as overlay lists them.
+    func layout(_ id: LayerID) -> OverlayLayout {
+        let dir = layerDir(id)
+        let lowers = (readSmallFile(dir + "/lower") ?? "").split(separator: ":").map { "\(home)/\($0)" }
+        return OverlayLayout(lowers: lowers.isEmpty ? [home + "/empty"] : lowers, upper: dir + "/diff", work: dir + "/work")
+    }
+
     func mountPoint(_ id: LayerID) -> String? { layerDir(id) + "/merged" }
     func changes(_ id: LayerID, parent: LayerID?) -> ChangesSource { .overlayUpper(changesDirectory(id)) }
 

@@ -87,3 +87,11 @@ func listDirectory(_ path: String) throws -> [String] {
     defer { close(fd) }
     return try DirectoryWalk.entries(of: fd, subject: path).map(\.name.description)
 }
+
+/// An overlay mount's directories: lower layers (top first, as `lowerdir=` lists them), the
+/// container's upper and work directories.
+public struct OverlayLayout: Sendable, Equatable {
+    public var lowers: [String]
+    public var upper: String
+    public var work: String
+}
