@@ -3,6 +3,7 @@ import CrispCore
 import CrispService
 import Foundation
 import CrispRuntime
+import CrispSecurity
 import CrispStorage
 
 /// CreateContainer, StartContainer, StopContainer, RemoveContainer, ContainerStatus, ListContainers.
@@ -27,8 +28,11 @@ extension RuntimeService {
             case .propagationBidirectional: .bidirectional
             default: .private
             }
-            return .init(containerPath: m.containerPath, hostPath: m.hostPath, readonly: m.readonly, propagation: propagation,
-                         recursiveReadOnly: m.recursiveReadOnly)
+            var out = ContainerSpecInput.MountRequest(containerPath: m.containerPath, hostPath: m.hostPath, readonly: m.readonly,
+                                                      propagation: propagation, recursiveReadOnly: m.recursiveReadOnly)
+            out.uidMappings = m.uidMappings.map { IDMap(containerID: $0.containerID, hostID: $0.hostID, length: $0.length) }
+            out.gidMappings = m.gidMappings.map { IDMap(containerID: $0.containerID, hostID: $0.hostID, length: $0.length) }
+            return out
         }
         req.devices = c.devices.map { (containerPath: $0.containerPath, hostPath: $0.hostPath, permissions: $0.permissions) }
         let sc = c.linux.securityContext

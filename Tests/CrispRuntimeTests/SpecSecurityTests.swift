@@ -73,4 +73,14 @@ import Testing
         let none = try SpecBuilder().build(Self.input()).spec
         #expect(none.process?.capabilities?.ambient == nil)
     }
+
+    @Test func podUserNamespaceIsJoinedWithItsMappings() throws {
+        let m = IDMap(containerID: 0, hostID: 1000, length: 100_000)
+        let spec = try SpecBuilder().build(Self.input { $0.sandbox.userNamespace = ("/var/run/userns/crisp-p", m, m) }).spec
+        #expect(spec.linux?.namespaces?.contains(RuntimeSpec.Namespace(type: "user", path: "/var/run/userns/crisp-p")) == true)
+        #expect(spec.linux?.uidMappings == [RuntimeSpec.IDMapping(containerID: 0, hostID: 1000, size: 100_000)])
+        #expect(spec.linux?.gidMappings == [RuntimeSpec.IDMapping(containerID: 0, hostID: 1000, size: 100_000)])
+        let host = try SpecBuilder().build(Self.input()).spec
+        #expect(host.linux?.namespaces?.contains { $0.type == "user" } == false && host.linux?.uidMappings == nil)
+    }
 }

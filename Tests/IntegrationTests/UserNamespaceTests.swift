@@ -63,9 +63,25 @@ import Testing
                 $0.linux.securityContext.namespaceOptions.network = .pod
                 $0.linux.securityContext.namespaceOptions.usernsOptions = Self.userns(.pod, uids: [m], gids: [m])
             }
+            // A host directory of root's, as a volume the kubelet asks to have idmapped.
+            let volume = crispd.dir + "/volume"
+            try FileManager.default.createDirectory(atPath: volume, withIntermediateDirectories: true)
+            try "host\n".write(toFile: volume + "/from-host", atomically: true, encoding: .utf8)
             let id = try await Lifecycle.startContainer(runtime, pod: pod, "inside", ["/bin/sleep", "3600"]) {
                 $0.linux.securityContext.namespaceOptions = pod.config.linux.securityContext.namespaceOptions
+                var mount = Runtime_V1_Mount()
+                mount.containerPath = "/vol"
+                mount.hostPath = volume
+                mount.uidMappings = [m]
+                mount.gidMappings = [m]
+                $0.mounts = [mount]
             }
+            let inVolume = try await Lifecycle.exec(runtime, id, "ls -ln /vol/from-host && echo new > /vol/from-inside")
+            #expect(inVolume.code == 0 && inVolume.out.split(whereSeparator: \.isWhitespace).dropFirst(2).first == "0", "\(inVolume)")
+            var vst = stat()
+            // Written as the container's root through the idmapped mount: root's on the host too.
+            #expect(stat(volume + "/from-inside", &vst) == 0 && vst.st_uid == 0, "owner \(vst.st_uid)")
+            #expect(!(readSmallFile("/proc/self/mountinfo") ?? "").contains("idmapped-volumes"), "staging mounts left")
             let map = try await Lifecycle.exec(runtime, id, "cat /proc/self/uid_map")
             #expect(map.out.split(whereSeparator: \.isWhitespace) == ["0", "1000", "100000"], "\(map)")
             // The image's files are root's inside, through the idmapped layers.

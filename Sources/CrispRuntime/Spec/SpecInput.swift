@@ -54,6 +54,10 @@ public struct ContainerSpecInput: Sendable {
         public var propagation = Propagation.private
         /// Read-only all the way down, submounts included (the runtime's `rro` option).
         public var recursiveReadOnly = false
+        /// An idmapped mount through the pod's user namespace (CRI `uidMappings`/`gidMappings`);
+        /// the service stages it and hands the runtime the staged path.
+        public var uidMappings: [IDMap] = []
+        public var gidMappings: [IDMap] = []
         public init(containerPath: String, hostPath: String, readonly: Bool = false, propagation: Propagation = .private,
                     recursiveReadOnly: Bool = false) {
             self.recursiveReadOnly = recursiveReadOnly

@@ -1,6 +1,7 @@
 public import CrispCore
 import CrispOS
 import CrispStorage
+import CrispRuntime
 import CrispNetwork
 import CrispSecurity
 import Foundation
@@ -55,6 +56,47 @@ extension ContainerService {
             throw .internal("mounting the idmapped root filesystem of container \(id) at \(target): \(error)")
         }
         return target
+    }
+
+    /// Volumes that ask for an idmapped mount get one: the host path is mounted again, mapped
+    /// through the pod's user namespace, at a staging path under the container's record, and the
+    /// runtime binds that. Debian's runc 1.1 cannot make idmapped mounts itself. The staging
+    /// mounts are only needed until the runtime has made its own copies at create.
+    /// - Returns: the staging paths, to detach after create.
+    func stageIdmappedVolumes(_ mounts: inout [ContainerSpecInput.MountRequest], id: ContainerID,
+                              pod: Sandbox) async throws(CrispError) -> [String] {
+        let wanted = mounts.indices.filter { !mounts[$0].uidMappings.isEmpty || !mounts[$0].gidMappings.isEmpty }
+        guard !wanted.isEmpty else { return [] }
+        guard let userns = pod.usernsPath, let uid = pod.uidMap, let gid = pod.gidMap else {
+            throw .invalidArgument("mount \(mounts[wanted[0]].containerPath) asks for an idmapped mount, but pod \(pod.id) has no user namespace of its own")
+        }
+        guard let pinns = sandboxes.namespaces else {
+            throw .failedPrecondition("idmapped mounts need the crisp-pinns helper, which this daemon has not configured")
+        }
+        var pairs: [(source: String, target: String)] = []
+        for i in wanted {
+            let m = mounts[i]
+            guard m.uidMappings == [uid], m.gidMappings == [gid] else {
+                throw .invalidArgument("mount \(m.containerPath) asks for mappings other than its pod's user namespace (\(uid.containerID) \(uid.hostID) \(uid.length)); crisp maps volumes only through the pod's own")
+            }
+            var st = stat()
+            guard stat(m.hostPath, &st) == 0 else {
+                throw .invalidArgument("mount \(m.containerPath): \(m.hostPath): \(String(cString: strerror(errno)))")
+            }
+            let staging = "\(recordsDirectory)/\(id.rawValue)/idmapped-volumes/\(i)"
+            if st.st_mode & S_IFMT == S_IFDIR {
+                try make(directory: staging)
+            } else {
+                try make(directory: (staging as NSString).deletingLastPathComponent)
+                let fd = open(staging, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { throw .internal("create \(staging): \(String(cString: strerror(errno)))") }
+                close(fd)
+            }
+            pairs.append((m.hostPath, staging))
+            mounts[i].hostPath = staging
+        }
+        try await pinns.idmap(userNamespace: userns, pairs)
+        return pairs.map(\.target)
     }
 
     func unmountIdmappedRootfs(_ id: String) {
