@@ -49,6 +49,9 @@ ssize_t crisp_flistxattr(int fd, char *list, size_t size) { return flistxattr(fd
 ssize_t crisp_lgetxattr(const char *path, const char *name, void *value, size_t size) {
     return lgetxattr(path, name, value, size);
 }
+
+
+int crisp_o_path(void) { return O_PATH; }
 ssize_t crisp_fgetxattr(int fd, const char *name, void *value, size_t size) {
     return fgetxattr(fd, name, value, size);
 }

@@ -32,6 +32,7 @@ extension RuntimeService {
                                                       propagation: propagation, recursiveReadOnly: m.recursiveReadOnly)
             out.uidMappings = m.uidMappings.map { IDMap(containerID: $0.containerID, hostID: $0.hostID, length: $0.length) }
             out.gidMappings = m.gidMappings.map { IDMap(containerID: $0.containerID, hostID: $0.hostID, length: $0.length) }
+            out.selinuxRelabel = m.selinuxRelabel
             return out
         }
         req.devices = c.devices.map { (containerPath: $0.containerPath, hostPath: $0.hostPath, permissions: $0.permissions) }

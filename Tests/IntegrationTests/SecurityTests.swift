@@ -141,4 +141,31 @@ import Testing
         }
         world.assertNoLeaks()
     }
+
+    /// Where the host has AppArmor or SELinux, a RuntimeDefault container runs confined by
+    /// crisp-default, and an SELinux container runs as container_t with its pod's MCS level.
+    /// This host has neither: the test says so and checks nothing else.
+    @Test func appArmorAndSELinuxConfineWhereTheHostHasThem() async throws {
+        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        let appArmor = readSmallFile("/sys/module/apparmor/parameters/enabled")?.hasPrefix("Y") == true
+            && FileManager.default.fileExists(atPath: "/sys/kernel/security/apparmor")
+        let selinux = FileManager.default.fileExists(atPath: "/sys/fs/selinux/enforce")
+        guard appArmor || selinux else {
+            print("skipped: neither AppArmor (/sys/module/apparmor/parameters/enabled) nor SELinux (/sys/fs/selinux) is enabled on this host")
+            return
+        }
+        let world = try await Lifecycle.world()
+        defer { world.cleanup() }
+        try await world.crispd.withClients { runtime, _ in
+            let pod = try await Lifecycle.runPod(runtime, "lsm", world: world)
+            let id = try await Lifecycle.startContainer(runtime, pod: pod, "confined", ["/bin/sleep", "3600"]) {
+                $0.linux.securityContext.apparmor = Self.profile(.runtimeDefault)
+            }
+            let current = try await Lifecycle.exec(runtime, id, "cat /proc/self/attr/current").out
+            if appArmor { #expect(current.hasPrefix("crisp-default"), "\(current)") }
+            if selinux { #expect(current.contains(":container_t:s0:c"), "\(current)") }
+            try await Lifecycle.removePod(runtime, pod.id)
+        }
+        world.assertNoLeaks()
+    }
 }

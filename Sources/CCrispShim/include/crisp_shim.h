@@ -27,6 +27,8 @@ int crisp_lsetxattr(const char *path, const char *name, const void *value, size_
 int crisp_setxattr(const char *path, const char *name, const void *value, size_t size);
 ssize_t crisp_flistxattr(int fd, char *list, size_t size);
 ssize_t crisp_lgetxattr(const char *path, const char *name, void *value, size_t size);
+/* O_PATH, which Glibc's Swift module leaves out (it needs _GNU_SOURCE). */
+int crisp_o_path(void);
 ssize_t crisp_fgetxattr(int fd, const char *name, void *value, size_t size);
 
 int crisp_mount(const char *source, const char *target, const char *fstype,

@@ -58,6 +58,8 @@ public struct ContainerSpecInput: Sendable {
         /// the service stages it and hands the runtime the staged path.
         public var uidMappings: [IDMap] = []
         public var gidMappings: [IDMap] = []
+        /// Relabel the host path with the container's mount label (SELinux hosts only).
+        public var selinuxRelabel = false
         public init(containerPath: String, hostPath: String, readonly: Bool = false, propagation: Propagation = .private,
                     recursiveReadOnly: Bool = false) {
             self.recursiveReadOnly = recursiveReadOnly

@@ -82,6 +82,9 @@ extension ContainerService {
             input.security.seccomp = decision.seccomp
             input.security.appArmor = decision.appArmor
             input.security.selinux = decision.selinux
+            if let labels = decision.selinux {
+                for m in input.mounts where m.selinuxRelabel { try Self.relabel(m, label: labels.mount) }
+            }
             input.defaults.securityHost = settings.security.host
             if r.security.privileged {
                 // Privileged means the host's devices too, as CRI-O gives them; ones the request

@@ -140,4 +140,18 @@ extension ContainerService {
         walk(root)
         return out
     }
+
+    /// Directories whose relabelling would break the host (CRI-O refuses the same kind).
+    static let unrelabelable: Set<String> = ["/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/proc",
+                                             "/root", "/run", "/sbin", "/sys", "/usr", "/var", "/var/lib", "/tmp"]
+
+    /// A volume asked to be relabelled gets the container's mount label on every file, so the
+    /// container's SELinux type may use it. Only called where SELinux is on.
+    static func relabel(_ m: ContainerSpecInput.MountRequest, label: String) throws(CrispError) {
+        let path = (m.hostPath as NSString).standardizingPath
+        guard !unrelabelable.contains(path) else {
+            throw .invalidArgument("mount \(m.containerPath): relabelling \(path) would relabel a system directory of the host")
+        }
+        try Relabel.tree(path, attribute: "security.selinux", value: label)
+    }
 }
