@@ -10,6 +10,22 @@ import Testing
 @Suite(.serialized) struct SysctlAndLimitTests {
     typealias Lifecycle = PodLifecycleTests
 
+    /// A crispd with busybox seeded and a CNI bridge network of its own (`BRIDGE_PREFIX` plus a
+    /// random number, subnet `10.NET.N.0/24`). The caller deletes the bridge after `world.cleanup()`.
+    static func bridgeWorld(bridgePrefix: String, net: Int) async throws -> (world: PodSandboxTests.World, bridge: String) {
+        let crispd = try CrispdProcess()
+        let n = Int.random(in: 10...250)
+        let bridge = "\(bridgePrefix)\(n)"
+        try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try """
+            {"cniVersion": "1.0.0", "name": "crisp-it", "plugins": [
+              {"type": "bridge", "bridge": "\(bridge)", "isGateway": true, "ipMasq": false,
+               "ipam": {"type": "host-local", "dataDir": "\(crispd.dir)/ipam", "ranges": [[{"subnet": "10.\(net).\(n).0/24"}]]}}]}
+            """.write(toFile: crispd.networkDir + "/10-it.conflist", atomically: true, encoding: .utf8)
+        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
+        return (PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"), bridge)
+    }
+
     /// The kubelet's name for a page size (`HugePageUnitSizeFromByteSize`): 2048 kB → "2MB".
     static func kubeletPageSize(directory: String) -> String? {
         guard directory.hasPrefix("hugepages-"), directory.hasSuffix("kB"),
@@ -28,17 +44,8 @@ import Testing
     /// container runs. A host-wide sysctl, or a net.* one in a host-network pod, is refused.
     @Test func podSysctlsReachEveryContainerAndOthersAreRefused() async throws {
         if let why = PodNetworkTests.skipReason() { print("skipped: \(why)"); return }
-        let crispd = try CrispdProcess()
-        let n = Int.random(in: 10...250)
-        let bridge = "cris\(n)"
-        try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
-        try """
-            {"cniVersion": "1.0.0", "name": "crisp-it", "plugins": [
-              {"type": "bridge", "bridge": "\(bridge)", "isGateway": true, "ipMasq": false,
-               "ipam": {"type": "host-local", "dataDir": "\(crispd.dir)/ipam", "ranges": [[{"subnet": "10.251.\(n).0/24"}]]}}]}
-            """.write(toFile: crispd.networkDir + "/10-it.conflist", atomically: true, encoding: .utf8)
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
+        let (world, bridge) = try await Self.bridgeWorld(bridgePrefix: "cris", net: 251)
+        let crispd = world.crispd
         defer {
             world.cleanup()
             PodNetworkTests.deleteBridge(bridge)

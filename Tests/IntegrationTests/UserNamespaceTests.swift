@@ -37,17 +37,8 @@ import Testing
 
     @Test func podUserNamespaceWithIdmappedRootfs() async throws {
         if let why = PodNetworkTests.skipReason() { print("skipped: \(why)"); return }
-        let crispd = try CrispdProcess()
-        let n = Int.random(in: 10...250)
-        let bridge = "crus\(n)"
-        try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
-        try """
-            {"cniVersion": "1.0.0", "name": "crisp-it", "plugins": [
-              {"type": "bridge", "bridge": "\(bridge)", "isGateway": true, "ipMasq": false,
-               "ipam": {"type": "host-local", "dataDir": "\(crispd.dir)/ipam", "ranges": [[{"subnet": "10.252.\(n).0/24"}]]}}]}
-            """.write(toFile: crispd.networkDir + "/10-it.conflist", atomically: true, encoding: .utf8)
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
+        let (world, bridge) = try await SysctlAndLimitTests.bridgeWorld(bridgePrefix: "crus", net: 252)
+        let crispd = world.crispd
         defer {
             world.cleanup()
             PodNetworkTests.deleteBridge(bridge)
