@@ -8,7 +8,7 @@ RELEASE_BIN = .build/release
 # (scripts/crispd.order); every release build uses the same flags, or SwiftPM rebuilds everything.
 export RELEASE_FLAGS := -c release -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections
 
-.PHONY: all deps build build-debug pause run test bench generate docs clean
+.PHONY: all deps build build-debug pause run test bench generate docs clean install uninstall
 
 all: build
 
@@ -39,6 +39,8 @@ run: build
 # Builds everything and runs every test (unit and integration; integration tests need root).
 test: deps
 	$(SWIFT) build --build-tests
+	@# The install test lays crisp out with swift-argument-parser's man page generator.
+	$(SWIFT) build --product generate-manual
 	$(MAKE) pause DIR=.build/debug
 	@# crisp-pinns (like `ip netns`) makes /run/netns a shared mount point the first time a pod
 	@# network namespace is pinned; the tests leave the host as they found it.
@@ -59,6 +61,37 @@ generate:
 docs:
 	$(SWIFT) build --product crispd
 	scripts/update-readme-reference.sh .build/debug/crispd
+
+# Installs crisp as a service: binaries, helpers, the systemd unit, a commented default
+# configuration (kept when one exists), shell completions and man pages. PREFIX, DESTDIR and
+# SYSCONFDIR as usual; BUILD=debug installs the debug build (what the tests use).
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+BUILD ?= release
+BINDIR = $(PREFIX)/bin
+LIBEXECDIR = $(PREFIX)/libexec/crisp
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SHAREDIR = $(PREFIX)/share
+INSTALLED = $(DESTDIR)$(BINDIR)/crispd $(DESTDIR)$(BINDIR)/crispctl $(DESTDIR)$(LIBEXECDIR)/crisp-pinns \
+	$(DESTDIR)$(LIBEXECDIR)/crisp-pause $(DESTDIR)$(UNITDIR)/crispd.service \
+	$(foreach t,crispd crispctl,$(DESTDIR)$(SHAREDIR)/bash-completion/completions/$(t) \
+	  $(DESTDIR)$(SHAREDIR)/zsh/site-functions/_$(t) $(DESTDIR)$(SHAREDIR)/fish/vendor_completions.d/$(t).fish)
+
+install: $(if $(filter release,$(BUILD)),build,build-debug pause-debug)
+	BIN=.build/$(BUILD) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) SYSCONFDIR=$(SYSCONFDIR) UNITDIR=$(UNITDIR) scripts/install.sh
+
+uninstall:
+	rm -f $(INSTALLED)
+	rm -f $(DESTDIR)$(SHAREDIR)/man/man1/crispd*.1 $(DESTDIR)$(SHAREDIR)/man/man1/crispctl*.1
+	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
+	@# The configuration is the operator's: removed only while it is still the generated default.
+	@if [ -f $(DESTDIR)$(SYSCONFDIR)/crisp/crisp.conf ] && cmp -s $(DESTDIR)$(SYSCONFDIR)/crisp/crisp.conf $(DESTDIR)$(SYSCONFDIR)/crisp/.crisp.conf.default; then \
+	  rm -f $(DESTDIR)$(SYSCONFDIR)/crisp/crisp.conf; else echo "kept $(DESTDIR)$(SYSCONFDIR)/crisp/crisp.conf (changed)"; fi
+	rm -f $(DESTDIR)$(SYSCONFDIR)/crisp/.crisp.conf.default
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/crisp 2>/dev/null
+
+pause-debug:
+	$(MAKE) pause DIR=.build/debug
 
 clean:
 	rm -rf .build

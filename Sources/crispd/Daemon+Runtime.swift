@@ -146,7 +146,10 @@ extension Daemon {
     /// crisp's helper programs live next to crispd, or in libexec when installed.
     static func helperBinary(_ name: String) -> String {
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let candidates = [exe.deletingLastPathComponent().appendingPathComponent(name).path,
+        let dir = exe.deletingLastPathComponent()
+        // Next to crispd (the build tree), then PREFIX/libexec/crisp as `make install` lays it out.
+        let candidates = [dir.appendingPathComponent(name).path,
+                          dir.deletingLastPathComponent().appendingPathComponent("libexec/crisp/" + name).path,
                           "/usr/local/libexec/crisp/" + name, "/usr/libexec/crisp/" + name]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }

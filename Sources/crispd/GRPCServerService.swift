@@ -1,3 +1,4 @@
+import CrispOS
 import CrispService
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
@@ -23,10 +24,13 @@ struct GRPCServerService: Service, CustomStringConvertible {
                 if let address = try await server.listeningAddress {
                     try SocketPreparation.restrict(path: socketPath)
                     logger.info("serving CRI", metadata: ["address": "\(address)"])
+                    // Type=notify: systemd starts the units ordered after crispd (the kubelet) now.
+                    SystemdNotify.send("READY=1\nSTATUS=serving CRI on \(socketPath)")
                 }
             }
         } onGracefulShutdown: {
             logger.info("shutting down: no new RPCs, finishing in-flight ones")
+            SystemdNotify.send("STOPPING=1")
             server.beginGracefulShutdown()
             events?.close()
         }

@@ -23,6 +23,9 @@ final class CrispdProcess: @unchecked Sendable {
     var socket: String { dir + "/run/crisp.sock" }
     var configDir: String { dir + "/conf" }
     var networkDir: String { dir + "/net.d" }
+    /// The crispd to run (an installed copy, for the install test) and its environment.
+    var executable = CrispdProcess.binary
+    var environment = Spawn.baseEnvironment
 
     static var binary: String {
         if let b = ProcessInfo.processInfo.environment["CRISPD_BIN"] { return b }
@@ -67,7 +70,7 @@ final class CrispdProcess: @unchecked Sendable {
         let fd = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw TestFailure("cannot open \(logPath)") }
         defer { close(fd) }
-        var o = Spawn.Options(path: Self.binary, arguments: baseArguments() + extra)
+        var o = Spawn.Options(path: executable, arguments: baseArguments() + extra, environment: environment)
         o.descriptors = [1: fd, 2: fd]
         let child = try Spawn.start(o)
         pid = child.pid
