@@ -4,7 +4,7 @@ import GRPCProtobuf
 import SwiftProtobuf
 
 /// The streaming list RPCs (StreamPodSandboxes, StreamContainers, StreamContainerStats,
-/// StreamPodSandboxStats, StreamImages): the same answers as their List* twins, sent in pages so
+/// StreamPodSandboxStats, StreamPodSandboxMetrics, StreamImages): the same answers as their List* twins, sent in pages so
 /// that no single message has to hold every item of a large node.
 extension RPCRouter {
     static var streamPageSize: Int { 500 }
@@ -51,5 +51,8 @@ extension RuntimeService {
             if r.hasFilter { list.filter = r.filter }
             return try await listPodSandboxStats(list).stats
         }, page: { items in Runtime_V1_StreamPodSandboxStatsResponse.with { $0.podSandboxStats = items } })
+        router.pagedList(M.StreamPodSandboxMetrics.descriptor, items: { (_: Runtime_V1_StreamPodSandboxMetricsRequest) in
+            try await listPodSandboxMetrics(Runtime_V1_ListPodSandboxMetricsRequest()).podMetrics
+        }, page: { items in Runtime_V1_StreamPodSandboxMetricsResponse.with { $0.podSandboxMetrics = items } })
     }
 }

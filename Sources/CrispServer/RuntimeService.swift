@@ -53,6 +53,8 @@ public struct RuntimeService: RegistrableRPCService {
         router.serverStreaming(M.GetContainerEvents.descriptor) { (_: Runtime_V1_GetEventsRequest, _, writer: RPCWriter<Runtime_V1_ContainerEventResponse>) in
             try await containerEvents(writer)
         }
+        router.unary(M.ListMetricDescriptors.descriptor) { (r: Runtime_V1_ListMetricDescriptorsRequest, _) in try await listMetricDescriptors(r) }
+        router.unary(M.ListPodSandboxMetrics.descriptor) { (r: Runtime_V1_ListPodSandboxMetricsRequest, _) in try await listPodSandboxMetrics(r) }
         registerStreams(with: &router)
         router.unimplemented(M.descriptors)
     }

@@ -51,6 +51,33 @@ import Testing
         #expect(s.processes == 2)
     }
 
+    /// The counters the CRI metrics add: user/system CPU, cache, failcnt, OOM kills, processes
+    /// (cgroup.procs) apart from threads (pids.current).
+    @Test func metricCountersInBothLayouts() throws {
+        let v1 = try tree([
+            "cpuacct/c/cpuacct.usage": "300\n", "cpuacct/c/cpuacct.usage_user": "200\n", "cpuacct/c/cpuacct.usage_sys": "100\n",
+            "memory/c/memory.usage_in_bytes": "4096\n", "memory/c/memory.stat": "total_cache 1024\n",
+            "memory/c/memory.failcnt": "7\n", "memory/c/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+            "pids/c/pids.current": "5\n", "pids/c/cgroup.procs": "10\n11\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: v1) }
+        let a = try #require(CgroupReader(root: v1, layout: .v1).sample(path: "/c"))
+        #expect(a.cpuUserNanos == 200 && a.cpuSystemNanos == 100)
+        #expect(a.memoryCacheBytes == 1024 && a.memoryFailcnt == 7 && a.oomKills == 2)
+        #expect(a.processes == 2 && a.threads == 5)
+
+        let v2 = try tree([
+            "c/cpu.stat": "usage_usec 30\nuser_usec 20\nsystem_usec 10\n", "c/memory.current": "4096\n",
+            "c/memory.stat": "file 2048\n", "c/memory.events": "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n",
+            "c/pids.current": "3\n", "c/cgroup.procs": "7\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: v2) }
+        let b = try #require(CgroupReader(root: v2, layout: .v2).sample(path: "c"))
+        #expect(b.cpuUserNanos == 20_000 && b.cpuSystemNanos == 10_000)
+        #expect(b.memoryCacheBytes == 2048 && b.memoryFailcnt == 4 && b.oomKills == 1)
+        #expect(b.processes == 1 && b.threads == 3)
+    }
+
     @Test func nanoCoresBetweenSamples() {
         let t0 = Date(timeIntervalSince1970: 1000)
         let a = CgroupSample(cpuUsageNanos: 1_000_000_000, memoryUsageBytes: 0, memoryWorkingSetBytes: 0, memoryRSSBytes: 0,

@@ -63,22 +63,6 @@ import Testing
                 #expect(error.code == .unimplemented)
                 #expect(error.message.contains("RuntimeService/CheckpointContainer"))
             }
-            do {
-                _ = try await runtime.listMetricDescriptors(Runtime_V1_ListMetricDescriptorsRequest())
-                Issue.record("ListMetricDescriptors succeeded")
-            } catch let error as RPCError {
-                #expect(error.code == .unimplemented)
-                #expect(error.message.contains("RuntimeService/ListMetricDescriptors"))
-            }
-            // A server-streaming RPC too, and the daemon still answers afterwards.
-            do {
-                try await runtime.streamPodSandboxMetrics(Runtime_V1_StreamPodSandboxMetricsRequest()) { response in
-                    for try await _ in response.messages {}
-                }
-                Issue.record("StreamPodSandboxMetrics succeeded")
-            } catch let error as RPCError {
-                #expect(error.code == .unimplemented)
-            }
             let v = try await runtime.version(Runtime_V1_VersionRequest())
             #expect(v.runtimeName == "crisp")
         }

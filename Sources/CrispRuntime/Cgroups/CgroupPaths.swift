@@ -51,6 +51,12 @@ extension CgroupSample {
             total.pageFaults += s.pageFaults
             total.majorPageFaults += s.majorPageFaults
             total.processes += s.processes
+            total.cpuUserNanos += s.cpuUserNanos
+            total.cpuSystemNanos += s.cpuSystemNanos
+            total.memoryCacheBytes += s.memoryCacheBytes
+            total.memoryFailcnt += s.memoryFailcnt
+            total.oomKills += s.oomKills
+            total.threads += s.threads
         }
         return total
     }

@@ -11,8 +11,18 @@ public struct CgroupSample: Sendable, Equatable {
     public var memoryRSSBytes: UInt64
     public var pageFaults: UInt64
     public var majorPageFaults: UInt64
+    /// Processes (thread-group leaders) in the cgroup; `threads` counts every task.
     public var processes: UInt64
     public var at: Date
+    public var cpuUserNanos: UInt64 = 0
+    public var cpuSystemNanos: UInt64 = 0
+    /// Page cache charged to the cgroup.
+    public var memoryCacheBytes: UInt64 = 0
+    /// How often the memory limit was hit (v1 memory.failcnt; v2 memory.events `max`).
+    public var memoryFailcnt: UInt64 = 0
+    /// Processes the OOM killer killed in the cgroup (memory.oom_control / memory.events `oom_kill`).
+    public var oomKills: UInt64 = 0
+    public var threads: UInt64 = 0
 }
 
 /// Reads cgroup counters for a cgroup path (as given to the runtime in `cgroupsPath`).
@@ -61,13 +71,21 @@ public struct CgroupReader: Sendable {
             let usage = Self.number(read(v1("memory") + p + "/memory.usage_in_bytes")) ?? 0
             let stat = Self.keyValues(read(v1("memory") + p + "/memory.stat") ?? "")
             let inactive = stat["total_inactive_file"] ?? stat["inactive_file"] ?? 0
-            return CgroupSample(
+            let tasks = Self.number(read(v1("pids") + p + "/pids.current")) ?? 0
+            var s = CgroupSample(
                 cpuUsageNanos: cpu, memoryUsageBytes: usage,
                 memoryWorkingSetBytes: usage > inactive ? usage - inactive : 0,
                 memoryRSSBytes: stat["total_rss"] ?? stat["rss"] ?? 0,
                 pageFaults: stat["total_pgfault"] ?? stat["pgfault"] ?? 0,
                 majorPageFaults: stat["total_pgmajfault"] ?? stat["pgmajfault"] ?? 0,
-                processes: Self.number(read(v1("pids") + p + "/pids.current")) ?? 0, at: at)
+                processes: Self.lineCount(read(v1("pids") + p + "/cgroup.procs")) ?? tasks, at: at)
+            s.cpuUserNanos = Self.number(read(v1("cpuacct") + p + "/cpuacct.usage_user")) ?? 0
+            s.cpuSystemNanos = Self.number(read(v1("cpuacct") + p + "/cpuacct.usage_sys")) ?? 0
+            s.memoryCacheBytes = stat["total_cache"] ?? stat["cache"] ?? 0
+            s.memoryFailcnt = Self.number(read(v1("memory") + p + "/memory.failcnt")) ?? 0
+            s.oomKills = Self.keyValues(read(v1("memory") + p + "/memory.oom_control") ?? "")["oom_kill"] ?? 0
+            s.threads = tasks
+            return s
         case .v2:
             let dir = root + p
             guard let cpuStat = read(dir + "/cpu.stat") else { return nil }
@@ -75,12 +93,22 @@ public struct CgroupReader: Sendable {
             let usage = Self.number(read(dir + "/memory.current")) ?? 0
             let stat = Self.keyValues(read(dir + "/memory.stat") ?? "")
             let inactive = stat["inactive_file"] ?? 0
-            return CgroupSample(
+            let tasks = Self.number(read(dir + "/pids.current")) ?? 0
+            let cpuKeys = Self.keyValues(cpuStat)
+            let events = Self.keyValues(read(dir + "/memory.events") ?? "")
+            var s = CgroupSample(
                 cpuUsageNanos: cpu, memoryUsageBytes: usage,
                 memoryWorkingSetBytes: usage > inactive ? usage - inactive : 0,
                 memoryRSSBytes: stat["anon"] ?? 0, pageFaults: stat["pgfault"] ?? 0,
                 majorPageFaults: stat["pgmajfault"] ?? 0,
-                processes: Self.number(read(dir + "/pids.current")) ?? 0, at: at)
+                processes: Self.lineCount(read(dir + "/cgroup.procs")) ?? tasks, at: at)
+            s.cpuUserNanos = (cpuKeys["user_usec"] ?? 0) * 1000
+            s.cpuSystemNanos = (cpuKeys["system_usec"] ?? 0) * 1000
+            s.memoryCacheBytes = stat["file"] ?? 0
+            s.memoryFailcnt = events["max"] ?? 0
+            s.oomKills = events["oom_kill"] ?? 0
+            s.threads = tasks
+            return s
         }
     }
 
@@ -97,6 +125,11 @@ public struct CgroupReader: Sendable {
 
     static func number(_ text: String?) -> UInt64? {
         text.flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// Non-empty lines (cgroup.procs lists one pid per line); nil when the file is missing.
+    static func lineCount(_ text: String?) -> UInt64? {
+        text.map { UInt64($0.split(separator: "\n").count) }
     }
 
     /// `name value` lines, as in memory.stat and cpu.stat.

@@ -10,6 +10,10 @@ public struct InterfaceStats: Sendable, Equatable {
     public var rxErrors: UInt64
     public var txBytes: UInt64
     public var txErrors: UInt64
+    public var rxPackets: UInt64 = 0
+    public var rxDropped: UInt64 = 0
+    public var txPackets: UInt64 = 0
+    public var txDropped: UInt64 = 0
 }
 
 /// A pod's resource use, for PodSandboxStats and ListPodSandboxStats.
@@ -83,7 +87,11 @@ extension ContainerService {
             let name = halves[0].trimmingCharacters(in: .whitespaces)
             let f = halves[1].split(separator: " ").compactMap { UInt64($0) }
             guard name != "lo", f.count >= 11 else { return nil }
-            return InterfaceStats(name: name, rxBytes: f[0], rxErrors: f[2], txBytes: f[8], txErrors: f[10])
+            guard f.count >= 12 else {
+                return InterfaceStats(name: name, rxBytes: f[0], rxErrors: f[2], txBytes: f[8], txErrors: f[10])
+            }
+            return InterfaceStats(name: name, rxBytes: f[0], rxErrors: f[2], txBytes: f[8], txErrors: f[10],
+                                  rxPackets: f[1], rxDropped: f[3], txPackets: f[9], txDropped: f[11])
         }
     }
 }
