@@ -1,6 +1,9 @@
 #define _GNU_SOURCE
 #include "crisp_process.h"
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <string.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/inotify.h>
@@ -22,6 +25,29 @@ int crisp_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
 }
 
 int crisp_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+static int sigchld_pipe[2] = {-1, -1};
+
+static void on_sigchld(int sig) {
+    (void)sig;
+    int saved = errno;
+    char byte = 1;
+    ssize_t n = write(sigchld_pipe[1], &byte, 1);  /* a full pipe already says "look" */
+    (void)n;
+    errno = saved;
+}
+
+int crisp_sigchld_notifier(void) {
+    if (sigchld_pipe[0] >= 0) return sigchld_pipe[0];
+    if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigchld;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGCHLD, &sa, NULL) != 0) return -1;
+    return sigchld_pipe[0];
+}
 
 int crisp_inotify_init(void) { return inotify_init1(IN_CLOEXEC); }
 

@@ -63,7 +63,12 @@ public enum Spawn {
             envp.forEach { free($0) }
         }
         var pid: Int32 = 0
-        let rc = posix_spawn(&pid, o.path, &actions, &attr, argv, envp)
+        var rc: Int32 = 0
+        // Recorded before it can exit, so that the orphan reaper never takes its status.
+        _ = ChildReaper.spawning {
+            rc = posix_spawn(&pid, o.path, &actions, &attr, argv, envp)
+            return rc == 0 ? pid : -1
+        }
         guard rc == 0 else {
             throw CrispError(rc == ENOENT ? .failedPrecondition : .internal, "cannot start \(o.path)",
                              cause: SystemCallError("posix_spawn", o.path, errno: rc))
@@ -74,6 +79,7 @@ public enum Spawn {
             kill(pid, SIGKILL)
             var raw: Int32 = 0
             while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+            ChildReaper.forget(pid)
             throw CrispError(.internal, "cannot watch \(o.path)", cause: SystemCallError("pidfd_open", o.path, errno: e))
         }
         return SpawnedChild(pid: pid, pidfd: pidfd)

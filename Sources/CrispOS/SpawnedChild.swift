@@ -41,6 +41,7 @@ public final class SpawnedChild: Sendable {
             if let status { return status }
             var raw: Int32 = 0
             while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+            ChildReaper.forget(pid)
             let code = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
             status = code
             return code

@@ -7,6 +7,7 @@ import CrispStreaming
 import CrispNetwork
 import CrispServer
 import CrispService
+import CrispOS
 import CrispTransport
 import Foundation
 import GRPCCore
@@ -32,6 +33,10 @@ struct Daemon {
                                                     attributes: [.posixPermissions: 0o711])
         }
         let lock = try DaemonLock(path: config.daemonLockPath)
+        // Orphans below crispd (conmon once it daemonizes) are crispd's to reap, whatever init runs.
+        if let why = ChildReaper.start() {
+            logger.warning("not a child subreaper: orphaned processes go to init", metadata: ["reason": "\(why)"])
+        }
         try SocketPreparation.prepare(path: config.api.listen)
 
         var services: [any Service] = []

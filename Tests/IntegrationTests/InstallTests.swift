@@ -85,7 +85,7 @@ import Testing
         let removed = try await Self.run("/usr/bin/make", ["uninstall", "DESTDIR=\(dest)", "PREFIX=/usr"], in: root)
         #expect(removed.status == 0, "\(removed.stderrText)")
         let left = (FileManager.default.enumerator(atPath: dest)?.allObjects as? [String] ?? [])
-            .filter { var st = stat(); return lstat(dest + "/" + $0, &st) == 0 && st.st_mode & S_IFMT != S_IFDIR }
+            .filter { (try? FileManager.default.attributesOfItem(atPath: dest + "/" + $0)[.type] as? FileAttributeType) != .typeDirectory }
         #expect(left.isEmpty, "left after uninstall: \(left)")
     }
 }

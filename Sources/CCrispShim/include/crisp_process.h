@@ -10,6 +10,10 @@ int crisp_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *dir);
 short crisp_spawn_setsid_flag(void);
 int crisp_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 int crisp_set_child_subreaper(void);
+/* Installs a SIGCHLD handler that writes a byte to a non-blocking pipe and returns the pipe's
+ * read end (the same one on later calls); -1 with errno on failure. The handler only calls
+ * write(2), which is async-signal-safe, and keeps errno. */
+int crisp_sigchld_notifier(void);
 int crisp_inotify_init(void);
 int crisp_inotify_add_watch(int fd, const char *path, uint32_t mask);
 uint32_t crisp_in_close_write(void);

@@ -42,19 +42,32 @@ struct VFSDriver: StorageDriver {
 
 /// Copies a layer tree with owners, modes, times, xattrs (file capabilities too), hard links,
 /// devices and sparse files, reflinking where the filesystem can. GNU cp does all of this
-/// correctly; rewriting it here would only add bugs. Spawned with posix_spawn (Process), not fork.
-/// `setpriv --pdeathsig KILL` makes cp die with the daemon (the spawning thread waits for it):
-/// an orphaned cp would keep writing into a directory that start-up clean-up is removing.
+/// correctly; rewriting it here would only add bugs. Started through CrispOS's `Spawn`, the one
+/// way crisp starts programs; `setpriv --pdeathsig KILL` makes cp die with the daemon (the
+/// calling thread waits for it): an orphaned cp would keep writing into a directory that
+/// start-up clean-up is removing.
 func copyTree(from source: String, to destination: String) throws {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-    p.arguments = ["--pdeathsig", "KILL", "--", "/bin/cp", "-a", "--reflink=auto", "--", source + "/.", destination + "/"]
-    let errors = Pipe()
-    p.standardError = errors
-    try p.run()
-    let message = errors.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else {
-        throw CrispError.internal("copying layer \(source) to \(destination) failed: \(String(decoding: message, as: UTF8.self))")
+    let errors = try Pipe2()
+    var o = Spawn.Options(path: "/usr/bin/setpriv",
+                          arguments: ["--pdeathsig", "KILL", "--", "/bin/cp", "-a", "--reflink=auto", "--", source + "/.", destination + "/"])
+    o.descriptors[2] = errors.write
+    let child: SpawnedChild
+    do { child = try Spawn.start(o) } catch {
+        errors.closeBoth()
+        throw error
+    }
+    errors.closeWrite()
+    var message: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = read(errors.read, &buffer, buffer.count)
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        if message.count < 64 << 10 { message += buffer.prefix(n) }
+    }
+    errors.closeRead()
+    let status = child.waitBlocking()
+    guard status == 0 else {
+        throw CrispError.internal("copying layer \(source) to \(destination) failed (exit \(status)): \(String(decoding: message, as: UTF8.self))")
     }
 }
