@@ -97,7 +97,7 @@ extension RuntimeService {
                     ("container_memory_rss", s.memoryRSSBytes), ("container_memory_cache", s.memoryCacheBytes),
                     ("container_memory_failcnt", s.memoryFailcnt), ("container_memory_failures_total", s.majorPageFaults),
                     ("container_oom_events_total", s.oomKills),
-                    ("container_processes", s.processes), ("container_threads", s.threads),
+                    ("container_processes", s.leafProcesses ?? s.processes), ("container_threads", s.threads),
                 ]
             }
             if let fs = c.writableLayer {

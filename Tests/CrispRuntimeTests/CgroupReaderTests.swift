@@ -64,7 +64,7 @@ import Testing
         let a = try #require(CgroupReader(root: v1, layout: .v1).sample(path: "/c"))
         #expect(a.cpuUserNanos == 200 && a.cpuSystemNanos == 100)
         #expect(a.memoryCacheBytes == 1024 && a.memoryFailcnt == 7 && a.oomKills == 2)
-        #expect(a.processes == 2 && a.threads == 5)
+        #expect(a.leafProcesses == 2 && a.threads == 5 && a.processes == 5)
 
         let v2 = try tree([
             "c/cpu.stat": "usage_usec 30\nuser_usec 20\nsystem_usec 10\n", "c/memory.current": "4096\n",
@@ -75,7 +75,7 @@ import Testing
         let b = try #require(CgroupReader(root: v2, layout: .v2).sample(path: "c"))
         #expect(b.cpuUserNanos == 20_000 && b.cpuSystemNanos == 10_000)
         #expect(b.memoryCacheBytes == 2048 && b.memoryFailcnt == 4 && b.oomKills == 1)
-        #expect(b.processes == 1 && b.threads == 3)
+        #expect(b.leafProcesses == 1 && b.threads == 3 && b.processes == 3)
     }
 
     @Test func nanoCoresBetweenSamples() {

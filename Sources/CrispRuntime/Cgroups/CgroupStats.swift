@@ -11,7 +11,7 @@ public struct CgroupSample: Sendable, Equatable {
     public var memoryRSSBytes: UInt64
     public var pageFaults: UInt64
     public var majorPageFaults: UInt64
-    /// Processes (thread-group leaders) in the cgroup; `threads` counts every task.
+    /// Tasks in the cgroup and its descendants (pids.current), the stats RPCs' process count.
     public var processes: UInt64
     public var at: Date
     public var cpuUserNanos: UInt64 = 0
@@ -23,6 +23,9 @@ public struct CgroupSample: Sendable, Equatable {
     /// Processes the OOM killer killed in the cgroup (memory.oom_control / memory.events `oom_kill`).
     public var oomKills: UInt64 = 0
     public var threads: UInt64 = 0
+    /// Processes (thread-group leaders) directly in this cgroup (cgroup.procs): a container's
+    /// cgroup is a leaf, so this is its process count; nil where the file is missing.
+    public var leafProcesses: UInt64?
 }
 
 /// Reads cgroup counters for a cgroup path (as given to the runtime in `cgroupsPath`).
@@ -78,13 +81,14 @@ public struct CgroupReader: Sendable {
                 memoryRSSBytes: stat["total_rss"] ?? stat["rss"] ?? 0,
                 pageFaults: stat["total_pgfault"] ?? stat["pgfault"] ?? 0,
                 majorPageFaults: stat["total_pgmajfault"] ?? stat["pgmajfault"] ?? 0,
-                processes: Self.lineCount(read(v1("pids") + p + "/cgroup.procs")) ?? tasks, at: at)
+                processes: tasks, at: at)
             s.cpuUserNanos = Self.number(read(v1("cpuacct") + p + "/cpuacct.usage_user")) ?? 0
             s.cpuSystemNanos = Self.number(read(v1("cpuacct") + p + "/cpuacct.usage_sys")) ?? 0
             s.memoryCacheBytes = stat["total_cache"] ?? stat["cache"] ?? 0
             s.memoryFailcnt = Self.number(read(v1("memory") + p + "/memory.failcnt")) ?? 0
             s.oomKills = Self.keyValues(read(v1("memory") + p + "/memory.oom_control") ?? "")["oom_kill"] ?? 0
             s.threads = tasks
+            s.leafProcesses = Self.lineCount(read(v1("pids") + p + "/cgroup.procs"))
             return s
         case .v2:
             let dir = root + p
@@ -101,13 +105,14 @@ public struct CgroupReader: Sendable {
                 memoryWorkingSetBytes: usage > inactive ? usage - inactive : 0,
                 memoryRSSBytes: stat["anon"] ?? 0, pageFaults: stat["pgfault"] ?? 0,
                 majorPageFaults: stat["pgmajfault"] ?? 0,
-                processes: Self.lineCount(read(dir + "/cgroup.procs")) ?? tasks, at: at)
+                processes: tasks, at: at)
             s.cpuUserNanos = (cpuKeys["user_usec"] ?? 0) * 1000
             s.cpuSystemNanos = (cpuKeys["system_usec"] ?? 0) * 1000
             s.memoryCacheBytes = stat["file"] ?? 0
             s.memoryFailcnt = events["max"] ?? 0
             s.oomKills = events["oom_kill"] ?? 0
             s.threads = tasks
+            s.leafProcesses = Self.lineCount(read(dir + "/cgroup.procs"))
             return s
         }
     }
