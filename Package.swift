@@ -205,10 +205,11 @@ let package = Package(
         .executableTarget(
             name: "crispctl",
             dependencies: [
-                "CRIAPI", "CrispConfig", "CrispStreaming", "CrispOS",
+                "CRIAPI", "CrispConfig", "CrispStreaming", "CrispOS", "CrispCore",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strict),
 

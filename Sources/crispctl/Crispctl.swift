@@ -11,7 +11,8 @@ struct Crispctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crispctl",
         abstract: "Talk to a running crispd.",
-        subcommands: [Version.self, Status.self, ConfigCheck.self, Exec.self, Attach.self, PortForward.self])
+        subcommands: [Version.self, Status.self, ConfigCheck.self, Ps.self, Pods.self, Images.self, Inspect.self, Logs.self, Stats.self, Run.self,
+                      Pull.self, Rmi.self, Stop.self, Rm.self, Stopp.self, Rmp.self, Exec.self, Attach.self, PortForward.self])
 
     struct Endpoint: ParsableArguments {
         @Option(help: "Path of crispd's CRI socket.") var socket = "/run/crisp/crisp.sock"
@@ -20,6 +21,13 @@ struct Crispctl: AsyncParsableCommand {
             try await withGRPCClient(transport: .http2NIOPosix(target: .unixDomainSocket(path: socket),
                                                                transportSecurity: .plaintext)) { client in
                 try await body(Runtime_V1_RuntimeService.Client(wrapping: client))
+            }
+        }
+
+        func images<R: Sendable>(_ body: @Sendable (Runtime_V1_ImageService.Client<HTTP2ClientTransport.Posix>) async throws -> R) async throws -> R {
+            try await withGRPCClient(transport: .http2NIOPosix(target: .unixDomainSocket(path: socket),
+                                                               transportSecurity: .plaintext)) { client in
+                try await body(Runtime_V1_ImageService.Client(wrapping: client))
             }
         }
     }

@@ -1,0 +1,109 @@
+import ArgumentParser
+import CRIAPI
+import Foundation
+import SwiftProtobuf
+
+/// pull, rmi, stop, rm, stopp, rmp: one RPC each, for every id given.
+extension Crispctl {
+    struct Pull: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Pull an image (registries.conf applies).")
+        @OptionGroup var endpoint: Endpoint
+        @Argument(help: "Image reference.") var image: String
+
+        func run() async throws {
+            let started = Date()
+            let ref = try await exitOnRPCError {
+                try await endpoint.images { [image] in
+                    try await $0.pullImage(Runtime_V1_PullImageRequest.with { $0.image.image = image }).imageRef
+                }
+            }
+            print("Image is up to date for \(ref) (\(String(format: "%.1f", Date().timeIntervalSince(started))) s)")
+        }
+    }
+
+    struct Rmi: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove images (untagged while a container uses them).")
+        @OptionGroup var endpoint: Endpoint
+        @Argument(help: "Image references or ids.") var images: [String]
+
+        func run() async throws {
+            for image in images {
+                try await exitOnRPCError {
+                    try await endpoint.images { im in
+                        _ = try await im.removeImage(Runtime_V1_RemoveImageRequest.with { $0.image.image = image })
+                    }
+                }
+                print("Deleted: \(image)")
+            }
+        }
+    }
+
+    struct Stop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop containers (SIGTERM, then SIGKILL after the timeout).")
+        @OptionGroup var endpoint: Endpoint
+        @Option(name: .shortAndLong, help: "Seconds to wait before SIGKILL.") var timeout: Int64 = 10
+        @Argument(help: "Container ids (or prefixes).") var containers: [String]
+
+        func run() async throws {
+            for id in containers {
+                try await exitOnRPCError {
+                    try await endpoint.runtime { [timeout] rt in
+                        _ = try await rt.stopContainer(Runtime_V1_StopContainerRequest.with { $0.containerID = id; $0.timeout = timeout })
+                    }
+                }
+                print(id)
+            }
+        }
+    }
+
+    struct Rm: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove containers (a running one is stopped first).")
+        @OptionGroup var endpoint: Endpoint
+        @Argument(help: "Container ids (or prefixes).") var containers: [String]
+
+        func run() async throws {
+            for id in containers {
+                try await exitOnRPCError {
+                    try await endpoint.runtime { rt in
+                        _ = try await rt.removeContainer(Runtime_V1_RemoveContainerRequest.with { $0.containerID = id })
+                    }
+                }
+                print(id)
+            }
+        }
+    }
+
+    struct Stopp: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop pods and their containers.")
+        @OptionGroup var endpoint: Endpoint
+        @Argument(help: "Pod ids (or prefixes).") var pods: [String]
+
+        func run() async throws {
+            for id in pods {
+                try await exitOnRPCError {
+                    try await endpoint.runtime { rt in
+                        _ = try await rt.stopPodSandbox(Runtime_V1_StopPodSandboxRequest.with { $0.podSandboxID = id })
+                    }
+                }
+                print("Stopped pod \(id)")
+            }
+        }
+    }
+
+    struct Rmp: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove pods and their containers.")
+        @OptionGroup var endpoint: Endpoint
+        @Argument(help: "Pod ids (or prefixes).") var pods: [String]
+
+        func run() async throws {
+            for id in pods {
+                try await exitOnRPCError {
+                    try await endpoint.runtime { rt in
+                        _ = try await rt.removePodSandbox(Runtime_V1_RemovePodSandboxRequest.with { $0.podSandboxID = id })
+                    }
+                }
+                print("Removed pod \(id)")
+            }
+        }
+    }
+}
