@@ -64,22 +64,13 @@ public enum ChildReaper {
         var out: [Int32] = []
         for task in tasks {
             let list = readSmallFile("/proc/self/task/\(task.name.description)/children") ?? ""
-            for field in list.split(separator: " ") {
-                guard let pid = Int32(field.trimmingCharacters(in: " \n")) else { continue }
+            for field in list.split(whereSeparator: \.isWhitespace) {
+                guard let pid = Int32(field) else { continue }
                 // The state follows the command name, which may hold spaces or parentheses.
                 guard let stat = readSmallFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { continue }
                 if stat[close...].dropFirst(2).first == "Z" { out.append(pid) }
             }
         }
         return out
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: String) -> Substring {
-        var s = self
-        while let c = s.first, set.contains(c) { s.removeFirst() }
-        while let c = s.last, set.contains(c) { s.removeLast() }
-        return s
     }
 }

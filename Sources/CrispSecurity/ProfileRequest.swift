@@ -25,14 +25,4 @@ public enum ProfileRequest: Sendable, Equatable, Codable {
             return .localhost(String(value.dropFirst("localhost/".count)))
         }
     }
-
-    /// How it reads in logs and status: `RuntimeDefault`, `Unconfined`, `localhost/REF`, or "".
-    public var description: String {
-        switch self {
-        case .unset: ""
-        case .runtimeDefault: "RuntimeDefault"
-        case .unconfined: "Unconfined"
-        case .localhost(let ref): "localhost/" + ref
-        }
-    }
 }

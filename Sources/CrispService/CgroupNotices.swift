@@ -7,13 +7,13 @@ import Synchronization
 /// for hugepage limits on every container, and one line per container would bury the log.
 /// Safe to call from any task.
 public final class CgroupNotices: Sendable {
-    private let logged = Mutex<Set<String>>([])
+    private let once = OnceNotices()
 
     public init() {}
 
     /// Logs the omissions whose controller has not been logged before.
     func log(_ omissions: [CgroupControllers.Omission], host: CgroupHost, container: String, logger: Logger) {
-        for o in omissions where logged.withLock({ $0.insert(o.controller).inserted }) {
+        for o in omissions where once.first(o.controller) {
             logger.notice("limit left out: this host's cgroup hierarchy cannot take it; logged once per controller",
                           metadata: ["controller": "\(o.controller)", "left out": "\(o.what)", "container": "\(container)",
                                      "cgroups": "\(host.mode.rawValue)"])

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CRIAPI
 import Foundation
+import GRPCNIOTransportHTTP2Posix
 import SwiftProtobuf
 
 /// pull, rmi, stop, rm, stopp, rmp: one RPC each, for every id given.
@@ -45,13 +46,8 @@ extension Crispctl {
         @Argument(help: "Container ids (or prefixes).") var containers: [String]
 
         func run() async throws {
-            for id in containers {
-                try await exitOnRPCError {
-                    try await endpoint.runtime { [timeout] rt in
-                        _ = try await rt.stopContainer(Runtime_V1_StopContainerRequest.with { $0.containerID = id; $0.timeout = timeout })
-                    }
-                }
-                print(id)
+            try await endpoint.each(containers, done: { $0 }) { [timeout] rt, id in
+                _ = try await rt.stopContainer(Runtime_V1_StopContainerRequest.with { $0.containerID = id; $0.timeout = timeout })
             }
         }
     }
@@ -62,13 +58,8 @@ extension Crispctl {
         @Argument(help: "Container ids (or prefixes).") var containers: [String]
 
         func run() async throws {
-            for id in containers {
-                try await exitOnRPCError {
-                    try await endpoint.runtime { rt in
-                        _ = try await rt.removeContainer(Runtime_V1_RemoveContainerRequest.with { $0.containerID = id })
-                    }
-                }
-                print(id)
+            try await endpoint.each(containers, done: { $0 }) { rt, id in
+                _ = try await rt.removeContainer(Runtime_V1_RemoveContainerRequest.with { $0.containerID = id })
             }
         }
     }
@@ -79,13 +70,8 @@ extension Crispctl {
         @Argument(help: "Pod ids (or prefixes).") var pods: [String]
 
         func run() async throws {
-            for id in pods {
-                try await exitOnRPCError {
-                    try await endpoint.runtime { rt in
-                        _ = try await rt.stopPodSandbox(Runtime_V1_StopPodSandboxRequest.with { $0.podSandboxID = id })
-                    }
-                }
-                print("Stopped pod \(id)")
+            try await endpoint.each(pods, done: { "Stopped pod \($0)" }) { rt, id in
+                _ = try await rt.stopPodSandbox(Runtime_V1_StopPodSandboxRequest.with { $0.podSandboxID = id })
             }
         }
     }
@@ -96,14 +82,21 @@ extension Crispctl {
         @Argument(help: "Pod ids (or prefixes).") var pods: [String]
 
         func run() async throws {
-            for id in pods {
-                try await exitOnRPCError {
-                    try await endpoint.runtime { rt in
-                        _ = try await rt.removePodSandbox(Runtime_V1_RemovePodSandboxRequest.with { $0.podSandboxID = id })
-                    }
-                }
-                print("Removed pod \(id)")
+            try await endpoint.each(pods, done: { "Removed pod \($0)" }) { rt, id in
+                _ = try await rt.removePodSandbox(Runtime_V1_RemovePodSandboxRequest.with { $0.podSandboxID = id })
             }
+        }
+    }
+}
+
+extension Crispctl.Endpoint {
+    /// One runtime RPC per id, in order; prints `done(id)` after each, and stops at the first
+    /// failure with its exit status.
+    func each(_ ids: [String], done: (String) -> String,
+              _ call: @escaping @Sendable (Runtime_V1_RuntimeService.Client<HTTP2ClientTransport.Posix>, String) async throws -> Void) async throws {
+        for id in ids {
+            try await exitOnRPCError { try await runtime { try await call($0, id) } }
+            print(done(id))
         }
     }
 }

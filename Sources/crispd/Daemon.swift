@@ -48,13 +48,15 @@ struct Daemon {
         }
 
         let live = LiveConfiguration(config)
-        // The runtimes answer `features` while the network and storage are being opened.
+        // The runtimes answer `features`, and crisp-pinns tries an idmapped mount, while the
+        // network and storage are being opened.
         async let probed = Self.probeHandlers(config)
+        async let userNamespaces = Self.probeUserNamespaces(config, logger: logger)
         let network = try makeNetwork()
         let storage = try await openStorage()
         let images = try makeImageService(storage: storage)
         var handlers = await probed
-        if await Self.probeUserNamespaces(config, logger: logger) {
+        if await userNamespaces {
             for name in handlers.keys { handlers[name]?.userNamespaces = true }
         }
         let info = RuntimeInfoService(config: live, network: network, handlers: Array(handlers.values))

@@ -1,6 +1,7 @@
 public import CrispCore
 public import CrispSecurity
 import CrispOS
+import Foundation
 import Glibc
 
 /// Reads the host facts the security decisions need: once at start-up, and again for AppArmor
@@ -35,7 +36,7 @@ public enum SecurityProbe {
     static func parseProfiles(_ text: String) -> Set<String> {
         Set(text.split(separator: "\n").compactMap { line in
             guard let open = line.lastIndex(of: "(") else { return nil }
-            let name = line[..<open].trimmingCharacters(in: " ")
+            let name = line[..<open].trimmingCharacters(in: .whitespaces)
             return name.isEmpty ? nil : String(name)
         })
     }
@@ -43,15 +44,6 @@ public enum SecurityProbe {
     /// selinuxfs mounted with a loaded policy (its `enforce` file exists), in either mode.
     static func selinuxEnabled(root: String) -> Bool {
         access(root + "/sys/fs/selinux/enforce", F_OK) == 0
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: Character) -> Substring {
-        var s = self
-        while s.first == set { s.removeFirst() }
-        while s.last == set { s.removeLast() }
-        return s
     }
 }
 

@@ -40,6 +40,4 @@ public final class MCSAllocator: Sendable {
     public func claim(_ level: String) -> Bool { taken.withLock { $0.insert(level).inserted } }
 
     public func release(_ level: String) { _ = taken.withLock { $0.remove(level) } }
-
-    public var count: Int { taken.withLock { $0.count } }
 }

@@ -76,7 +76,6 @@ extension ContainerService {
             let staged = try await stageIdmappedVolumes(&input.mounts, id: id, pod: pod)
             // The runtime has its own copies once create returns (or failed); none is left behind.
             defer { for path in staged { try? Mounts.unmount(path, detach: true) } }
-            let pod = pod
             let decision = try settings.security.decide(seccomp: r.seccomp, appArmor: r.appArmor, selinux: r.selinux,
                                                         privileged: r.security.privileged, podLevel: pod.mcsLevel, logger: logger)
             input.security.seccomp = decision.seccomp

@@ -3,7 +3,6 @@ public import CrispCore
 public import CrispSecurity
 import CrispOS
 import Foundation
-import Synchronization
 public import Logging
 
 /// The security configuration the services apply, with the host facts probed at start-up.
@@ -65,14 +64,6 @@ public struct SecuritySettings: Sendable {
         }
         return try SeccompProfile.parse([UInt8](data), source: path)
     }
-}
-
-/// Notices worth one log line per daemon, not one per container.
-public final class OnceNotices: Sendable {
-    private let seen = Mutex<Set<String>>([])
-    public init() {}
-    /// True the first time `key` is passed.
-    public func first(_ key: String) -> Bool { seen.withLock { $0.insert(key).inserted } }
 }
 
 /// What one container (or a pod's infra container) runs under.
