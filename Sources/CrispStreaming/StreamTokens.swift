@@ -33,8 +33,9 @@ public final class StreamTokens: Sendable {
         self.capacity = capacity
     }
 
-    /// Stores `target` under a new random token (16 bytes, URL-safe base64).
-    public func issue(_ target: StreamTarget) -> String {
+    /// Stores `target` under a new random token (16 bytes, URL-safe base64), good for `lifetime`
+    /// (the cache's own when nil).
+    public func issue(_ target: StreamTarget, lifetime: Duration? = nil) -> String {
         let token = Self.randomToken()
         let now = ContinuousClock.now
         state.withLock { s in
@@ -49,7 +50,7 @@ public final class StreamTokens: Sendable {
                 s.order.removeFirst()
                 s.entries[oldest] = nil
             }
-            s.entries[token] = Entry(target: target, expiry: now + lifetime)
+            s.entries[token] = Entry(target: target, expiry: now + (lifetime ?? self.lifetime))
             s.order.append(token)
         }
         return token

@@ -94,8 +94,8 @@ public final class StreamingServer: Sendable {
     public var baseURL: String { state.withLock { $0.base } }
 
     /// A single-use URL for `target`.
-    public func url(for target: StreamTarget) -> String {
-        "\(baseURL)/\(target.path)/\(tokens.issue(target))"
+    public func url(for target: StreamTarget, lifetime: Duration? = nil) -> String {
+        "\(baseURL)/\(target.path)/\(tokens.issue(target, lifetime: lifetime))"
     }
 
     /// Open streaming connections (for Status and tests).
