@@ -12,6 +12,7 @@ extension RuntimeService {
         let c = r.config
         var req = CreateContainerRequest(sandboxID: r.podSandboxID, name: c.metadata.name, image: c.image.image)
         req.attempt = c.metadata.attempt
+        req.userSpecifiedImage = c.image.userSpecifiedImage
         req.command = c.command
         req.args = c.args
         req.env = c.envs.map { (key: $0.key, value: $0.value) }
@@ -85,13 +86,22 @@ extension RuntimeService {
         return out
     }
 
+    /// As CRI-O: the image the person named, so the pod's status shows `busybox:1.37` rather
+    /// than the id the kubelet resolved it to (which stays in `imageRef`).
+    static func imageSpec(_ c: ContainerRecord) -> Runtime_V1_ImageSpec {
+        var spec = Runtime_V1_ImageSpec()
+        spec.image = c.userSpecifiedImage ?? c.image
+        spec.userSpecifiedImage = c.userSpecifiedImage ?? ""
+        return spec
+    }
+
     static func criStatus(_ c: ContainerRecord) -> Runtime_V1_ContainerStatus {
         var st = Runtime_V1_ContainerStatus()
         st.id = c.id
         st.metadata.name = c.name
         st.metadata.attempt = c.attempt
         st.createdAt = c.createdAt
-        st.image.image = c.image
+        st.image = Self.imageSpec(c)
         st.imageRef = c.imageID
         st.imageID = c.imageID
         st.labels = c.labels
@@ -186,7 +196,7 @@ extension RuntimeService {
             x.podSandboxID = c.sandboxID
             x.metadata.name = c.name
             x.metadata.attempt = c.attempt
-            x.image.image = c.image
+            x.image = Self.imageSpec(c)
             x.imageRef = c.imageID
             x.imageID = c.imageID
             x.createdAt = c.createdAt

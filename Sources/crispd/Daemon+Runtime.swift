@@ -49,7 +49,7 @@ extension Daemon {
                                        infraImages: StorageInfraImages(storage: storage, images: images), live: live,
                                        events: events, logger: Logger(label: "pods"))
         let containers = ContainerService(settings: settings, config: config, runtime: runtime, storage: storage,
-                                          sandboxes: sandboxes, images: images, events: events, logger: Logger(label: "containers"))
+                                          sandboxes: sandboxes, events: events, logger: Logger(label: "containers"))
         await tracker.onExit { exit in
             Task {
                 await sandboxes.infraExited(exit)
@@ -63,8 +63,6 @@ extension Daemon {
         Task { await tracker.follow(watcher) }
         await sandboxes.restore()
         await containers.restore(exits: tracker)
-        // A crash between a container's removal and the collection of its untagged image.
-        await images.collectUntaggedImages()
         return RuntimeParts(watcher: watcher, tracker: tracker, sandboxes: sandboxes, containers: containers)
     }
 

@@ -80,16 +80,24 @@ import Testing
             let log = (try? String(contentsOfFile: crispd.dir + "/hello.log", encoding: .utf8)) ?? ""
             #expect(log.contains(" stdout F pulled and running"))
 
-            // An image in use can be untagged; it is gone from the list only with its last tag.
+            // An image in use is refused with FailedPrecondition, as CRI-O does; once its
+            // container is gone it can be removed, and its layers go with it.
             var remove = Runtime_V1_RemoveImageRequest()
             remove.image.image = name
-            _ = try await images.removeImage(remove)
-            #expect(try await images.imageStatus(statusReq).hasImage == false)
+            do {
+                _ = try await images.removeImage(remove)
+                Issue.record("RemoveImage of an image in use was accepted")
+            } catch let e as RPCError {
+                #expect(e.code == .failedPrecondition)
+                #expect(e.message.contains(container), "\(e.message)")
+            }
+            #expect(try await images.imageStatus(statusReq).hasImage)
 
             var removePod = Runtime_V1_RemovePodSandboxRequest()
             removePod.podSandboxID = pod
             _ = try await runtime.removePodSandbox(removePod)
-            // With its last container gone, the untagged image's layers are collected.
+            _ = try await images.removeImage(remove)
+            #expect(try await images.imageStatus(statusReq).hasImage == false)
             let fsEnd = try await images.imageFsInfo(Runtime_V1_ImageFsInfoRequest())
             #expect((fsEnd.imageFilesystems.first?.usedBytes.value ?? .max) < (fsBefore.imageFilesystems.first?.usedBytes.value ?? 0),
                     "image store still holds the removed image's layers")

@@ -12,7 +12,8 @@ import Testing
 
     /// A crispd with busybox seeded and a CNI bridge network of its own (`BRIDGE_PREFIX` plus a
     /// random number, subnet `10.NET.N.0/24`). The caller deletes the bridge after `world.cleanup()`.
-    static func bridgeWorld(bridgePrefix: String, net: Int) async throws -> (world: PodSandboxTests.World, bridge: String) {
+    static func bridgeWorld(bridgePrefix: String, net: Int,
+                            extraPlugins: [String] = []) async throws -> (world: PodSandboxTests.World, bridge: String) {
         let crispd = try CrispdProcess()
         let n = Int.random(in: 10...250)
         let bridge = "\(bridgePrefix)\(n)"
@@ -20,7 +21,7 @@ import Testing
         try """
             {"cniVersion": "1.0.0", "name": "crisp-it", "plugins": [
               {"type": "bridge", "bridge": "\(bridge)", "isGateway": true, "ipMasq": false,
-               "ipam": {"type": "host-local", "dataDir": "\(crispd.dir)/ipam", "ranges": [[{"subnet": "10.\(net).\(n).0/24"}]]}}]}
+               "ipam": {"type": "host-local", "dataDir": "\(crispd.dir)/ipam", "ranges": [[{"subnet": "10.\(net).\(n).0/24"}]]}}\(extraPlugins.map { ", " + $0 }.joined())]}
             """.write(toFile: crispd.networkDir + "/10-it.conflist", atomically: true, encoding: .utf8)
         try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
         return (PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"), bridge)

@@ -19,6 +19,9 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     /// The image as the request named it, and the resolved image id (`sha256:…`).
     public var image: String
     public var imageID: String
+    /// The image as the pod spec named it (the kubelet sends its resolved id as `image` and this
+    /// beside it); nil when the request gave none, or in records written before it was kept.
+    public var userSpecifiedImage: String?
     public var labels: [String: String]
     public var annotations: [String: String]
     public var createdAt: Int64
@@ -138,6 +141,8 @@ public struct CreateContainerRequest: Sendable {
     public var name: String
     public var attempt: UInt32 = 0
     public var image: String
+    /// `image.user_specified_image`: what the person wrote, reported back in status.
+    public var userSpecifiedImage = ""
     public var command: [String] = []
     public var args: [String] = []
     public var env: [(key: String, value: String)] = []

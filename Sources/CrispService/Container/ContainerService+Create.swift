@@ -138,6 +138,7 @@ extension ContainerService {
                 resources: ContainerRecord.Resources(applied: spec.linux?.resources,
                                                      oomScoreAdj: spec.process?.oomScoreAdj ?? r.resources.oomScoreAdj))
             record.stdin = r.stdin
+            record.userSpecifiedImage = r.userSpecifiedImage.isEmpty ? nil : r.userSpecifiedImage
             record.stdinOnce = r.stdinOnce
             record.security = .init(seccompProfile: spec.linux?.seccomp == nil ? "Unconfined" : decision.seccomp.name,
                                     appArmorProfile: spec.process?.apparmorProfile ?? "",

@@ -84,8 +84,6 @@ extension ContainerService {
             reservations.release(c.reservationKey)
             logger.info("container removed", metadata: ["container": "\(c.id)"])
             emit(.deleted, c)
-            // RemoveImage of an image in use only untags it; its layers go with its last user.
-            if let images, let digest = try? Digest(parsing: c.imageID) { await images.collectUntaggedImages(only: digest) }
         }
     }
 

@@ -13,8 +13,6 @@ public actor ContainerService {
     let runtime: any OCIRuntime
     let storage: Storage
     let sandboxes: SandboxService
-    /// Collects an image that was untagged while this container used it, once it is removed.
-    let images: ImageManager?
     let logger: Logger
     public nonisolated let events: EventHub
     var containers: [String: ContainerRecord] = [:]
@@ -37,10 +35,9 @@ public actor ContainerService {
     var capabilityNoticeLogged = false
 
     public init(settings: SandboxService.Settings, config: CrispConfiguration, runtime: any OCIRuntime,
-                storage: Storage, sandboxes: SandboxService, images: ImageManager? = nil, events: EventHub = EventHub(),
+                storage: Storage, sandboxes: SandboxService, events: EventHub = EventHub(),
                 logger: Logger) {
         self.settings = settings
-        self.images = images
         self.events = events
         self.runtime = runtime
         self.storage = storage
