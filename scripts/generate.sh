@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the CRI Swift code from Protos/runtime/v1/api.proto into Sources/CRIAPI.
+# Regenerates the Swift code of the CRI (Protos/runtime/v1/api.proto) and of crisp's own API
+# (Protos/crisp/v1/images.proto) into Sources/CRIAPI.
 # Builds the two protoc plugins from the resolved packages in their own scratch folder.
 # CI never runs this: the generated files are committed.
 set -euo pipefail
@@ -15,5 +16,5 @@ protoc -I Protos \
   --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" \
   --swift_out=Visibility=Public,FileNaming=DropPath:"$out" \
   --grpc-swift-2_out=Visibility=Public,Server=true,Client=true,FileNaming=DropPath:"$out" \
-  runtime/v1/api.proto
+  runtime/v1/api.proto crisp/v1/images.proto
 wc -l "$out"/*.swift

@@ -9,6 +9,8 @@ packages=(
   pkg-config libarchive-dev libsqlite3-dev zlib1g-dev zstd protobuf-compiler gcc libc6-dev
   # run: OCI runtimes, the container monitor, CNI plugins
   runc crun conmon containernetworking-plugins iproute2 iptables util-linux
+  # checkpoint/restore (enable_criu_support): runc runs criu from PATH
+  criu
   # /etc/containers/policy.json (accept every image): crispd refuses to pull without a policy
   golang-github-containers-common
   # tests: a real registry, test images, filesystems

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -111,4 +112,9 @@ long crisp_fstatfs_type(int fd) {
     struct statfs s;
     if (fstatfs(fd, &s) < 0) return 0;
     return (long)s.f_type;
+}
+
+int crisp_memfd(const char *name) {
+    /* memfd_create is behind _GNU_SOURCE in glibc's headers, which Swift's Glibc module does not see. */
+    return memfd_create(name, MFD_CLOEXEC);
 }

@@ -50,6 +50,7 @@ public struct CrispConfiguration: Sendable, Equatable {
         public var logSizeMax = -1
         public var seccompProfile = ""
         public var seccompUseDefaultWhenEmpty = true
+        public var enableCriuSupport = false
         public var appArmorProfile = "crisp-default"
         public init() {}
 

@@ -29,6 +29,9 @@ extension ImagePuller {
         }
         var missing: [PlannedLayer] = []
         for p in plan where try await storage.layer(p.id) == nil { missing.append(p) }
+        let progress = PullProgressHub.current
+        progress?.planned(plan.map { ($0.descriptor.digest, $0.descriptor.size) },
+                          stored: Set(plan.map(\.descriptor.digest)).subtracting(missing.map(\.descriptor.digest)))
         guard !missing.isEmpty else { return parent }
 
         let dir = settings.temporaryDirectory + "/" + UUID().uuidString
@@ -66,12 +69,14 @@ extension ImagePuller {
                         try await self.applyStream(options, blob: "\(p.descriptor.digest)") { input in
                             try await self.layerBlob(p.descriptor, from: source, credentials: credentials,
                                                      allowURLs: settings.allowForeignLayerURLs) { chunk in
+                                progress?.received(p.descriptor.digest, bytes: chunk.count)
                                 guard await input.send(chunk) else { throw CancellationError() }
                             }
                         }
                     }
                 }
                 if mine { created.append(p.id) }
+                progress?.finished(p.descriptor.digest)
             }
         } catch {
             for t in prefetches.values { t.cancel() }
@@ -155,7 +160,11 @@ extension ImagePuller {
                     throw CrispError.internal("cannot create temporary file \(path)")
                 }
                 defer { try? handle.close() }
-                try await fetch { chunk in try handle.write(contentsOf: chunk) }
+                let progress = PullProgressHub.current
+                try await fetch { chunk in
+                    try handle.write(contentsOf: chunk)
+                    progress?.received(digest, bytes: chunk.count)
+                }
             }
         } catch {
             try? FileManager.default.removeItem(atPath: path)
@@ -172,6 +181,7 @@ extension ImagePuller {
                 return try await body()
             } catch let e as CrispError where e.cause is RangeNotHonoured && attempt < client.options.retries {
                 attempt += 1
+                PullProgressHub.current?.restarted(blob)
                 logger.info("restarting blob download from its start", metadata: ["blob": "\(blob)", "reason": "\(e.message)"])
             }
         }

@@ -55,7 +55,7 @@ public final class ImagePuller: Sendable {
     public let client: RegistryClient
     let logger: Logger
     let settings: Mutex<PullerSettings>
-    let pulls = Mutex<[String: Task<Image, any Error>]>([:])
+    let pulls = Mutex<[String: (task: Task<Image, any Error>, progress: PullProgressHub)]>([:])
     let layerTasks = Mutex<[LayerID: Task<Layer, any Error>]>([:])
 
     public init(storage: Storage, client: RegistryClient, settings: PullerSettings, logger: Logger) {
@@ -78,15 +78,22 @@ public final class ImagePuller: Sendable {
 
     /// Pulls `reference` and returns the stored image (id = config digest). Names recorded: the
     /// reference pulled (for a tag) and `name@manifestDigest`.
-    public func pull(_ reference: ImageReference, options: PullOptions = PullOptions()) async throws -> Image {
+    /// `progress` is called with the state of the layers as it changes (see `PullProgressHub`).
+    public func pull(_ reference: ImageReference, options: PullOptions = PullOptions(),
+                     progress: (@Sendable (PullProgress) -> Void)? = nil) async throws -> Image {
         let key = reference.description + "|" + options.platform.description + "|" + (options.credentials?.description ?? "")
-        let (task, owner) = pulls.withLock { p -> (Task<Image, any Error>, Bool) in
-            if let t = p[key] { return (t, false) }
-            let t = Task { try await self.performPull(reference, options: options) }
-            p[key] = t
-            return (t, true)
+        let (task, hub, owner) = pulls.withLock { p -> (Task<Image, any Error>, PullProgressHub, Bool) in
+            if let t = p[key] { return (t.task, t.progress, false) }
+            let hub = PullProgressHub()
+            let t = Task { try await PullProgressHub.$current.withValue(hub) { try await self.performPull(reference, options: options) } }
+            p[key] = (t, hub)
+            return (t, hub, true)
         }
-        defer { if owner { pulls.withLock { _ = $0.removeValue(forKey: key) } } }
+        let token = progress.map { hub.watch($0) }
+        defer {
+            if let token { hub.unwatch(token) }
+            if owner { pulls.withLock { _ = $0.removeValue(forKey: key) } }
+        }
         return try await withTaskCancellationHandler {
             try await task.value
         } onCancel: {

@@ -258,12 +258,17 @@ extension RuntimeService {
             var seccompProfile: String?
             var apparmorProfile: String?
             var selinuxLabel: String?
+            /// As CRI-O: when the container was last checkpointed, and whether it was restored.
+            var checkpointedAt: String?
+            var restored: Bool?
         }
         var pid: Int32?
         if case .running(let p, _) = c.lifecycle { pid = p }
         let info = Info(sandboxID: c.sandboxID, pid: pid, privileged: c.security?.privileged ?? false,
                         seccompProfile: c.security?.seccompProfile, apparmorProfile: c.security?.appArmorProfile,
-                        selinuxLabel: c.security?.selinuxLabel)
+                        selinuxLabel: c.security?.selinuxLabel,
+                        checkpointedAt: c.checkpointedAt.map { Date(timeIntervalSince1970: Double($0) / 1e9).formatted(.iso8601) },
+                        restored: c.restored)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return (try? encoder.encode(info)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"

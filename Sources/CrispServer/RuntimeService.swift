@@ -30,6 +30,7 @@ public struct RuntimeService: RegistrableRPCService {
         router.unary(M.StopPodSandbox.descriptor) { (r: Runtime_V1_StopPodSandboxRequest, _) in try await stopPodSandbox(r) }
         router.unary(M.RemovePodSandbox.descriptor) { (r: Runtime_V1_RemovePodSandboxRequest, _) in try await removePodSandbox(r) }
         router.unary(M.PodSandboxStatus.descriptor) { (r: Runtime_V1_PodSandboxStatusRequest, _) in try await podSandboxStatus(r) }
+        router.unary(M.CheckpointContainer.descriptor) { (r: Runtime_V1_CheckpointContainerRequest, _) in try await checkpointContainer(r) }
         router.unary(M.UpdatePodSandboxResources.descriptor) { (r: Runtime_V1_UpdatePodSandboxResourcesRequest, _) in
             try await updatePodSandboxResources(r)
         }

@@ -60,11 +60,30 @@ public final class ImageManager: Sendable {
     }
 
     /// Pulls `image` (a reference as the kubelet sends it) and returns the image id.
-    public func pull(_ image: String, credentials: RegistryCredentials?) async throws -> CrispCore.Digest {
+    /// `progress` sees the layers' state as it changes (`crisp.v1.Images/PullWithProgress`).
+    public func pull(_ image: String, credentials: RegistryCredentials?,
+                     progress: (@Sendable (PullProgress) -> Void)? = nil) async throws -> CrispCore.Digest {
         let ref = try ImageReference(parsing: image)
         try loadMissingPolicy()
         logger.info("pulling image", metadata: ["image": "\(ref)", "auth": "\(credentials == nil ? "none" : "request")"])
-        return try await puller.pull(ref, options: PullOptions(credentials: credentials)).id
+        return try await puller.pull(ref, options: PullOptions(credentials: credentials), progress: progress).id
+    }
+
+    /// Gives the image `source` names (a reference or an id) the name `target` too; the name
+    /// moves from whatever image had it. Returns the image's id.
+    public func tag(_ source: String, as target: String) async throws -> CrispCore.Digest {
+        guard let found = try await find(source) else { throw CrispError.notFound("image \(source) is not present") }
+        let ref: ImageReference
+        do { ref = try ImageReference(parsing: target) } catch {
+            throw CrispError.invalidArgument("\(target) is not an image reference: \(error)")
+        }
+        guard ref.digest == nil else { throw CrispError.invalidArgument("a tag cannot be a digest reference: \(target)") }
+        let name = registries.get().candidates(for: ref).first?.description ?? ref.description
+        guard !found.names.contains(name) else { return found.id }
+        _ = try await storage.createImage(CreateImageOptions(id: found.id, names: found.names + [name], repoDigests: found.repoDigests,
+                                                             topLayer: found.topLayer))
+        logger.info("image tagged", metadata: ["image": "\(found.id)", "tag": "\(name)"])
+        return found.id
     }
 
     /// Refuses to pull while the signature policy file is missing; loads it once it exists.

@@ -1,5 +1,8 @@
 public import CrispCore
 import CrispOS
+import CArchive
+import CCrispShim
+import Glibc
 
 /// What `exportContainerChanges` wrote.
 public struct LayerDiff: Sendable, Equatable {
@@ -37,5 +40,87 @@ extension Storage {
         } catch {
             throw storageError(error, "exporting the changes of container \(id)")
         }
+    }
+}
+
+/// What `exportContainerChangesForCheckpoint` wrote.
+public struct CheckpointDiff: Sendable, Equatable {
+    /// Bytes of the tar.
+    public var size: Int64
+    /// Removed paths, absolute in the container (`/etc/motd`); an opaque directory is listed
+    /// too, since its old contents are gone (restore removes these before it untars).
+    public var deleted: [String]
+}
+
+extension Storage {
+    /// The container's changes as CRI-O's checkpoint archives carry them (`rootfs-diff.tar` and
+    /// `deleted.files`): added and changed entries in a plain tar, deletions as a list instead of
+    /// whiteout files. Paths equal to or below `excluding` (absolute, e.g. bind-mount targets,
+    /// `/proc`) are left out.
+    public func exportContainerChangesForCheckpoint(_ id: ContainerID, to fd: Int32, excluding: [String]) async throws -> CheckpointDiff {
+        try checkOpen()
+        guard let c = try metadata.container(id) else { throw CrispError.notFound("container \(id) not found") }
+        let parent = try metadata.chain(c.layerID).dropFirst().first?.id
+        let source = driver.changes(c.layerID, parent: parent)
+        let excluded = excluding.map { RawPath(String($0.drop { $0 == "/" })) }.filter { !$0.isEmpty }
+        exporting[c.layerID, default: 0] += 1
+        defer {
+            exporting[c.layerID]! -= 1
+            if exporting[c.layerID] == 0 { exporting[c.layerID] = nil }
+        }
+        do {
+            return try await runOnThread {
+                let writer = try TarStreamWriter(fd: fd)
+                let exporter = DiffExporter(writer: writer, collectDeletions: true, excluding: excluded)
+                try exporter.export(source)
+                try writer.finish()
+                return CheckpointDiff(size: writer.size, deleted: (exporter.deletions ?? []).map { "/" + $0.description })
+            }
+        } catch {
+            throw storageError(error, "exporting the changes of container \(id) for a checkpoint")
+        }
+    }
+}
+
+/// A directory tree to and from a tar, for checkpoint archives: written with the same PAX writer
+/// as layer diffs, read back with the layer applier (nothing is created outside the target, and
+/// links cannot lead out of it).
+public enum TreeArchive {
+    /// Writes `directory`'s entries (not the directory itself) to `fd`, which the caller keeps.
+    public static func write(directory: String, to fd: Int32) throws {
+        let writer = try TarStreamWriter(fd: fd)
+        try DiffExporter(writer: writer).export(.compare(layer: directory, parent: nil))
+        try writer.finish()
+    }
+
+    /// Extracts the tar read from `fd` into `directory`, which must exist. A name starting with
+    /// `.wh.` is taken as a deletion, as in a layer; checkpoint archives have none.
+    public static func extract(fd: Int32, into directory: String) throws {
+        _ = try LayerApplier.apply(fd: fd, to: ApplyTarget(root: directory, whiteouts: .remove))
+    }
+
+    /// Removes `paths` (absolute inside `root`, subtrees included) the way a layer's whiteouts
+    /// do, so a path through a symlink cannot reach outside `root`: a tar of `.wh.` entries,
+    /// written to an anonymous memory file and applied.
+    public static func remove(_ paths: [String], under root: String) throws {
+        let wanted = paths.map { RawPath(String($0.drop { $0 == "/" })) }.filter { !$0.isEmpty }
+        guard !wanted.isEmpty else { return }
+        let fd = try syscallChecked("memfd_create", "crisp-whiteouts") { crisp_memfd("crisp-whiteouts") }
+        defer { close(fd) }
+        let writer = try TarStreamWriter(fd: fd)
+        for path in wanted {
+            let (dir, name) = path.split
+            let whiteout = dir.appending(RawPath(Array(".wh.".utf8) + name.bytes))
+            guard let entry = archive_entry_new() else { throw CrispError.internal("archive_entry_new failed") }
+            defer { archive_entry_free(entry) }
+            archive_entry_copy_pathname(entry, whiteout.c)
+            archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
+            archive_entry_set_perm(entry, 0o644)
+            archive_entry_set_size(entry, 0)
+            try writer.write(entry, path: whiteout)
+        }
+        try writer.finish()
+        lseek(fd, 0, SEEK_SET)
+        _ = try LayerApplier.apply(fd: fd, to: ApplyTarget(root: root, whiteouts: .remove))
     }
 }

@@ -12,7 +12,7 @@ struct Crispctl: AsyncParsableCommand {
         commandName: "crispctl",
         abstract: "Talk to a running crispd.",
         subcommands: [Version.self, Status.self, ConfigCheck.self, Ps.self, Pods.self, Images.self, Inspect.self, Logs.self, Stats.self, Run.self,
-                      Pull.self, Rmi.self, Stop.self, Rm.self, Stopp.self, Rmp.self, Exec.self, Attach.self, PortForward.self])
+                      Pull.self, Rmi.self, Tag.self, Prune.self, Checkpoint.self, Stop.self, Rm.self, Stopp.self, Rmp.self, Exec.self, Attach.self, PortForward.self])
 
     struct Endpoint: ParsableArguments {
         @Option(help: "Path of crispd's CRI socket.") var socket = "/run/crisp/crisp.sock"
@@ -21,6 +21,13 @@ struct Crispctl: AsyncParsableCommand {
             try await withGRPCClient(transport: .http2NIOPosix(target: .unixDomainSocket(path: socket),
                                                                transportSecurity: .plaintext)) { client in
                 try await body(Runtime_V1_RuntimeService.Client(wrapping: client))
+            }
+        }
+
+        func crispImages<R: Sendable>(_ body: @Sendable (Crisp_V1_Images.Client<HTTP2ClientTransport.Posix>) async throws -> R) async throws -> R {
+            try await withGRPCClient(transport: .http2NIOPosix(target: .unixDomainSocket(path: socket),
+                                                               transportSecurity: .plaintext)) { client in
+                try await body(Crisp_V1_Images.Client(wrapping: client))
             }
         }
 

@@ -4,26 +4,10 @@ import Foundation
 import GRPCNIOTransportHTTP2Posix
 import SwiftProtobuf
 
-/// pull, rmi, stop, rm, stopp, rmp: one RPC each, for every id given.
+/// rmi, checkpoint, stop, rm, stopp, rmp: one RPC each, for every id given.
 extension Crispctl {
-    struct Pull: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Pull an image (registries.conf applies).")
-        @OptionGroup var endpoint: Endpoint
-        @Argument(help: "Image reference.") var image: String
-
-        func run() async throws {
-            let started = Date()
-            let ref = try await exitOnRPCError {
-                try await endpoint.images { [image] in
-                    try await $0.pullImage(Runtime_V1_PullImageRequest.with { $0.image.image = image }).imageRef
-                }
-            }
-            print("Image is up to date for \(ref) (\(String(format: "%.1f", Date().timeIntervalSince(started))) s)")
-        }
-    }
-
     struct Rmi: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove images (untagged while a container uses them).")
+        static let configuration = CommandConfiguration(abstract: "Remove images (refused while a container uses one).")
         @OptionGroup var endpoint: Endpoint
         @Argument(help: "Image references or ids.") var images: [String]
 
@@ -35,6 +19,27 @@ extension Crispctl {
                     }
                 }
                 print("Deleted: \(image)")
+            }
+        }
+    }
+
+    struct Checkpoint: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Checkpoint a running container with CRIU into a tar archive; it keeps running.",
+            discussion: "Needs enable_criu_support in crispd's configuration. Restore by creating a container whose image is the archive's path.")
+        @OptionGroup var endpoint: Endpoint
+        @Option(name: .customLong("export"), help: "Path of the archive to write (absolute).") var location: String
+        @Option(help: "Seconds crispd may take.") var timeout: Int64 = 300
+        @Argument(help: "Container id (or prefix).") var container: String
+
+        func run() async throws {
+            let location = URL(fileURLWithPath: self.location).path
+            try await endpoint.each([container], done: { "Checkpointed \($0) to \(location)" }) { [timeout] rt, id in
+                _ = try await rt.checkpointContainer(Runtime_V1_CheckpointContainerRequest.with {
+                    $0.containerID = id
+                    $0.location = location
+                    $0.timeout = timeout
+                })
             }
         }
     }

@@ -38,6 +38,7 @@ struct ConfigFlags: ParsableArguments {
     @Option(help: doc("crisp.runtime.seccomp_profile")) var seccompProfile: String?
     @Option(help: doc("crisp.runtime.seccomp_use_default_when_empty")) var seccompUseDefaultWhenEmpty: String?
     @Option(help: doc("crisp.runtime.apparmor_profile")) var apparmorProfile: String?
+    @Option(help: doc("crisp.runtime.enable_criu_support")) var enableCriuSupport: String?
     @Option(help: ArgumentHelp("Add or replace a runtime handler, as NAME:PATH[:ROOT[:TYPE]] (repeatable).",
                                valueName: "handler"))
     var runtimes: [String] = []
@@ -75,7 +76,7 @@ struct ConfigFlags: ParsableArguments {
             ("crisp.runtime.default_sysctls", defaultSysctls), ("crisp.runtime.pids_limit", pidsLimit),
             ("crisp.runtime.log_size_max", logSizeMax), ("crisp.runtime.seccomp_profile", seccompProfile),
             ("crisp.runtime.seccomp_use_default_when_empty", seccompUseDefaultWhenEmpty),
-            ("crisp.runtime.apparmor_profile", apparmorProfile),
+            ("crisp.runtime.apparmor_profile", apparmorProfile), ("crisp.runtime.enable_criu_support", enableCriuSupport),
             ("crisp.image.pause_image", pauseImage), ("crisp.image.pause_command", pauseCommand),
             ("crisp.image.registries_conf", registriesConf), ("crisp.image.signature_policy", signaturePolicy),
             ("crisp.image.global_auth_file", globalAuthFile), ("crisp.image.image_volumes", imageVolumes),

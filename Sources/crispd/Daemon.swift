@@ -78,7 +78,7 @@ struct Daemon {
         let server = GRPCServer(
             transport: transport,
             services: [RuntimeService(info: info, sandboxes: runtime.sandboxes, containers: runtime.containers,
-                                      streaming: streaming), images.service],
+                                      streaming: streaming), images.service, CrispImagesService(images: images.manager)],
             interceptors: [RPCMetricsInterceptor(logger: Logger(label: "grpc")), ErrorMappingInterceptor(logger: Logger(label: "grpc"))])
         services.append(GRPCServerService(server: server, socketPath: config.api.listen, logger: logger,
                                           events: runtime.containers.events))

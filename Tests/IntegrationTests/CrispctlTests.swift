@@ -1,6 +1,10 @@
 import CRIAPI
+import CrispCore
+import CrispOCI
+import CrispTestSupport
 import CrispOS
 import Foundation
+import RegistryTestSupport
 import Testing
 
 /// crispctl's commands for people against a real crispd: ps, pods, images, inspect, logs, stop,
@@ -88,5 +92,54 @@ import Testing
         #expect(hi.code == 3, "\(hi)")
         #expect(try await Self.run(socket, ["pods", "-q"]).out.isEmpty)
         world.assertNoLeaks()
+    }
+
+    /// `crispctl pull` through crisp.v1.Images/PullWithProgress: a line per layer as it starts and
+    /// ends when stdout is not a terminal; then tag and prune.
+    @Test func pullShowsLayerProgressThenTagAndPrune() async throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.crispctl) else {
+            Issue.record("crispctl is not built next to crispd at \(Self.crispctl)")
+            return
+        }
+        guard TestRegistry.available else { print("skipped: \(TestRegistry.binary) is not installed"); return }
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let pusher = RegistryPusher(host: registry.host)
+        let pushed: PushedImage
+        do {
+            pushed = try await pusher.pushImage("test/progress", tag: "1", layers: [try FixtureLayer.busybox(), FixtureLayer([.file("etc/motd", "hi")])])
+        } catch {
+            try? await pusher.shutdown()
+            throw error
+        }
+        try? await pusher.shutdown()
+        let crispd = try CrispdProcess()
+        try "[[registry]]\nlocation = \"\(registry.host)\"\ninsecure = true\n".write(toFile: crispd.dir + "/registries.conf", atomically: true, encoding: .utf8)
+        try crispd.start(extra: ["--registries-conf", crispd.dir + "/registries.conf"])
+        defer { crispd.stop() }
+        let socket = crispd.socket
+        let name = "\(registry.host)/test/progress:1"
+
+        let pulled = try await Self.run(socket, ["pull", name])
+        #expect(pulled.code == 0, "\(pulled)")
+        for layer in pushed.layers {
+            let short = String(layer.digest.hex.prefix(12))
+            #expect(pulled.out.contains("\(short)  downloading") && pulled.out.contains("\(short)  done"), "\(pulled.out)")
+        }
+        #expect(pulled.out.contains("Image is up to date for \(pushed.configDigest)"), "\(pulled.out)")
+        let again = try await Self.run(socket, ["pull", name])
+        #expect(again.out.components(separatedBy: "already present").count == pushed.layers.count + 1, "\(again.out)")
+        #expect(try await Self.run(socket, ["pull", "-q", name]).out == pushed.configDigest.description + "\n")
+
+        let tagged = try await Self.run(socket, ["tag", name, "\(registry.host)/test/renamed:2"])
+        #expect(tagged.code == 0 && tagged.out.contains(pushed.configDigest.description), "\(tagged)")
+        let images = try await Self.run(socket, ["images"])
+        #expect(images.out.contains("test/renamed") && images.out.contains("test/progress"), "\(images.out)")
+        let missing = try await Self.run(socket, ["tag", "\(registry.host)/test/none:1", "\(registry.host)/test/x:1"])
+        #expect(missing.code == 3, "\(missing)")
+
+        let pruned = try await Self.run(socket, ["prune"])
+        #expect(pruned.code == 0 && pruned.out.contains("Deleted"), "\(pruned)")
+        #expect(try await Self.run(socket, ["images", "-q"]).out.isEmpty)
     }
 }

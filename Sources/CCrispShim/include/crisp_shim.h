@@ -30,6 +30,8 @@ ssize_t crisp_lgetxattr(const char *path, const char *name, void *value, size_t 
 /* O_PATH, which Glibc's Swift module leaves out (it needs _GNU_SOURCE). */
 int crisp_o_path(void);
 ssize_t crisp_fgetxattr(int fd, const char *name, void *value, size_t size);
+/* An anonymous memory file (close-on-exec), for scratch data that never needs a path. */
+int crisp_memfd(const char *name);
 
 int crisp_mount(const char *source, const char *target, const char *fstype,
                 unsigned long flags, const char *data);

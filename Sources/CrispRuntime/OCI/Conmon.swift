@@ -23,6 +23,9 @@ public struct Conmon: Sendable {
         public var stdin = false
         public var stdinOnce = false
         public var terminal = false
+        /// A CRIU image directory: conmon runs `runtime restore --detach` from it instead of
+        /// `create`, and the container is running once the pid is reported.
+        public var restorePath: String?
         public init(id: String, name: String, handler: RuntimeHandler, bundle: String, exitDirectory: String,
                     logPath: String, socketDirectory: String) {
             self.id = id
@@ -53,6 +56,7 @@ public struct Conmon: Sendable {
         if o.stdin { a.append("-i") }
         if o.stdin && !o.stdinOnce { a.append("--leave-stdin-open") }
         if o.terminal { a.append("-t") }
+        if let restore = o.restorePath { a += ["--restore", restore] }
         return a
     }
 

@@ -17,6 +17,12 @@ public protocol OCIRuntime: Sendable {
                    tty: Bool, stdin: Bool, stdout: Bool, stderr: Bool) throws(CrispError) -> StreamedExec
     func state(id: String, handler: RuntimeHandler) async throws(CrispError) -> RuncCLI.State
     func update(id: String, handler: RuntimeHandler, resourcesFile: String) async throws(CrispError)
+    func pause(id: String, handler: RuntimeHandler) async throws(CrispError)
+    func resume(id: String, handler: RuntimeHandler) async throws(CrispError)
+    /// Dumps the running container's processes with CRIU into `imagePath`; the container keeps
+    /// running when `leaveRunning`.
+    func checkpoint(id: String, handler: RuntimeHandler, imagePath: String, workPath: String,
+                    leaveRunning: Bool, timeout: Duration) async throws(CrispError)
 }
 
 public struct ExecResult: Sendable, Equatable {
@@ -101,6 +107,20 @@ public struct ConmonRuntime: OCIRuntime {
 
     public func update(id: String, handler: RuntimeHandler, resourcesFile: String) async throws(CrispError) {
         try await RuncCLI(handler: handler).update(id: id, resourcesFile: resourcesFile)
+    }
+
+    public func pause(id: String, handler: RuntimeHandler) async throws(CrispError) {
+        try await RuncCLI(handler: handler).pause(id: id)
+    }
+
+    public func resume(id: String, handler: RuntimeHandler) async throws(CrispError) {
+        try await RuncCLI(handler: handler).resume(id: id)
+    }
+
+    public func checkpoint(id: String, handler: RuntimeHandler, imagePath: String, workPath: String,
+                           leaveRunning: Bool, timeout: Duration) async throws(CrispError) {
+        try await RuncCLI(handler: handler).checkpoint(id: id, imagePath: imagePath, workPath: workPath,
+                                                        leaveRunning: leaveRunning, timeout: timeout)
     }
 }
 

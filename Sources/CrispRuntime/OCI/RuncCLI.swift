@@ -74,4 +74,29 @@ public struct RuncCLI: Sendable {
             }
         }
     }
+
+    /// Freezes every process of the container (cgroup freezer), so a checkpoint's memory images
+    /// and its root filesystem changes are taken at one moment.
+    public func pause(id: String) async throws(CrispError) {
+        try check("pause", id, try await run(["pause", id]))
+    }
+
+    public func resume(id: String) async throws(CrispError) {
+        try check("resume", id, try await run(["resume", id]))
+    }
+
+    /// `runtime checkpoint` through CRIU, as CRI-O runs it: file locks carried, the CRIU images in
+    /// `imagePath`, CRIU's log and statistics in `workPath`.
+    public func checkpoint(id: String, imagePath: String, workPath: String, leaveRunning: Bool,
+                           timeout: Duration) async throws(CrispError) {
+        let args = ["checkpoint", "--file-locks", "--image-path", imagePath, "--work-path", workPath]
+            + (leaveRunning ? ["--leave-running"] : []) + [id]
+        let out = try await run(args, timeout: timeout)
+        guard out.status == 0 else {
+            let log = (try? String(contentsOfFile: workPath + "/dump.log", encoding: .utf8))?
+                .split(separator: "\n").filter { $0.contains("Error") }.suffix(3).joined(separator: "; ") ?? ""
+            throw CrispError(.internal, "\(handler.name) checkpoint \(id) failed (exit \(out.status)): \(out.stderrText)"
+                             + (log.isEmpty ? "" : " (CRIU: \(log))"))
+        }
+    }
 }

@@ -50,6 +50,12 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     /// The root filesystem is crisp's own overlay of idmapped layers (a pod with its own user
     /// namespace), mounted under the container's record rather than by storage.
     public var idmappedRootfs: Bool?
+    /// When the container was last checkpointed (nanoseconds), for ContainerStatus verbose info.
+    public var checkpointedAt: Int64?
+    /// Created from a checkpoint archive: the directory its contents were unpacked into, which
+    /// StartContainer restores from (then nil), and whether it was restored.
+    public var restoreFrom: String?
+    public var restored: Bool?
 
     public struct AppliedSecurity: Codable, Sendable, Equatable {
         public var seccompProfile: String

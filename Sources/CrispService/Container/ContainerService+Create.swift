@@ -29,7 +29,12 @@ extension ContainerService {
         }
         var undo: [() async -> Void] = [{ await self.finishReservation(key, keep: false) }]
         do {
-            let image = try await findImage(r.image)
+            var restore: RestoreSource?
+            if r.image.hasPrefix("/") {
+                undo.append { try? FileManager.default.removeItem(atPath: "\(self.recordsDirectory)/\(id.rawValue)") }
+                restore = try await unpackCheckpoint(r.image, id: id, name: r.name, mounts: r.mounts.map(\.containerPath))
+            }
+            let image = try await findImage(restore?.baseImage ?? r.image)
             let handler = try handler(pod.runtimeHandler)
             _ = try await storage.createContainer(CreateContainerOptions(id: id, name: "\(r.name)-\(id.short)", imageID: image.id))
             undo.append { [storage] in try? await storage.removeContainer(id) }
@@ -124,7 +129,14 @@ extension ContainerService {
             options.stdinOnce = r.stdinOnce
             options.terminal = r.tty
             undo.append { [runtime] in try? await runtime.delete(id: id.rawValue, handler: handler) }
-            let created = try await runtime.create(spec: spec, options: options)
+            let createdPID: Int32?
+            if restore != nil {
+                // Its processes come back at StartContainer, from the CRIU images; only the bundle now.
+                try Bundle.write(spec: spec, to: bundle)
+                createdPID = nil
+            } else {
+                createdPID = try await runtime.create(spec: spec, options: options).pid
+            }
             let processJSON = (try? JSONEncoder().encode(spec.process)) ?? Data()
             var record = ContainerRecord(
                 id: id.rawValue, sandboxID: pod.id, name: r.name, attempt: r.attempt, image: r.image,
@@ -134,7 +146,7 @@ extension ContainerService {
                 mounts: r.mounts.map { .init(containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly,
                                                   propagation: $0.propagation,
                                                   recursiveReadOnly: $0.recursiveReadOnly ? true : nil) },
-                createdPID: created.pid,
+                createdPID: createdPID,
                 resources: ContainerRecord.Resources(applied: spec.linux?.resources,
                                                      oomScoreAdj: spec.process?.oomScoreAdj ?? r.resources.oomScoreAdj))
             record.stdin = r.stdin
@@ -144,6 +156,7 @@ extension ContainerService {
                                     appArmorProfile: spec.process?.apparmorProfile ?? "",
                                     selinuxLabel: spec.process?.selinuxLabel ?? "", privileged: r.security.privileged)
             if pod.usernsPath != nil { record.idmappedRootfs = true }
+            record.restoreFrom = restore?.directory
             try persist(record)
             reservations.finish(key, keep: true)
             emit(.created, record)

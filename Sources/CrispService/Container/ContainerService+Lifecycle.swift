@@ -18,6 +18,17 @@ extension ContainerService {
                 throw .failedPrecondition("container \(c.id) is not in the created state; it cannot be started")
             }
             let handler = try handler(c.runtimeHandler)
+            if let from = c.restoreFrom {
+                let pid = try await restoreProcesses(c, handler: handler, from: from)
+                guard var current = containers[c.id], case .created = current.lifecycle else { return }
+                current.lifecycle = .running(pid: pid, startedAt: SandboxService.now())
+                current.restoreFrom = nil
+                current.restored = true
+                try persist(current)
+                try? FileManager.default.removeItem(atPath: from)
+                emit(.started, current)
+                return
+            }
             try await runtime.start(id: c.id, handler: handler)
             let pid: Int32
             if let known = c.createdPID, known > 0 { pid = known } else {

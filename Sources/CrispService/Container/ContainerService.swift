@@ -33,6 +33,9 @@ public actor ContainerService {
     /// The previous cgroup sample per container, for CPU rates.
     var lastSamples: [String: CgroupSample] = [:]
     var capabilityNoticeLogged = false
+    /// `enable_criu_support`, and whether `criu check` has passed once.
+    let criuEnabled: Bool
+    var criuWorks = false
 
     public init(settings: SandboxService.Settings, config: CrispConfiguration, runtime: any OCIRuntime,
                 storage: Storage, sandboxes: SandboxService, events: EventHub = EventHub(),
@@ -45,6 +48,7 @@ public actor ContainerService {
         self.logger = logger
         defaultCapabilities = config.runtime.defaultCapabilities
         pidsLimit = Int64(config.runtime.pidsLimit)
+        criuEnabled = config.runtime.enableCriuSupport
         imageVolumes = config.image.imageVolumes
         logSizeMax = config.runtime.logSizeMax
         cgroups = CgroupReader(host: settings.cgroups)

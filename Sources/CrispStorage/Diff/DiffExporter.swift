@@ -25,7 +25,22 @@ final class DiffExporter {
         let inode: UInt64
     }
 
-    init(writer: TarStreamWriter) { self.writer = writer }
+    /// nil: deletions are written as whiteout files (an OCI layer). Otherwise they are collected
+    /// here instead, as CRI-O's checkpoint archives list them (`deleted.files`): a removed name,
+    /// and an opaque directory (whose old contents are gone), as paths relative to the root.
+    private(set) var deletions: [RawPath]?
+    /// Paths left out with everything below them (bind-mount targets, /proc and the like).
+    private let excluded: [RawPath]
+
+    init(writer: TarStreamWriter, collectDeletions: Bool = false, excluding: [RawPath] = []) {
+        self.writer = writer
+        self.deletions = collectDeletions ? [] : nil
+        self.excluded = excluding
+    }
+
+    private func isExcluded(_ path: RawPath) -> Bool {
+        excluded.contains { path == $0 || path.bytes.starts(with: $0.bytes + [UInt8(ascii: "/")]) }
+    }
 
     func export(_ source: ChangesSource) throws {
         switch source {
@@ -50,13 +65,13 @@ final class DiffExporter {
             guard let st = statAt(dirfd, name) else { continue }  // removed meanwhile
             let type = st.st_mode & Glibc.S_IFMT
             if type == Glibc.S_IFCHR && st.st_rdev == 0 {
-                try writeWhiteout(dir.appending(RawPath(Array(".wh.".utf8) + name.bytes)), like: st)
+                try deleted(path, whiteout: dir.appending(RawPath(Array(".wh.".utf8) + name.bytes)), like: st)
             } else if type == Glibc.S_IFDIR {
                 try writeEntry(dirfd: dirfd, name: name, path: path, st: st)
                 let child = try openDirectory(at: dirfd, name, subject)
                 defer { close(child) }
                 if isOpaque(child) {
-                    try writeWhiteout(path.appending(RawPath(".wh..wh..opq")), like: st)
+                    try deleted(path, whiteout: path.appending(RawPath(".wh..wh..opq")), like: st)
                 }
                 try walkUpper(dirfd: child, dir: path, subject: subject)
             } else {
@@ -103,7 +118,7 @@ final class DiffExporter {
         let present = Set(entries.map(\.name))
         for (name, _) in try sortedEntries(parentFD, subject) where !present.contains(name) {
             guard let st = statAt(parentFD, name) else { continue }
-            try writeWhiteout(dir.appending(RawPath(Array(".wh.".utf8) + name.bytes)), like: st)
+            try deleted(dir.appending(name), whiteout: dir.appending(RawPath(Array(".wh.".utf8) + name.bytes)), like: st)
         }
     }
 
@@ -124,7 +139,17 @@ final class DiffExporter {
 
     // MARK: - entries
 
+    private func deleted(_ path: RawPath, whiteout: RawPath, like st: stat) throws {
+        guard !isExcluded(path) else { return }
+        if deletions != nil {
+            deletions!.append(path)
+        } else {
+            try writeWhiteout(whiteout, like: st)
+        }
+    }
+
     private func writeEntry(dirfd: Int32, name: RawPath, path: RawPath, st: stat) throws {
+        guard !isExcluded(path) else { return }
         try flushPendingDirectories()
         let type = st.st_mode & Glibc.S_IFMT
         if type == Glibc.S_IFSOCK { return }  // a socket cannot be carried in a tar

@@ -1,0 +1,109 @@
+public import CrispCore
+import Foundation
+import Synchronization
+
+/// The state of one pull's layers, as `ImagePuller.pull` reports it to whoever watches.
+public struct PullProgress: Sendable, Equatable {
+    public enum State: Sendable, Equatable {
+        /// Not started: waiting for a download slot, or for the layers below it.
+        case waiting
+        /// Already in the store.
+        case exists
+        case downloading
+        /// Downloaded, verified and applied.
+        case done
+    }
+
+    public struct Layer: Sendable, Equatable {
+        public var digest: CrispCore.Digest
+        public var size: Int64
+        public var received: Int64
+        public var state: State
+    }
+
+    /// Bottom first; empty until the manifest is read.
+    public var layers: [Layer] = []
+
+    public init(layers: [Layer] = []) { self.layers = layers }
+}
+
+/// One pull's progress and its watchers. Every pull has one; pulls of the same reference share
+/// the pull and so the hub (a CRI PullImage and a `crispctl pull` of one image see the same
+/// download). The pipeline finds it through a task-local, so no signature of the pull changes
+/// for it; a watcher that joins late gets the current state at once.
+public final class PullProgressHub: Sendable {
+    @TaskLocal static var current: PullProgressHub?
+
+    private struct State {
+        var progress = PullProgress()
+        var index: [CrispCore.Digest: Int] = [:]
+        var watchers: [UInt64: @Sendable (PullProgress) -> Void] = [:]
+        var next: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// `watcher` is called with the whole state after every change (from the pull's tasks; keep
+    /// it short: buffer the newest and send from elsewhere). Returns the token for `unwatch`.
+    func watch(_ watcher: @escaping @Sendable (PullProgress) -> Void) -> UInt64 {
+        let (token, now) = state.withLock { s in
+            s.next += 1
+            s.watchers[s.next] = watcher
+            return (s.next, s.progress)
+        }
+        watcher(now)
+        return token
+    }
+
+    func unwatch(_ token: UInt64) {
+        _ = state.withLock { $0.watchers.removeValue(forKey: token) }
+    }
+
+    private func update(_ change: (inout State) -> Bool) {
+        let (changed, snapshot, watchers) = state.withLock { s in
+            let changed = change(&s)
+            return (changed, s.progress, Array(s.watchers.values))
+        }
+        if changed { for w in watchers { w(snapshot) } }
+    }
+
+    /// The manifest's layers; `stored` ones are already there.
+    func planned(_ layers: [(digest: CrispCore.Digest, size: Int64)], stored: Set<CrispCore.Digest>) {
+        update { s in
+            s.progress.layers = layers.map { .init(digest: $0.digest, size: $0.size, received: 0, state: stored.contains($0.digest) ? .exists : .waiting) }
+            s.index = Dictionary(layers.enumerated().map { ($1.digest, $0) }, uniquingKeysWith: { a, _ in a })
+            return true
+        }
+    }
+
+    func received(_ digest: CrispCore.Digest, bytes: Int) {
+        update { s in
+            guard let i = s.index[digest] else { return false }
+            s.progress.layers[i].received += Int64(bytes)
+            s.progress.layers[i].state = .downloading
+            return true
+        }
+    }
+
+    /// A download that starts over (a resume the server ignored) counts from zero again.
+    func restarted(_ digest: CrispCore.Digest) {
+        update { s in
+            guard let i = s.index[digest] else { return false }
+            s.progress.layers[i].received = 0
+            return true
+        }
+    }
+
+    func finished(_ digest: CrispCore.Digest) {
+        update { s in
+            guard let i = s.index[digest] else { return false }
+            if s.progress.layers[i].state != .exists {
+                s.progress.layers[i].state = .done
+                s.progress.layers[i].received = max(s.progress.layers[i].received, s.progress.layers[i].size)
+            }
+            return true
+        }
+    }
+}
