@@ -50,10 +50,24 @@ public enum Crisp_V1_Images: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CheckStore" metadata.
+        public enum CheckStore: Sendable {
+            /// Request type for "CheckStore".
+            public typealias Input = Crisp_V1_CheckStoreRequest
+            /// Response type for "CheckStore".
+            public typealias Output = Crisp_V1_CheckStoreResponse
+            /// Descriptor for "CheckStore".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "crisp.v1.Images"),
+                method: "CheckStore",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "crisp.v1.Images" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             PullWithProgress.descriptor,
-            Tag.descriptor
+            Tag.descriptor,
+            CheckStore.descriptor
         ]
     }
 }
@@ -117,6 +131,25 @@ extension Crisp_V1_Images {
             request: GRPCCore.StreamingServerRequest<Crisp_V1_TagRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Crisp_V1_TagResponse>
+
+        /// Handle the "CheckStore" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks the image and container store without changing it: every image whole and
+        /// > matching its digests, every layer with its directory and record.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Crisp_V1_CheckStoreRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Crisp_V1_CheckStoreResponse` messages.
+        func checkStore(
+            request: GRPCCore.StreamingServerRequest<Crisp_V1_CheckStoreRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Crisp_V1_CheckStoreResponse>
     }
 
     /// Service protocol for the "crisp.v1.Images" service.
@@ -164,6 +197,25 @@ extension Crisp_V1_Images {
             request: GRPCCore.ServerRequest<Crisp_V1_TagRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Crisp_V1_TagResponse>
+
+        /// Handle the "CheckStore" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks the image and container store without changing it: every image whole and
+        /// > matching its digests, every layer with its directory and record.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crisp_V1_CheckStoreRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Crisp_V1_CheckStoreResponse` message.
+        func checkStore(
+            request: GRPCCore.ServerRequest<Crisp_V1_CheckStoreRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Crisp_V1_CheckStoreResponse>
     }
 
     /// Simple service protocol for the "crisp.v1.Images" service.
@@ -210,6 +262,25 @@ extension Crisp_V1_Images {
             request: Crisp_V1_TagRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Crisp_V1_TagResponse
+
+        /// Handle the "CheckStore" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks the image and container store without changing it: every image whole and
+        /// > matching its digests, every layer with its directory and record.
+        ///
+        /// - Parameters:
+        ///   - request: A `Crisp_V1_CheckStoreRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Crisp_V1_CheckStoreResponse` to respond with.
+        func checkStore(
+            request: Crisp_V1_CheckStoreRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Crisp_V1_CheckStoreResponse
     }
 }
 
@@ -239,6 +310,17 @@ extension Crisp_V1_Images.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Crisp_V1_Images.Method.CheckStore.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crisp_V1_CheckStoreRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Crisp_V1_CheckStoreResponse>(),
+            handler: { request, context in
+                try await self.checkStore(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -261,6 +343,17 @@ extension Crisp_V1_Images.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Crisp_V1_TagResponse> {
         let response = try await self.tag(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func checkStore(
+        request: GRPCCore.StreamingServerRequest<Crisp_V1_CheckStoreRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Crisp_V1_CheckStoreResponse> {
+        let response = try await self.checkStore(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -294,6 +387,19 @@ extension Crisp_V1_Images.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Crisp_V1_TagResponse> {
         return GRPCCore.ServerResponse<Crisp_V1_TagResponse>(
             message: try await self.tag(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func checkStore(
+        request: GRPCCore.ServerRequest<Crisp_V1_CheckStoreRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Crisp_V1_CheckStoreResponse> {
+        return GRPCCore.ServerResponse<Crisp_V1_CheckStoreResponse>(
+            message: try await self.checkStore(
                 request: request.message,
                 context: context
             ),
@@ -357,6 +463,30 @@ extension Crisp_V1_Images {
             deserializer: some GRPCCore.MessageDeserializer<Crisp_V1_TagResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crisp_V1_TagResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CheckStore" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks the image and container store without changing it: every image whole and
+        /// > matching its digests, every layer with its directory and record.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crisp_V1_CheckStoreRequest` message.
+        ///   - serializer: A serializer for `Crisp_V1_CheckStoreRequest` messages.
+        ///   - deserializer: A deserializer for `Crisp_V1_CheckStoreResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func checkStore<Result>(
+            request: GRPCCore.ClientRequest<Crisp_V1_CheckStoreRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crisp_V1_CheckStoreRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crisp_V1_CheckStoreResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crisp_V1_CheckStoreResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -443,6 +573,41 @@ extension Crisp_V1_Images {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "CheckStore" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks the image and container store without changing it: every image whole and
+        /// > matching its digests, every layer with its directory and record.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Crisp_V1_CheckStoreRequest` message.
+        ///   - serializer: A serializer for `Crisp_V1_CheckStoreRequest` messages.
+        ///   - deserializer: A deserializer for `Crisp_V1_CheckStoreResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func checkStore<Result>(
+            request: GRPCCore.ClientRequest<Crisp_V1_CheckStoreRequest>,
+            serializer: some GRPCCore.MessageSerializer<Crisp_V1_CheckStoreRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Crisp_V1_CheckStoreResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crisp_V1_CheckStoreResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Crisp_V1_Images.Method.CheckStore.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -502,6 +667,36 @@ extension Crisp_V1_Images.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Crisp_V1_TagRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Crisp_V1_TagResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CheckStore" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Checks the image and container store without changing it: every image whole and
+    /// > matching its digests, every layer with its directory and record.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Crisp_V1_CheckStoreRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func checkStore<Result>(
+        request: GRPCCore.ClientRequest<Crisp_V1_CheckStoreRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crisp_V1_CheckStoreResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.checkStore(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Crisp_V1_CheckStoreRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Crisp_V1_CheckStoreResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -571,6 +766,40 @@ extension Crisp_V1_Images.ClientProtocol {
             metadata: metadata
         )
         return try await self.tag(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CheckStore" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Checks the image and container store without changing it: every image whole and
+    /// > matching its digests, every layer with its directory and record.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func checkStore<Result>(
+        _ message: Crisp_V1_CheckStoreRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Crisp_V1_CheckStoreResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Crisp_V1_CheckStoreRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.checkStore(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -45,28 +45,29 @@ public final class PullProgressHub: Sendable {
 
     public init() {}
 
-    /// `watcher` is called with the whole state after every change (from the pull's tasks; keep
-    /// it short: buffer the newest and send from elsewhere). Returns the token for `unwatch`.
+    /// `watcher` is called with the whole state now and after every change (from the pull's
+    /// tasks, under the hub's lock: keep it short, such as yielding to a stream that keeps the
+    /// newest). Returns the token for `unwatch`.
     func watch(_ watcher: @escaping @Sendable (PullProgress) -> Void) -> UInt64 {
-        let (token, now) = state.withLock { s in
+        state.withLock { s in
             s.next += 1
             s.watchers[s.next] = watcher
-            return (s.next, s.progress)
+            watcher(s.progress)
+            return s.next
         }
-        watcher(now)
-        return token
     }
 
     func unwatch(_ token: UInt64) {
         _ = state.withLock { $0.watchers.removeValue(forKey: token) }
     }
 
+    /// Watchers are called under the lock, so each sees the states in order (a late joiner's
+    /// first state can never arrive after a newer one); they must not call back into the hub.
     private func update(_ change: (inout State) -> Bool) {
-        let (changed, snapshot, watchers) = state.withLock { s in
-            let changed = change(&s)
-            return (changed, s.progress, Array(s.watchers.values))
+        state.withLock { s in
+            guard change(&s) else { return }
+            for w in s.watchers.values { w(s.progress) }
         }
-        if changed { for w in watchers { w(snapshot) } }
     }
 
     /// The manifest's layers; `stored` ones are already there.

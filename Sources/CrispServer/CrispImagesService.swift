@@ -2,6 +2,7 @@ import CRIAPI
 import CrispCore
 import CrispImage
 public import CrispService
+import CrispStorage
 public import GRPCCore
 import SwiftProtobuf
 
@@ -22,6 +23,21 @@ public struct CrispImagesService: RegistrableRPCService {
             let id = try await images.tag(r.source, as: r.target)
             return Crisp_V1_TagResponse.with { $0.imageRef = id.description }
         }
+        router.unary(M.CheckStore.descriptor) { (_: Crisp_V1_CheckStoreRequest, _) in
+            let report = try await images.checkStore()
+            return Crisp_V1_CheckStoreResponse.with {
+                $0.images = Int64(report.images)
+                $0.layers = Int64(report.layers)
+                $0.containers = Int64(report.containers)
+                $0.findings = report.findings.map { f in
+                    Crisp_V1_StoreFinding.with {
+                        $0.severity = f.severity.rawValue
+                        $0.subject = f.subject
+                        $0.problem = f.problem
+                    }
+                }
+            }
+        }
         router.unimplemented(M.descriptors)
     }
 
@@ -40,19 +56,16 @@ public struct CrispImagesService: RegistrableRPCService {
             defer { continuation.finish() }
             return try await images.pull(image, credentials: credentials) { continuation.yield($0) }
         }
-        do {
-            var last = PullProgress()
-            for await state in states {
-                last = state
-                try await writer.write(Self.message(state))
-            }
-            var final = Self.message(last)
-            final.imageRef = try await pull.value.description
-            try await writer.write(final)
-        } catch {
-            pull.cancel()
-            throw error
+        // A client that goes away does not stop the pull: a PullImage of the same image may
+        // share it, and the image is wanted anyway (CRI-O's pulls go on the same way).
+        var last = PullProgress()
+        for await state in states {
+            last = state
+            try await writer.write(Self.message(state))
         }
+        var final = Self.message(last)
+        final.imageRef = try await pull.value.description
+        try await writer.write(final)
     }
 
     static func message(_ p: PullProgress) -> Crisp_V1_PullProgress {

@@ -69,6 +69,11 @@ public final class ImageManager: Sendable {
         return try await puller.pull(ref, options: PullOptions(credentials: credentials), progress: progress).id
     }
 
+    /// The store check (`crispctl check`): see `Storage.check`.
+    public func checkStore() async throws -> StoreCheckReport {
+        try await storage.check()
+    }
+
     /// Gives the image `source` names (a reference or an id) the name `target` too; the name
     /// moves from whatever image had it. Returns the image's id.
     public func tag(_ source: String, as target: String) async throws -> CrispCore.Digest {

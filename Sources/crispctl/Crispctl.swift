@@ -12,7 +12,7 @@ struct Crispctl: AsyncParsableCommand {
         commandName: "crispctl",
         abstract: "Talk to a running crispd.",
         subcommands: [Version.self, Status.self, ConfigCheck.self, Ps.self, Pods.self, Images.self, Inspect.self, Logs.self, Stats.self, Run.self,
-                      Pull.self, Rmi.self, Tag.self, Prune.self, Checkpoint.self, Stop.self, Rm.self, Stopp.self, Rmp.self, Exec.self, Attach.self, PortForward.self])
+                      Pull.self, Rmi.self, Tag.self, Prune.self, Check.self, Checkpoint.self, Stop.self, Rm.self, Stopp.self, Rmp.self, Exec.self, Attach.self, PortForward.self])
 
     struct Endpoint: ParsableArguments {
         @Option(help: "Path of crispd's CRI socket.") var socket = "/run/crisp/crisp.sock"

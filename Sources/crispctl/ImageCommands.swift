@@ -78,6 +78,29 @@ extension Crispctl {
     }
 }
 
+extension Crispctl {
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the image and container store: every image whole and matching its digests, every layer with its directory.",
+            discussion: "Exits 0 when nothing is damaged (notices are only reported), 1 when something is.")
+        @OptionGroup var endpoint: Endpoint
+        @Option(name: .shortAndLong, help: "table, json or yaml.") var output: OutputOptions.Format = .table
+
+        func run() async throws {
+            let report = try await exitOnRPCError {
+                try await endpoint.crispImages { try await $0.checkStore(Crisp_V1_CheckStoreRequest()) }
+            }
+            if output != .table {
+                try StructuredOutput.print([report], as: output)
+            } else {
+                print("checked \(report.images) images, \(report.layers) layers, \(report.containers) containers")
+                for f in report.findings { print("\(f.severity): \(f.subject): \(f.problem)") }
+            }
+            if report.findings.contains(where: { $0.severity == "error" }) { throw ExitCode(1) }
+        }
+    }
+}
+
 /// Draws pull progress: on a terminal, one line per layer redrawn in place (bar, bytes, total,
 /// rate); otherwise a line when a layer starts and when it is done, so logs stay readable.
 final class PullDisplay: Sendable {

@@ -19,7 +19,7 @@ extension Crispctl {
             let list = try await exitOnRPCError { try await endpoint.runtime { [r] in try await $0.listContainers(r).containers } }
                 .sorted { $0.createdAt > $1.createdAt }
             if format.quiet { return list.forEach { print($0.id) } }
-            if format.output == .json { return try JSONOutput.print(list) }
+            if format.output != .table { return try StructuredOutput.print(list, as: format.output) }
             Table.print(header: ["CONTAINER", "IMAGE", "CREATED", "STATE", "NAME", "ATTEMPT", "POD ID"],
                         rows: list.map { c in
                             [Table.short(c.id), c.image.image, Table.age(c.createdAt), Self.state(c.state), c.metadata.name,
@@ -47,7 +47,7 @@ extension Crispctl {
                 try await endpoint.runtime { try await $0.listPodSandbox(Runtime_V1_ListPodSandboxRequest()).items }
             }.sorted { $0.createdAt > $1.createdAt }
             if format.quiet { return list.forEach { print($0.id) } }
-            if format.output == .json { return try JSONOutput.print(list) }
+            if format.output != .table { return try StructuredOutput.print(list, as: format.output) }
             Table.print(header: ["POD ID", "CREATED", "STATE", "NAME", "NAMESPACE", "ATTEMPT", "RUNTIME"],
                         rows: list.map { p in
                             [Table.short(p.id), Table.age(p.createdAt), p.state == .sandboxReady ? "Ready" : "NotReady",
@@ -67,7 +67,7 @@ extension Crispctl {
                 try await endpoint.images { try await $0.listImages(Runtime_V1_ListImagesRequest()).images }
             }
             if format.quiet { return list.forEach { print($0.id) } }
-            if format.output == .json { return try JSONOutput.print(list) }
+            if format.output != .table { return try StructuredOutput.print(list, as: format.output) }
             var rows: [[String]] = []
             for image in list {
                 let id = String(image.id.split(separator: ":").last?.prefix(13) ?? "")
@@ -84,8 +84,9 @@ extension Crispctl {
 
     struct Inspect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show a container, pod or image in full (JSON), with crispd's verbose information.")
+            abstract: "Show a container, pod or image in full (JSON or YAML), with crispd's verbose information.")
         @OptionGroup var endpoint: Endpoint
+        @Option(name: .shortAndLong, help: "json or yaml.") var output: OutputOptions.Format = .json
         @Argument(help: "Container or pod id (or unique prefix), or an image reference or id.") var target: String
 
         func run() async throws {
@@ -93,10 +94,10 @@ extension Crispctl {
             // A container first, then a pod, then an image: ids of the three never collide.
             if let c = try? await endpoint.runtime({ rt in
                 try await rt.containerStatus(Runtime_V1_ContainerStatusRequest.with { $0.containerID = t; $0.verbose = true })
-            }) { return try JSONOutput.print([c]) }
+            }) { return try StructuredOutput.print([c], as: output) }
             if let p = try? await endpoint.runtime({ rt in
                 try await rt.podSandboxStatus(Runtime_V1_PodSandboxStatusRequest.with { $0.podSandboxID = t; $0.verbose = true })
-            }) { return try JSONOutput.print([p]) }
+            }) { return try StructuredOutput.print([p], as: output) }
             let i = try await exitOnRPCError {
                 try await endpoint.images { im in
                     try await im.imageStatus(Runtime_V1_ImageStatusRequest.with { $0.image.image = t; $0.verbose = true })
@@ -106,7 +107,7 @@ extension Crispctl {
                 FileHandle.standardError.write(Data("crispctl: no container, pod or image \(t) (NotFound)\n".utf8))
                 throw ExitCode(3)
             }
-            try JSONOutput.print([i])
+            try StructuredOutput.print([i], as: output)
         }
     }
 }

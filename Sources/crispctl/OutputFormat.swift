@@ -3,12 +3,13 @@ import Foundation
 import Glibc
 import GRPCCore
 import SwiftProtobuf
+import Yams
 
-/// How list and inspect commands print: a table sized to the terminal, JSON for scripts, or
-/// bare ids (`-q`).
+/// How list and inspect commands print: a table sized to the terminal, JSON or YAML for scripts,
+/// or bare ids (`-q`).
 struct OutputOptions: ParsableArguments {
-    enum Format: String, ExpressibleByArgument { case table, json }
-    @Option(name: .shortAndLong, help: "table or json.") var output: Format = .table
+    enum Format: String, ExpressibleByArgument { case table, json, yaml }
+    @Option(name: .shortAndLong, help: "table, json or yaml.") var output: Format = .table
     @Flag(name: .shortAndLong, help: "Print ids only.") var quiet = false
 }
 
@@ -52,13 +53,41 @@ enum Table {
     static func short(_ id: String) -> String { String(id.prefix(13)) }
 }
 
-enum JSONOutput {
-    /// Protobuf's canonical JSON (lowerCamelCase names), pretty-printed. As in crictl's, fields
-    /// at their zero value are left out (a ready pod has no `state`: SANDBOX_READY is 0).
-    static func print<M: SwiftProtobuf.Message>(_ messages: [M]) throws {
+enum StructuredOutput {
+    /// Protobuf's canonical JSON (lowerCamelCase names), pretty-printed, or the same tree as
+    /// YAML. As in crictl's, fields at their zero value are left out (a ready pod has no
+    /// `state`: SANDBOX_READY is 0).
+    static func print<M: SwiftProtobuf.Message>(_ messages: [M], as format: OutputOptions.Format) throws {
         let items = try messages.map { try JSONSerialization.jsonObject(with: Data($0.jsonString().utf8)) }
+        if format == .yaml {
+            Swift.print(try Yams.serialize(node: try yamlNode(items), sortKeys: true), terminator: "")
+            return
+        }
         let data = try JSONSerialization.data(withJSONObject: items, options: [.prettyPrinted, .sortedKeys])
         Swift.print(String(decoding: data, as: UTF8.self))
+    }
+
+    /// A JSON value as a YAML node; strings that would read back as numbers or booleans are
+    /// quoted by Yams's own representation of String.
+    static func yamlNode(_ value: Any) throws -> Node {
+        switch value {
+        case let d as [String: Any]:
+            return Node.mapping(Node.Mapping(try d.keys.sorted().map { (Node($0), try yamlNode(d[$0]!)) }))
+        case let a as [Any]:
+            return Node.sequence(Node.Sequence(try a.map(yamlNode)))
+        case let s as String:
+            return try s.represented()
+        case let b as Bool:
+            return try b.represented()
+        case let i as Int:
+            return try i.represented()
+        case let d as Double:
+            return try d.represented()
+        case let n as NSNumber:
+            return Node(n.stringValue)
+        default:
+            return Node("null", Tag(.null))
+        }
     }
 }
 

@@ -26,8 +26,8 @@ extension Crispctl {
                     .sorted { $0.attributes.metadata.name < $1.attributes.metadata.name }
                 if format.quiet {
                     wanted.forEach { print($0.attributes.id) }
-                } else if format.output == .json {
-                    try JSONOutput.print(wanted)
+                } else if format.output != .table {
+                    try StructuredOutput.print(wanted, as: format.output)
                 } else {
                     if tty && !noStream { print("\u{1B}[H\u{1B}[2J", terminator: "") }
                     Table.print(header: ["CONTAINER", "NAME", "CPU %", "MEM", "DISK", "INODES"], rows: wanted.map(Self.row))

@@ -48,6 +48,10 @@ import Testing
             let json = try await Self.run(socket, ["ps", "-o", "json"])
             let items = try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]]
             #expect(items?.first?["id"] as? String == id)
+            let yaml = try await Self.run(socket, ["ps", "-o", "yaml"])
+            #expect(yaml.out.hasPrefix("- ") && yaml.out.contains("id: \(id)\n") && yaml.out.contains("name: talker"), "\(yaml.out)")
+            let inspectYAML = try await Self.run(socket, ["inspect", "-o", "yaml", id])
+            #expect(inspectYAML.code == 0 && inspectYAML.out.contains("state: CONTAINER_RUNNING"), "\(inspectYAML.out.prefix(400))")
             #expect(try await Self.run(socket, ["pods", "-q"]).out == pod.id + "\n")
             #expect(try await Self.run(socket, ["images"]).out.contains("localhost/busybox"))
 
@@ -137,6 +141,12 @@ import Testing
         #expect(images.out.contains("test/renamed") && images.out.contains("test/progress"), "\(images.out)")
         let missing = try await Self.run(socket, ["tag", "\(registry.host)/test/none:1", "\(registry.host)/test/x:1"])
         #expect(missing.code == 3, "\(missing)")
+
+        let check = try await Self.run(socket, ["check"])
+        #expect(check.code == 0 && check.out.hasPrefix("checked 1 images, 2 layers, 0 containers"), "\(check)")
+        let checkYAML = try await Self.run(socket, ["check", "-o", "yaml"])
+        // Protobuf's JSON mapping writes 64-bit numbers as strings; YAML keeps them so.
+        #expect(checkYAML.out.contains("images: '1'"), "\(checkYAML.out)")
 
         let pruned = try await Self.run(socket, ["prune"])
         #expect(pruned.code == 0 && pruned.out.contains("Deleted"), "\(pruned)")
