@@ -297,6 +297,7 @@ let package = Package(
                 "CRIAPI", "CrispCore", "CrispConfig", "CrispOS", "CrispRuntime", "CrispStorage", "CrispTestSupport", "RegistryTestSupport",
                 "CrispStreaming",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             ],

@@ -24,7 +24,8 @@ extension Spawn {
     /// `cap` bytes; the rest is drained so the child never blocks), and races the child's exit
     /// against `timeout`. When the time is up, `onTimeout` runs first — the child may have started
     /// processes of its own (runc exec's container process) that must go while it can still reap
-    /// them; the child gets 2 s to exit — then the child is killed (SIGKILL, by PID). A cancelled
+    /// them; the child gets 2 s to exit — then `onTimeout` runs once more (for what the child
+    /// started meanwhile) and the child is killed (SIGKILL, by PID). A cancelled
     /// caller kills the child at once. Either way the child is reaped before this returns.
     public static func run(_ o: Options, stdin: [UInt8]? = nil, timeout: Duration? = nil, cap: Int = 16 << 20,
                            onTimeout: (@Sendable () -> Void)? = nil) async throws(CrispError) -> Output {
@@ -78,7 +79,12 @@ extension Spawn {
                     } else {
                         child.signal(SIGKILL)
                     }
-                case .graceOver, .cancelled:
+                case .graceOver:
+                    // Asked again: what the child started late in the grace period (runc exec writes
+                    // its process's pid file only once the process runs) must not outlive it.
+                    onTimeout?()
+                    child.signal(SIGKILL)
+                case .cancelled:
                     child.signal(SIGKILL)
                 }
             }

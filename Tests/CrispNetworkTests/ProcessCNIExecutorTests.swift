@@ -47,7 +47,9 @@ import Testing
                 pluginType: "hang", pluginPath: dir.path + "/bin/hang", command: .add, cniEnvironment: [:], stdin: [],
                 timeout: .milliseconds(300)))
         } throws: { ($0 as! CrispError).code == .deadlineExceeded }
-        #expect(ContinuousClock.now - start < .seconds(10))
+        // Killed, not waited out (the plugin sleeps 30 s). The bound is loose: on a loaded 2-core
+        // host the whole suite starting at once has delayed the 300 ms timer by seconds.
+        #expect(ContinuousClock.now - start < .seconds(25))
     }
 
     @Test func chainRunnerSurfacesARealPluginsErrorObject() async throws {
