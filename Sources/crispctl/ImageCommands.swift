@@ -106,6 +106,8 @@ extension Crispctl {
 final class PullDisplay: Sendable {
     private struct State {
         var drawn = 0
+        var lastDraw = Date.distantPast
+        var lastStates: [Crisp_V1_LayerState] = []
         var started: [String: Date] = [:]
         var announced: [String: Crisp_V1_LayerState] = [:]
     }
@@ -155,6 +157,12 @@ final class PullDisplay: Sendable {
                 }
             }
             guard terminal else { return }
+            // About ten frames a second: crispd sends a state per chunk received, and a terminal
+            // need not redraw that often; a layer changing state, and the last state, always show.
+            let states = p.layers.map(\.state)
+            if states == s.lastStates && p.imageRef.isEmpty && now.timeIntervalSince(s.lastDraw) < 0.1 { return }
+            s.lastStates = states
+            s.lastDraw = now
             // Back to the first line drawn last time, then every line cleared and drawn again.
             var out = s.drawn > 0 ? "\u{1B}[\(s.drawn)A" : ""
             for line in lines { out += "\u{1B}[2K\r" + line + "\n" }
