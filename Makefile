@@ -8,7 +8,7 @@ RELEASE_BIN = .build/release
 # (scripts/crispd.order); every release build uses the same flags, or SwiftPM rebuilds everything.
 export RELEASE_FLAGS := -c release -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections
 
-.PHONY: all deps build build-debug pause run test bench generate docs clean install uninstall
+.PHONY: all deps build build-debug pause run test bench stress generate docs clean install uninstall
 
 all: build
 
@@ -52,6 +52,14 @@ test: deps
 # Benchmarks: every scripts/bench-*.sh, each prints a table with the ratio to its target.
 bench: deps
 	@for b in scripts/bench-*.sh; do [ -e "$$b" ] || continue; echo "== $$b"; bash "$$b" || exit 1; done
+
+# The reliability suite at full size against the release crispd (issue 16): 200 kill -9 cycles
+# under a random workload, each followed by the store check and the leak checks. `make test`
+# runs the same scenarios at their quick size (20 kills).
+stress: build
+	$(SWIFT) build --build-tests
+	$(MAKE) pause DIR=.build/debug
+	CRISP_STRESS=full CRISPD_BIN=$(CURDIR)/.build/release/crispd $(SWIFT) test --skip-build --filter 'IntegrationTests.StressKillTests'
 
 # Regenerates Sources/CRIAPI from Protos/ (installs protoc, builds the two plugins). CI never runs it.
 generate:

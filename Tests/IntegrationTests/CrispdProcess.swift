@@ -112,6 +112,14 @@ final class CrispdProcess: @unchecked Sendable {
 
     deinit { stop() }
 
+    /// Runs `body` with a client of crisp's own image API (crisp.v1.Images) on this crispd.
+    func withCrispImages<R: Sendable>(_ body: @Sendable (Crisp_V1_Images.Client<HTTP2ClientTransport.Posix>) async throws -> R) async throws -> R {
+        try await withGRPCClient(transport: .http2NIOPosix(target: .unixDomainSocket(path: socket),
+                                                           transportSecurity: .plaintext)) { client in
+            try await body(Crisp_V1_Images.Client(wrapping: client))
+        }
+    }
+
     /// Runs `body` with RuntimeService and ImageService clients connected to this crispd.
     func withClients<R: Sendable>(
         _ body: @Sendable (Runtime_V1_RuntimeService.Client<HTTP2ClientTransport.Posix>,

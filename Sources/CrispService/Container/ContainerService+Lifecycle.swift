@@ -85,6 +85,8 @@ extension ContainerService {
             do {
                 _ = try await storage.unmountContainer(cid, force: true)
                 try await storage.removeContainer(cid)
+            } catch let e as CrispError where e.code == .notFound {
+                // Already gone: a crash came between storage's removal and the record's.
             } catch {
                 throw error as? CrispError ?? CrispError(.internal, "removing the root filesystem of \(c.id) failed: \(error)")
             }

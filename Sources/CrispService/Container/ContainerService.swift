@@ -107,18 +107,43 @@ public actor ContainerService {
         containers.values.filter { $0.sandboxID == sandboxID }.map(\.id)
     }
 
+    /// Loads the records, and removes what creates a crash cut short left behind: a record
+    /// directory without its record (the bundle and maybe a runtime container under conmon were
+    /// made, the record not yet written), and storage containers no record names. Runs before
+    /// crispd serves, so no create is in flight.
     public func restore(exits: ExitTracker) async {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: recordsDirectory)) ?? []
+        var interrupted: Set<String> = []
         for id in names {
             guard let data = FileManager.default.contents(atPath: "\(recordsDirectory)/\(id)/container.json"),
                   let c = try? JSONDecoder().decode(ContainerRecord.self, from: data) else {
-                logger.warning("skipping unreadable container record", metadata: ["container": "\(id)"])
+                interrupted.insert(id)
                 continue
             }
             containers[c.id] = c
             reservations.restore(c.reservationKey, for: c.id)
             if let e = await exits.exit(of: c.id) { exited(e) }
         }
+        // The pods' infra containers are the sandbox service's own.
+        for s in (try? await storage.containers()) ?? [] where containers[s.id.rawValue] == nil && !s.name.hasPrefix("k8s_POD_infra_") {
+            interrupted.insert(s.id.rawValue)
+        }
+        for id in interrupted.sorted() { await discardInterruptedCreate(id) }
         if !containers.isEmpty { logger.info("restored containers", metadata: ["count": "\(containers.count)"]) }
+    }
+
+    /// Everything a create may have made for `id`: the runtime's container (whichever handler
+    /// made it; deleting kills its process, and conmon then exits), the root filesystem, the
+    /// record directory and an exit file.
+    func discardInterruptedCreate(_ id: String) async {
+        for handler in settings.handlers.values { try? await runtime.delete(id: id, handler: handler) }
+        unmountIdmappedRootfs(id)
+        if let cid = try? ContainerID(parsing: id) {
+            _ = try? await storage.unmountContainer(cid, force: true)
+            try? await storage.removeContainer(cid)
+        }
+        try? FileManager.default.removeItem(atPath: "\(recordsDirectory)/\(id)")
+        try? FileManager.default.removeItem(atPath: settings.exitDirectory + "/" + id)
+        logger.notice("removed what an interrupted CreateContainer left", metadata: ["container": "\(id)"])
     }
 }

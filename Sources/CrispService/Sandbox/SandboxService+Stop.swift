@@ -116,15 +116,19 @@ extension SandboxService {
     }
 
     /// Rebuilds the registry from disk after a (re)start: records are read; a pod whose infra
-    /// process or pinned namespaces are gone (a reboot) is marked not ready.
+    /// process or pinned namespaces are gone (a reboot) is marked not ready; and what a
+    /// RunPodSandbox a crash cut short made before its record was written is removed. Runs
+    /// before crispd serves, so no RunPodSandbox is in flight.
     public func restore() async {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: recordsDirectory)) ?? []
+        var interrupted = Set((try? FileManager.default.contentsOfDirectory(atPath: settings.runRoot + "/sandboxes")) ?? [])
         for id in names {
             guard let data = FileManager.default.contents(atPath: recordPath(id)),
                   var s = try? JSONDecoder().decode(Sandbox.self, from: data) else {
-                logger.warning("skipping unreadable pod record", metadata: ["pod": "\(id)"])
+                interrupted.insert(id)
                 continue
             }
+            interrupted.remove(s.id)
             if s.state == .ready {
                 var alive = [s.ipcnsPath, s.utsnsPath, s.netnsPath, s.usernsPath].allSatisfy { path in
                     path.map(Self.isPinnedNamespace) ?? true
@@ -141,6 +145,22 @@ extension SandboxService {
             reservations.restore(s.metadata.key, for: s.id)
             if let level = s.mcsLevel { settings.security.mcs.claim(level) }
         }
+        for id in interrupted.sorted() where sandboxes[id] == nil { await discardInterruptedRun(id) }
         if !sandboxes.isEmpty { logger.info("restored pods", metadata: ["count": "\(sandboxes.count)"]) }
+    }
+
+    /// Everything a RunPodSandbox may have made for `id` before its record: the infra container
+    /// and its root filesystem, the shm mount, the pinned namespaces, the CNI attachment (DEL
+    /// from the cached result frees the IP) and the pod's directories.
+    func discardInterruptedRun(_ id: String) async {
+        for handler in settings.handlers.values { try? await runtime.delete(id: id, handler: handler) }
+        await infraImages?.release(podID: id)
+        let runDirectory = settings.runRoot + "/sandboxes/" + id
+        try? Mounts.unmount(runDirectory + "/shm", detach: true)
+        try? await network?.tearDown(podID: id)
+        try? await namespaces?.remove(name: "crisp-" + id, kinds: Set(PinnsNamespaces.Kind.allCases))
+        try? FileManager.default.removeItem(atPath: runDirectory)
+        try? FileManager.default.removeItem(atPath: recordsDirectory + "/" + id)
+        logger.notice("removed what an interrupted RunPodSandbox left", metadata: ["pod": "\(id)"])
     }
 }
