@@ -14,6 +14,8 @@ extension Crispctl {
         @OptionGroup var endpoint: Endpoint
         @Flag(name: .shortAndLong, help: "Keep printing what the container writes (until interrupted).") var follow = false
         @Option(help: "Only the last N lines.") var tail: Int?
+        @Option(help: "Only lines written since a time (RFC 3339, e.g. 2026-11-30T12:00:00Z) or for a duration (e.g. 90s, 10m, 1h30m).")
+        var since: String?
         @Flag(name: .long, help: "Prefix each line with its timestamp.") var timestamps = false
         @Argument(help: "Container id (or unique prefix).") var container: String
 
@@ -31,6 +33,15 @@ extension Crispctl {
             var carry = [UInt8]()
             let first = Array(handle.readDataToEndOfFile())
             var lines = Self.completeLines(first, carry: &carry)
+            if let since {
+                guard let start = Self.startTime(since) else {
+                    FileHandle.standardError.write(Data("crispctl: --since \(since) is neither an RFC 3339 time nor a duration such as 10m\n".utf8))
+                    throw ExitCode(4)
+                }
+                lines = lines.filter { line in
+                    Self.timestamp(of: line).map { $0 >= start } ?? true
+                }
+            }
             if let tail { lines = Array(lines.suffix(max(tail, 0))) }
             emit(lines)
             guard follow else { return }
@@ -58,6 +69,45 @@ extension Crispctl {
         }
 
         func emit(_ lines: [[UInt8]]) { Self.print(lines, timestamps: timestamps) }
+
+        /// `--since`: an RFC 3339 time, or a duration before now in Go's notation (h, m, s, ms).
+        static func startTime(_ text: String, now: Date = Date()) -> Date? {
+            if let date = time(text) { return date }
+            var seconds = 0.0, number = "", unit = "", rest = Substring(text)
+            guard !rest.isEmpty else { return nil }
+            while let c = rest.first {
+                if c.isNumber || c == "." {
+                    if !unit.isEmpty {
+                        guard let factor = ["h": 3600.0, "m": 60, "s": 1, "ms": 0.001][unit], let n = Double(number) else { return nil }
+                        seconds += n * factor
+                        number = ""
+                        unit = ""
+                    }
+                    number.append(c)
+                } else {
+                    unit.append(c)
+                }
+                rest = rest.dropFirst()
+            }
+            guard let factor = ["h": 3600.0, "m": 60, "s": 1, "ms": 0.001][unit], let n = Double(number) else { return nil }
+            return now.addingTimeInterval(-(seconds + n * factor))
+        }
+
+        /// The time at the start of a CRI log line (RFC 3339 with nanoseconds and a zone).
+        static func timestamp(of line: [UInt8]) -> Date? {
+            guard let space = line.firstIndex(of: UInt8(ascii: " ")) else { return nil }
+            return time(String(decoding: line[..<space], as: UTF8.self))
+        }
+
+        static func time(_ text: String) -> Date? {
+            // ISO8601DateFormatter takes no nanoseconds: the fraction is parsed apart.
+            var whole = text, fraction = 0.0
+            if let dot = text.firstIndex(of: "."), let zone = text[dot...].firstIndex(where: { $0 == "Z" || $0 == "+" || $0 == "-" }) {
+                fraction = Double("0" + text[dot..<zone]) ?? 0
+                whole = String(text[..<dot] + text[zone...])
+            }
+            return ISO8601DateFormatter().date(from: whole)?.addingTimeInterval(fraction)
+        }
 
         /// Splits at newlines; a trailing partial line waits in `carry` for the rest.
         static func completeLines(_ bytes: [UInt8], carry: inout [UInt8]) -> [[UInt8]] {

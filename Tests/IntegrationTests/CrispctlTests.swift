@@ -40,6 +40,9 @@ import Testing
             }
             #expect(logged)
             #expect(try await Self.run(socket, ["logs", "--tail", "1", String(id.prefix(12))]).out == "world\n")
+            #expect(try await Self.run(socket, ["logs", "--since", "1h", id]).out == "hello\nworld\n")
+            #expect(try await Self.run(socket, ["logs", "--since", "2100-01-01T00:00:00Z", id]).out.isEmpty)
+            #expect(try await Self.run(socket, ["logs", "--since", "yesterday", id]).code == 4)
 
             let ps = try await Self.run(socket, ["ps", "-q"])
             #expect(ps.code == 0 && ps.out == id + "\n", "\(ps)")
