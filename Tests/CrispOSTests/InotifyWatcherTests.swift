@@ -31,7 +31,9 @@ struct InotifyWatcherTests {
         let wait = await runOnThread { watcher.next(timeout: .milliseconds(200)) }
         let took = ContinuousClock.now - start
         #expect(wait == .timedOut)
-        #expect(took >= .milliseconds(200) && took < .seconds(5))
+        // The upper bound only shows that the wait ends: with the whole suite starting at once on
+        // two cores, getting back onto the cooperative pool has taken over 5 s.
+        #expect(took >= .milliseconds(200) && took < .seconds(30))
     }
 
     @Test("stop wakes a waiting thread, and later waits return at once")
