@@ -108,7 +108,7 @@ extension Storage {
         report.containers = containers.count
         let imageIDs = Set(images.map(\.id))
         for c in containers {
-            if try metadata.chain(c.layerID).first?.id != c.layerID {
+            if byID[c.layerID] == nil {
                 error("container \(c.id)", "its layer \(c.layerID) is missing")
             }
             if !imageIDs.contains(c.imageID) {

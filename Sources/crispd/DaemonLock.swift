@@ -23,12 +23,10 @@ final class DaemonLock: Sendable {
             // failing a restart that a supervisor made at once.
             if e == EWOULDBLOCK, let pid = Int32(holder), kill(pid, 0) != 0 && errno == ESRCH {
                 let deadline = ContinuousClock.now + .seconds(10)
-                while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                    e = errno
-                    if e != EWOULDBLOCK || ContinuousClock.now >= deadline { break }
+                while e == EWOULDBLOCK && ContinuousClock.now < deadline {
                     usleep(20_000)
+                    e = flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : errno
                 }
-                if flock(fd, LOCK_EX | LOCK_NB) == 0 { e = 0 }
             }
             if e != 0 {
                 close(fd)

@@ -35,14 +35,14 @@ extension ContainerService {
                 throw CrispError(.internal, "reading the spec of container \(c.id) from \(c.bundle) failed: \(error.localizedDescription)")
             }
             let spec = try? JSONDecoder().decode(RuntimeSpec.self, from: specData)
-            try writeDump(specData, to: work + "/" + CheckpointArchive.specDump)
+            try AtomicFile.write(specData, to: work + "/" + CheckpointArchive.specDump, durable: false)
             let now = SandboxService.now()
             let config = CheckpointArchive.Config(
                 id: c.id, name: c.name, rootfsImage: c.userSpecifiedImage ?? c.image, rootfsImageRef: c.imageID,
                 rootfsImageName: c.userSpecifiedImage ?? c.image, runtime: c.runtimeHandler,
                 createdTime: CheckpointArchive.time(nanoseconds: c.createdAt), checkpointedTime: CheckpointArchive.time(nanoseconds: now),
                 restoredTime: CheckpointArchive.zeroTime, restored: false)
-            try writeDump(try encode(config), to: work + "/" + CheckpointArchive.configDump)
+            try Bundle.writeJSON(config, to: work + "/" + CheckpointArchive.configDump, durable: false)
             let binds = spec.map(CheckpointArchive.bindMounts(of:)) ?? []
             let bindEntries = binds.compactMap { m -> CheckpointArchive.BindMount? in
                 guard let source = m.source, let attributes = try? FileManager.default.attributesOfItem(atPath: source) else { return nil }
@@ -50,7 +50,7 @@ extension ContainerService {
                 return .init(source: source, destination: m.destination, fileType: isDirectory ? "directory" : "file",
                              permissions: (attributes[.posixPermissions] as? NSNumber)?.uint32Value ?? 0o755)
             }
-            if !bindEntries.isEmpty { try writeDump(try encode(bindEntries), to: work + "/" + CheckpointArchive.bindMounts) }
+            if !bindEntries.isEmpty { try Bundle.writeJSON(bindEntries, to: work + "/" + CheckpointArchive.bindMounts, durable: false) }
 
             // Paused, so the memory images and the file changes are of one moment.
             try await runtime.pause(id: c.id, handler: handler)
@@ -68,7 +68,7 @@ extension ContainerService {
                 } catch {
                     throw error as? CrispError ?? CrispError(.internal, "exporting the changes of container \(c.id) failed", cause: error)
                 }
-                if !diff.deleted.isEmpty { try writeDump(try encode(diff.deleted), to: work + "/" + CheckpointArchive.deletedFiles) }
+                if !diff.deleted.isEmpty { try Bundle.writeJSON(diff.deleted, to: work + "/" + CheckpointArchive.deletedFiles, durable: false) }
             } catch {
                 try? await runtime.resume(id: c.id, handler: handler)
                 throw error as? CrispError ?? CrispError(.internal, "checkpointing container \(c.id) failed", cause: error)
@@ -119,20 +119,6 @@ extension ContainerService {
             let why = String(cString: strerror(errno))
             unlink(temporary)
             throw CrispError(.internal, "cannot move the checkpoint archive into place at \(location): \(why)")
-        }
-    }
-
-    func writeDump(_ data: Data, to path: String) throws(CrispError) {
-        do { try data.write(to: URL(fileURLWithPath: path)) } catch {
-            throw CrispError(.internal, "writing \(path) failed: \(error.localizedDescription)")
-        }
-    }
-
-    func encode(_ value: some Encodable) throws(CrispError) -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        do { return try encoder.encode(value) } catch {
-            throw CrispError(.internal, "encoding checkpoint metadata failed: \(error)")
         }
     }
 }

@@ -121,13 +121,8 @@ extension ContainerService {
                 : (pod.logDirectory.isEmpty ? r.logPath : pod.logDirectory + "/" + r.logPath)
             try? FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent,
                                                      withIntermediateDirectories: true)
-            var options = Conmon.CreateOptions(id: id.rawValue, name: "k8s_\(r.name)_\(pod.metadata.name)_\(pod.metadata.namespace)_\(pod.metadata.uid)_\(r.attempt)",
-                                               handler: handler, bundle: bundle, exitDirectory: settings.exitDirectory,
-                                               logPath: logPath, socketDirectory: settings.runRoot + "/attach")
-            options.logSizeMax = logSizeMax
-            options.stdin = r.stdin
-            options.stdinOnce = r.stdinOnce
-            options.terminal = r.tty
+            let options = conmonOptions(id: id.rawValue, name: r.name, attempt: r.attempt, pod: pod, handler: handler, bundle: bundle,
+                                        logPath: logPath, stdin: r.stdin, stdinOnce: r.stdinOnce, terminal: r.tty)
             undo.append { [runtime] in try? await runtime.delete(id: id.rawValue, handler: handler) }
             let createdPID: Int32?
             if restore != nil {
@@ -169,6 +164,19 @@ extension ContainerService {
     }
 
     func finishReservation(_ key: String, keep: Bool) { reservations.finish(key, keep: keep) }
+
+    /// conmon's options for a container, as create and a restore from a checkpoint both need them.
+    func conmonOptions(id: String, name: String, attempt: UInt32, pod: Sandbox, handler: RuntimeHandler, bundle: String,
+                       logPath: String, stdin: Bool, stdinOnce: Bool, terminal: Bool) -> Conmon.CreateOptions {
+        var options = Conmon.CreateOptions(id: id, name: "k8s_\(name)_\(pod.metadata.name)_\(pod.metadata.namespace)_\(pod.metadata.uid)_\(attempt)",
+                                           handler: handler, bundle: bundle, exitDirectory: settings.exitDirectory,
+                                           logPath: logPath, socketDirectory: settings.runRoot + "/attach")
+        options.logSizeMax = logSizeMax
+        options.stdin = stdin
+        options.stdinOnce = stdinOnce
+        options.terminal = terminal
+        return options
+    }
 
     func findImage(_ reference: String) async throws(CrispError) -> CrispStorage.Image {
         do {

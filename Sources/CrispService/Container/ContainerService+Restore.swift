@@ -83,13 +83,9 @@ extension ContainerService {
             try? FileManager.default.copyItem(atPath: log, toPath: c.logPath)
         }
         let pod = try await sandboxes.status(c.sandboxID)
-        var options = Conmon.CreateOptions(id: c.id, name: "k8s_\(c.name)_\(pod.metadata.name)_\(pod.metadata.namespace)_\(pod.metadata.uid)_\(c.attempt)",
-                                           handler: handler, bundle: c.bundle, exitDirectory: settings.exitDirectory,
-                                           logPath: c.logPath, socketDirectory: settings.runRoot + "/attach")
-        options.logSizeMax = logSizeMax
-        options.stdin = c.stdin ?? false
-        options.stdinOnce = c.stdinOnce ?? false
-        options.terminal = spec.process?.terminal ?? false
+        var options = conmonOptions(id: c.id, name: c.name, attempt: c.attempt, pod: pod, handler: handler, bundle: c.bundle,
+                                    logPath: c.logPath, stdin: c.stdin ?? false, stdinOnce: c.stdinOnce ?? false,
+                                    terminal: spec.process?.terminal ?? false)
         options.restorePath = directory + "/" + CheckpointArchive.checkpointDirectory
         let created = try await runtime.create(spec: spec, options: options)
         logger.info("container restored from a checkpoint", metadata: ["container": "\(c.id)", "pid": "\(created.pid)"])
