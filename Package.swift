@@ -286,6 +286,10 @@ let package = Package(
             name: "CrispNetworkTests",
             dependencies: ["CrispNetwork", "CrispOS", "CrispCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
+        .testTarget(
+            name: "CrispServerTests",
+            dependencies: ["CrispServer", "CrispCore", .product(name: "GRPCCore", package: "grpc-swift-2")],
+            swiftSettings: strict),
         .testTarget(name: "CrispServiceTests", dependencies: ["CrispService", "CrispRuntime", "CrispCore", "CrispSecurity"], swiftSettings: strict),
         .testTarget(
             name: "CrispRuntimeTests",

@@ -56,26 +56,24 @@ extension ImagePuller {
             for p in missing {
                 let options = CreateLayerOptions(id: p.id, parent: p.parent, expectedDiffDigest: p.diffID,
                                                  compressedDigest: p.descriptor.digest, compressedSize: p.descriptor.size)
-                let prefetch = prefetches[p.id]
-                let (_, mine) = try await sharedApply(p.id) {
-                    if let prefetch {
-                        let path = try await prefetch.value
-                        defer { try? FileManager.default.removeItem(atPath: path) }
-                        return try await self.applyStream(options, blob: "\(p.descriptor.digest)") { input in
-                            try await Self.readFile(path, into: input)
-                        }
-                    }
-                    return try await self.restartingIfRangeIgnored(p.descriptor.digest) {
-                        try await self.applyStream(options, blob: "\(p.descriptor.digest)") { input in
-                            try await self.layerBlob(p.descriptor, from: source, credentials: credentials,
-                                                     allowURLs: settings.allowForeignLayerURLs) { chunk in
-                                progress?.received(p.descriptor.digest, bytes: chunk.count)
-                                guard await input.send(chunk) else { throw CancellationError() }
-                            }
-                        }
+                var prefetch = prefetches[p.id]
+                var attempt = 0
+                while true {
+                    attempt += 1
+                    do {
+                        try await applyOne(p, options: options, prefetch: prefetch, source: source, credentials: credentials,
+                                           settings: settings, progress: progress, created: &created)
+                        break
+                    } catch let e as CrispError where e.code == .alreadyExists && attempt < 20 {
+                        // The layer's row is there but incomplete and no pull of ours is writing it:
+                        // a RemoveImage is deleting the old copy (found by the racing-image stress
+                        // scenario). Its end is not an event storage publishes, so wait a little and
+                        // try again, from the registry (the prefetched file went with the attempt).
+                        if try await storage.layer(p.id) != nil { break }
+                        prefetch = nil
+                        try await Task.sleep(for: .milliseconds(20 * attempt))
                     }
                 }
-                if mine { created.append(p.id) }
                 progress?.finished(p.descriptor.digest)
             }
         } catch {
@@ -84,6 +82,30 @@ extension ImagePuller {
             throw error
         }
         return parent
+    }
+
+    private func applyOne(_ p: PlannedLayer, options: CreateLayerOptions, prefetch: Task<String, any Error>?,
+                          source: PullSource, credentials: RegistryCredentials?, settings: PullerSettings,
+                          progress: PullProgressHub?, created: inout [LayerID]) async throws {
+        let (_, mine) = try await sharedApply(p.id) {
+            if let prefetch {
+                let path = try await prefetch.value
+                defer { try? FileManager.default.removeItem(atPath: path) }
+                return try await self.applyStream(options, blob: "\(p.descriptor.digest)") { input in
+                    try await Self.readFile(path, into: input)
+                }
+            }
+            return try await self.restartingIfRangeIgnored(p.descriptor.digest) {
+                try await self.applyStream(options, blob: "\(p.descriptor.digest)") { input in
+                    try await self.layerBlob(p.descriptor, from: source, credentials: credentials,
+                                             allowURLs: settings.allowForeignLayerURLs) { chunk in
+                        progress?.received(p.descriptor.digest, bytes: chunk.count)
+                        guard await input.send(chunk) else { throw CancellationError() }
+                    }
+                }
+            }
+        }
+        if mine { created.append(p.id) }
     }
 
     /// Runs `body` to create layer `id` unless another pull is already creating it, in which

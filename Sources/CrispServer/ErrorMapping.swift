@@ -48,10 +48,32 @@ public struct ErrorMappingInterceptor: ServerInterceptor {
         }
     }
 
+    /// The longest message a client gets. Messages quote the request's input (ids, names,
+    /// paths); a 70 kB id quoted whole made a grpc-message header larger than clients accept, so
+    /// the client saw a broken stream instead of NotFound.
+    static let maxMessageBytes = 1024
+
+    /// `message` cut to `maxMessageBytes` (on a character boundary), with control characters
+    /// escaped so that a quoted NUL or newline cannot forge lines in a client's output.
+    static func clientMessage(_ message: String) -> String {
+        var out = ""
+        var bytes = 0
+        for scalar in message.unicodeScalars {
+            let piece = scalar.properties.generalCategory == .control ? scalar.escaped(asASCII: true) : String(scalar)
+            bytes += piece.utf8.count
+            if bytes > maxMessageBytes {
+                out += "… (\(message.utf8.count) bytes in all)"
+                break
+            }
+            out += piece
+        }
+        return out
+    }
+
     static func rpcError(from error: any Error, method: String) -> RPCError {
         switch error {
         case let e as RPCError: return e
-        case let e as CrispError: return RPCError(code: e.code.rpcCode, message: e.message)
+        case let e as CrispError: return RPCError(code: e.code.rpcCode, message: clientMessage(e.message))
         case is CancellationError: return RPCError(code: .cancelled, message: "request cancelled")
         default: return RPCError(code: .unknown, message: "\(method) failed unexpectedly; crispd's log has the cause")
         }

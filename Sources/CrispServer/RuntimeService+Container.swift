@@ -56,7 +56,7 @@ extension RuntimeService {
         req.appArmor = try SecurityProfiles.request(has: sc.hasApparmor, sc.apparmor, deprecated: sc.apparmorProfile,
                                                    field: "container \(c.metadata.name) apparmor")
         req.selinux = SecurityProfiles.selinux(has: sc.hasSelinuxOptions, sc.selinuxOptions)
-        req.resources = Self.resources(c.linux.resources)
+        req.resources = try Self.resources(c.linux.resources)
         let record = try await containers.create(req)
         var out = Runtime_V1_CreateContainerResponse()
         out.containerID = record.id
@@ -223,11 +223,28 @@ extension RuntimeService {
 extension RuntimeService {
     /// CRI resources as the spec builder takes them, for CreateContainer and
     /// UpdateContainerResources alike.
-    static func resources(_ l: Runtime_V1_LinuxContainerResources) -> ContainerSpecInput.ResourceRequest {
+    /// Values the kernel would refuse, or read as something else, are refused here with the field
+    /// named; they used to be clamped or passed on, so a negative limit was accepted and ignored.
+    static func resources(_ l: Runtime_V1_LinuxContainerResources) throws(CrispError) -> ContainerSpecInput.ResourceRequest {
+        func refuse(_ field: String, _ value: Int64, _ rule: String) -> CrispError {
+            .invalidArgument("linux resources: \(field) \(value) is out of range (\(rule))")
+        }
+        guard l.cpuShares >= 0 else { throw refuse("cpu_shares", l.cpuShares, "0 for unset, or positive") }
+        guard l.cpuPeriod == 0 || (1000...1_000_000).contains(l.cpuPeriod) else {
+            throw refuse("cpu_period", l.cpuPeriod, "0 for unset, or 1000 to 1000000 microseconds")
+        }
+        guard l.cpuQuota >= -1, l.cpuQuota <= 0 || l.cpuQuota >= 1000 else {
+            throw refuse("cpu_quota", l.cpuQuota, "-1 for unlimited, 0 for unset, or at least 1000 microseconds")
+        }
+        guard l.memoryLimitInBytes >= 0 else { throw refuse("memory_limit_in_bytes", l.memoryLimitInBytes, "0 for unset, or positive") }
+        guard l.memorySwapLimitInBytes >= -1 else {
+            throw refuse("memory_swap_limit_in_bytes", l.memorySwapLimitInBytes, "-1 for unlimited, 0 for unset, or positive")
+        }
+        guard (-1000...1000).contains(l.oomScoreAdj) else { throw refuse("oom_score_adj", l.oomScoreAdj, "-1000 to 1000") }
         var r = ContainerSpecInput.ResourceRequest()
-        r.cpuShares = UInt64(max(0, l.cpuShares))
+        r.cpuShares = UInt64(l.cpuShares)
         r.cpuQuota = l.cpuQuota
-        r.cpuPeriod = UInt64(max(0, l.cpuPeriod))
+        r.cpuPeriod = UInt64(l.cpuPeriod)
         r.cpusetCPUs = l.cpusetCpus
         r.cpusetMems = l.cpusetMems
         r.memoryLimit = l.memoryLimitInBytes
@@ -239,7 +256,7 @@ extension RuntimeService {
     }
 
     func updateContainerResources(_ r: Runtime_V1_UpdateContainerResourcesRequest) async throws -> Runtime_V1_UpdateContainerResourcesResponse {
-        try await containers.update(r.containerID, Self.resources(r.linux))
+        try await containers.update(r.containerID, try Self.resources(r.linux))
         return Runtime_V1_UpdateContainerResourcesResponse()
     }
 

@@ -127,6 +127,23 @@ struct StorageTests {
         }
     }
 
+    /// Found by the racing-image stress scenario: a RemoveImage between a container's layer
+    /// registration and its commit deleted the image row, so the commit failed on the foreign
+    /// key (Internal to the client) and the image's layers stayed behind without an image.
+    @Test("an image cannot be removed while a container on it is being created")
+    func removalWaitsForACreationInProgress() async throws {
+        try await withStorage("vfs") { f in
+            let top = try await f.layer([.file("a", "a")])
+            let image = try await f.image("example.com/a:1", top: top)
+            let options = CreateContainerOptions(name: "racing", imageID: image.id)
+            let layerID = LayerID.random()
+            _ = try f.storage.metadata.beginContainer(options, layerID: layerID)
+            await #expect(throws: CrispError.self) { try await f.storage.removeImage(image.id) }
+            _ = try f.storage.metadata.commitContainer(options, layerID: layerID)
+            #expect(try await f.storage.image(image.id) != nil)
+        }
+    }
+
     @Test("images sharing layers: removing one keeps the shared ones", arguments: copyAndOverlayDrivers)
     func sharedLayers(driver: String) async throws {
         try await withStorage(driver) { f in

@@ -14,6 +14,7 @@ extension ContainerService {
     public func create(_ r: CreateContainerRequest) async throws(CrispError) -> ContainerRecord {
         guard !r.name.isEmpty else { throw .invalidArgument("container metadata needs a name") }
         guard !r.image.isEmpty else { throw .invalidArgument("container \(r.name) names no image") }
+        _ = try ContainerLogPath.resolve(r.logPath, podLogDirectory: "/", ownDirectory: "/")
         let pod = try await sandboxes.status(r.sandboxID)
         guard pod.state == .ready else { throw .failedPrecondition("pod \(pod.id) is not ready; cannot create container \(r.name) in it") }
         let key = "\(r.name)_\(pod.id)_\(r.attempt)"
@@ -117,8 +118,8 @@ extension ContainerService {
             }
 
             let bundle = "\(recordsDirectory)/\(id.rawValue)/bundle"
-            let logPath = r.logPath.isEmpty ? "\(recordsDirectory)/\(id.rawValue)/console.log"
-                : (pod.logDirectory.isEmpty ? r.logPath : pod.logDirectory + "/" + r.logPath)
+            let logPath = try ContainerLogPath.resolve(r.logPath, podLogDirectory: pod.logDirectory,
+                                                       ownDirectory: "\(recordsDirectory)/\(id.rawValue)")
             try? FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent,
                                                      withIntermediateDirectories: true)
             let options = conmonOptions(id: id.rawValue, name: r.name, attempt: r.attempt, pod: pod, handler: handler, bundle: bundle,

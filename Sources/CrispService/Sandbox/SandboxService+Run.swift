@@ -18,6 +18,7 @@ extension SandboxService {
         guard !m.name.isEmpty, !m.namespace.isEmpty, !m.uid.isEmpty else {
             throw .invalidArgument("pod metadata needs name, namespace and uid (got name \"\(m.name)\", namespace \"\(m.namespace)\", uid \"\(m.uid)\")")
         }
+        try ContainerLogPath.validateDirectory(request.logDirectory)
         let handler = try handler(named: request.runtimeHandler)
         let userns = try UserNamespacePolicy.validate(mode: request.userNamespaceMode, uids: request.uidMappings,
                                                       gids: request.gidMappings, hostNetwork: request.hostNetwork,

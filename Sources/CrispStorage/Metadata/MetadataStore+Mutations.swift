@@ -188,6 +188,13 @@ extension MetadataStore {
             guard users.isEmpty else {
                 throw CrispError.failedPrecondition("image \(id) is used by \(users.count) container(s), e.g. \(users[0])")
             }
+            // A container layer without its container row is one being created or removed right
+            // now. Removing the image then would fail the creation's commit (the image row is
+            // gone) or leave the image's layers behind without an image, so it waits its turn.
+            let top: String? = row["topLayer"]
+            if let top, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM layer WHERE parent = ? AND kind = 'container'", arguments: [top]) ?? 0 > 0 {
+                throw CrispError.failedPrecondition("image \(id) is in use by a container being created or removed; try again")
+            }
             try db.execute(sql: "DELETE FROM image WHERE id = ?", arguments: [id.description])
             var doomed: [LayerID] = []
             var cur: String? = row["topLayer"]
