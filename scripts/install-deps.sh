@@ -14,7 +14,7 @@ packages=(
   # /etc/containers/policy.json (accept every image): crispd refuses to pull without a policy
   golang-github-containers-common
   # tests: a real registry, test images, filesystems
-  docker-registry busybox-static btrfs-progs e2fsprogs curl openssl bc python3 python3-websocket
+  docker-registry busybox-static btrfs-progs e2fsprogs xfsprogs curl openssl bc python3 python3-websocket
 )
 
 missing=()

@@ -38,7 +38,10 @@ extension Storage {
     public func removeImage(_ id: CrispCore.Digest) async throws -> [LayerID] {
         try checkOpen()
         let doomed: [LayerID]
-        do { doomed = try metadata.removeImage(id) } catch { throw storageError(error, "removing image \(id)") }
+        do {
+            doomed = try metadata.removeImage(id)
+            if !doomed.isEmpty { try metadata.makeCommitsDurable() }
+        } catch { throw storageError(error, "removing image \(id)") }
         let driver = self.driver
         do {
             try await runOnThread { for layer in doomed { try driver.removeLayer(layer) } }

@@ -81,7 +81,8 @@ extension Storage {
             let parentDisk = driver.copiesParent ? chain.first.map { ($0.diskBytes, $0.diskInodes) } ?? (0, 0) : (0, 0)
             let layer = try metadata.completeLayer(id: o.id, uncompressedSize: result.streamSize,
                                                    diskBytes: result.contentBytes + parentDisk.0,
-                                                   diskInodes: result.inodes + parentDisk.1)
+                                                   diskInodes: result.inodes + parentDisk.1,
+                                                   unsyncedBoot: options.sync == .none ? bootID : nil)
             logger.debug("layer applied", metadata: ["layer": "\(o.id)", "bytes": "\(result.streamSize)"])
             return layer
         } catch {

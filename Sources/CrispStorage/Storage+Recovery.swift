@@ -25,6 +25,24 @@ extension Storage {
             cleaned.append("stray mount \(m)")
         }
         do {
+            // Layers stored without a sync under another boot may have reached the disk in part
+            // (the machine stopped before writeback): they cannot be trusted. Under this boot the
+            // page cache still holds them (crispd itself stopped), so a sync point makes them safe.
+            let unsynced = try metadata.unsyncedLayers()
+            let unsafe = unsynced.filter { $0.boot != bootID }.map(\.id)
+            if unsafe.count < unsynced.count {
+                try syncFilesystem(of: options.root)
+                try metadata.markSynced(unsynced.filter { $0.boot == bootID }.map(\.id))
+            }
+            let present = Set(try driver.layerIDsOnDisk())
+            let lost = Array(Set(try metadata.layers().map(\.id).filter { !present.contains($0.rawValue) } + unsafe))
+            if !lost.isEmpty {
+                let dropped = try metadata.dropLost(lost)
+                logger.warning("storage start-up: layers that were not (or not wholly) on disk when the machine stopped are removed, with what uses them; the images will be pulled again",
+                               metadata: ["layers": "\(lost.map(\.rawValue))", "images": "\(dropped.images)", "containers": "\(dropped.containers)"])
+                cleaned += lost.map { "lost layer \($0)" } + dropped.images.map { "image \($0) on a lost layer" }
+                    + dropped.containers.map { "container \($0) on a lost layer" }
+            }
             try metadata.markDescendantsIncomplete()
             for id in try metadata.incompleteLayers() {
                 try driver.removeLayer(id)

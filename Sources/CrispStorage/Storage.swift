@@ -14,6 +14,10 @@ public struct StorageOptions: Sendable {
     public var driver: String
     public var driverOptions: [String]
     public var sync: SyncMode
+    /// This boot's id (`/proc/sys/kernel/random/boot_id` when nil). Layers stored with
+    /// `sync = none` carry it until a sync point puts them on disk; a store opened under another
+    /// boot drops those it still carries. A test sets it to open a copy of a disk "after a reboot".
+    public var bootID: String?
 
     /// Whether a layer's content is flushed to disk before the layer becomes visible.
     public enum SyncMode: String, Sendable, CaseIterable {
@@ -55,6 +59,10 @@ public actor Storage {
     var exporting: [LayerID: Int] = [:]
     var containerUsageCache: [LayerID: (at: ContinuousClock.Instant, bytes: UInt64, inodes: UInt64)] = [:]
     var closed = false
+    /// The boot this store runs under (see `StorageOptions.bootID`).
+    nonisolated let bootID: String
+    /// The periodic sync point of `sync = none` (see `Storage+SyncPoints.swift`).
+    var syncPoints: Task<Void, Never>?
     /// What the start-up clean-up removed (for logs and tests).
     public internal(set) var lastRecovery: [String] = []
 
@@ -64,6 +72,7 @@ public actor Storage {
         self.driver = driver
         self.metadata = metadata
         self.lock = lock
+        bootID = options.bootID ?? Self.currentBootID()
     }
 
     /// Opens (creating if needed) the storage at `options.root`: takes the root's lock (fails with
@@ -94,6 +103,7 @@ public actor Storage {
         }
         let storage = Storage(options: options, logger: logger, driver: driver, metadata: metadata, lock: lock)
         try await storage.recover()
+        await storage.startSyncPoints()
         logger.info("storage opened", metadata: ["root": "\(options.root)", "driver": "\(driver.name)"])
         return storage
     }
@@ -104,6 +114,8 @@ public actor Storage {
     /// `open` takes them over.
     public func close(keepingMounts: Bool = false) async {
         guard !closed else { return }
+        syncPoints?.cancel()
+        await syncPoint()
         closed = true
         for task in applying.values { task.cancel() }
         if !keepingMounts {
@@ -122,6 +134,7 @@ public actor Storage {
 
     /// What a kill -9 leaves: the lock is released (the kernel would do it), nothing else is touched.
     func simulateCrash() {
+        syncPoints?.cancel()
         closed = true
         for task in applying.values { task.cancel() }
         mounts.removeAll()

@@ -1,3 +1,4 @@
+import Foundation
 import CrispConfig
 import CrispStorage
 import Logging
@@ -6,9 +7,12 @@ extension Daemon {
     /// Opens the layer/image/container store under `root/storage` with its own exclusive lock;
     /// crash leftovers are cleaned (and logged) here, before any RPC is served.
     func openStorage() async throws -> Storage {
-        try await Storage.open(StorageOptions(root: config.root + "/storage", runRoot: config.runRoot + "/storage",
-                                              driver: config.storageDriver, driverOptions: config.storageOptions,
-                                              sync: StorageOptions.SyncMode(rawValue: config.storageSync) ?? .none),
-                               logger: Logger(label: "storage"))
+        var options = StorageOptions(root: config.root + "/storage", runRoot: config.runRoot + "/storage",
+                                     driver: config.storageDriver, driverOptions: config.storageOptions,
+                                     sync: StorageOptions.SyncMode(rawValue: config.storageSync) ?? .none)
+        // CRISP_BOOT_ID stands in for the kernel's boot id: the power-loss tests start a crispd on
+        // a copy of a disk "after a reboot" without rebooting the machine.
+        options.bootID = ProcessInfo.processInfo.environment["CRISP_BOOT_ID"]
+        return try await Storage.open(options, logger: Logger(label: "storage"))
     }
 }

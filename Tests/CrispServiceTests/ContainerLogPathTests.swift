@@ -13,6 +13,12 @@ import Testing
         #expect(try ContainerLogPath.resolve("..x/0.log", podLogDirectory: "/l", ownDirectory: "/r/c") == "/l/..x/0.log")
     }
 
+    /// crictl users without a pod log directory name the file they want.
+    @Test func absolutePathsStandWhenThePodHasNoLogDirectory() throws {
+        #expect(try ContainerLogPath.resolve("/tmp/x/hello.log", podLogDirectory: "", ownDirectory: "/r/c") == "/tmp/x/hello.log")
+        #expect(throws: CrispError.self) { try ContainerLogPath.resolve("/tmp/../etc/x.log", podLogDirectory: "", ownDirectory: "/r/c") }
+    }
+
     @Test(arguments: ["/etc/passwd", "../x.log", "app/../../x.log", "app/..", ".", "a/.", "a\0b"])
     func escapesAreRefused(_ path: String) {
         #expect(throws: CrispError.self) { try ContainerLogPath.resolve(path, podLogDirectory: "/l", ownDirectory: "/r/c") }

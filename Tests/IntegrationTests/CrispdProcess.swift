@@ -18,7 +18,8 @@ final class CrispdProcess: @unchecked Sendable {
     private let exitStatus = ExitBox()
     var processIdentifier: Int32 { pid }
     var isRunning: Bool { pid != 0 && exitStatus.value == nil }
-    var root: String { dir + "/root" }
+    /// crispd's --root; a test may put it elsewhere (on a loop-mounted filesystem) before start.
+    lazy var root: String = dir + "/root"
     var runRoot: String { dir + "/run" }
     var socket: String { dir + "/run/crisp.sock" }
     var configDir: String { dir + "/conf" }

@@ -222,8 +222,8 @@ import Testing
 
     @Test func mutatedRequestsGetTypedErrorsAndTouchNothingOutside() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let rounds = StressSize.pick(quick: 4, full: 40)
-        let perMethod = StressSize.pick(quick: 6, full: 25)
+        let rounds = StressSize.pick(quick: 3, full: 12)
+        let perMethod = StressSize.pick(quick: 5, full: 20)
         let world = try await Lifecycle.world()
         defer { world.cleanup() }
         let crispd = world.crispd

@@ -73,7 +73,7 @@ import Testing
     @Test func racingImageOperationsLoseNothing() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
         guard TestRegistry.available else { print("skipped: \(TestRegistry.binary) is not installed"); return }
-        let seconds = StressSize.pick(quick: 15, full: 120)
+        let seconds = StressSize.pick(quick: 10, full: 120)
         let registry = try await TestRegistry()
         defer { registry.stop() }
         let pusher = RegistryPusher(host: registry.host)

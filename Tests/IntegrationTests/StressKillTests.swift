@@ -37,7 +37,10 @@ import Testing
         while alive() {
             n += 1
             do {
-                let pod = try await Lifecycle.runPod(runtime, "churn-\(seed)-\(n)", world: world)
+                // Every other loop runs its pods on the CNI bridge, so IPs are audited too.
+                let pod = try await Lifecycle.runPod(runtime, "churn-\(seed)-\(n)", world: world) {
+                    if seed % 2 == 1 { $0.linux.securityContext.namespaceOptions.network = .pod }
+                }
                 findings.count()
                 let c = try await Lifecycle.startContainer(runtime, pod: pod, "c", ["/bin/sleep", "600"])
                 findings.count()
@@ -97,8 +100,24 @@ import Testing
         return out
     }
 
+    /// IP addresses host-local holds for pods crispd does not list, and cgroups under the test's
+    /// parent that belong to no listed pod or container.
+    static func strayIPsAndCgroups(ipamDir: String, cgroupParent: String, listed: Set<String>) -> [String] {
+        var out: [String] = []
+        let network = ipamDir + "/crisp-stress"
+        for ip in (try? FileManager.default.contentsOfDirectory(atPath: network)) ?? [] where ip.first?.isNumber == true {
+            let owner = readSmallFile(network + "/" + ip)?.split(whereSeparator: \.isNewline).first.map(String.init) ?? "?"
+            if !listed.contains(owner) { out.append("IP \(ip) held for \(owner), which crispd does not list") }
+        }
+        for group in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/memory" + cgroupParent)) ?? []
+        where group.hasPrefix("crisp-") && !listed.contains(String(group.dropFirst(6))) {
+            out.append("cgroup \(group) under \(cgroupParent)")
+        }
+        return out
+    }
+
     @Test func killNineAnywhereLosesAndLeaksNothing() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = PodNetworkTests.skipReason() { print("skipped: \(why)"); return }
         guard TestRegistry.available else { print("skipped: \(TestRegistry.binary) is not installed"); return }
         let registry = try await TestRegistry()
         defer { registry.stop() }
@@ -122,7 +141,16 @@ import Testing
         try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
         try "[[registry]]\nlocation = \"\(registry.host)\"\ninsecure = true\n"
             .write(toFile: crispd.dir + "/registries.conf", atomically: true, encoding: .utf8)
-        let extra = ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"]
+        let bridgeNumber = Int.random(in: 10...250)
+        let bridge = "crik\(bridgeNumber)"
+        let ipamDir = crispd.dir + "/ipam"
+        try """
+            {"cniVersion": "1.0.0", "name": "crisp-stress", "plugins": [
+              {"type": "bridge", "bridge": "\(bridge)", "isGateway": true, "ipMasq": false,
+               "ipam": {"type": "host-local", "dataDir": "\(ipamDir)", "ranges": [[{"subnet": "10.249.\(bridgeNumber).0/24"}]]}}]}
+            """.write(toFile: crispd.networkDir + "/10-stress.conflist", atomically: true, encoding: .utf8)
+        defer { PodNetworkTests.deleteBridge(bridge) }
+        let extra = ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"]
         try crispd.start(extra: extra)
         var world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         defer { world.cleanup() }
@@ -157,14 +185,19 @@ import Testing
             cleanedUp += crispd.log.components(separatedBy: "removed what an interrupted").count - 1
             world = PodSandboxTests.World(crispd: crispd, cgroupParent: world.cgroupParent)
 
+            let cgroupParent = world.cgroupParent
             try await crispd.withClients { [crispd] runtime, images in
                 let report = try await crispd.withCrispImages { try await $0.checkStore(Crisp_V1_CheckStoreRequest()) }
                 for f in report.findings where f.severity == "error" { findings.add("cycle \(cycle): store: \(f.subject): \(f.problem)") }
                 let containers = try await runtime.listContainers(Runtime_V1_ListContainersRequest()).containers
                 for c in containers { _ = try await Lifecycle.status(runtime, c.id) }
-                _ = try await runtime.listPodSandbox(Runtime_V1_ListPodSandboxRequest())
                 _ = try await images.listImages(Runtime_V1_ListImagesRequest())
                 for leak in Self.unaccounted(crispd, listed: Set(containers.map(\.id))) { findings.add("cycle \(cycle): \(leak)") }
+                let pods = try await runtime.listPodSandbox(Runtime_V1_ListPodSandboxRequest()).items
+                for leak in Self.strayIPsAndCgroups(ipamDir: ipamDir, cgroupParent: cgroupParent,
+                                                    listed: Set(containers.map(\.id) + pods.map(\.id))) {
+                    findings.add("cycle \(cycle): \(leak)")
+                }
                 if try await Lifecycle.status(runtime, survivor).state != .containerRunning {
                     findings.add("cycle \(cycle): the survivor container is not running")
                 } else if try await Lifecycle.exec(runtime, survivor, "echo alive").out != "alive" {
@@ -191,6 +224,8 @@ import Testing
             #expect(report.containers == 0, "storage containers left without a pod: \(report.containers)")
         }
         world.assertNoLeaks()
+        let ipsLeft = Self.strayIPsAndCgroups(ipamDir: ipamDir, cgroupParent: world.cgroupParent, listed: [])
+        #expect(ipsLeft.isEmpty, "left after removing everything: \(ipsLeft)")
         _ = generations
         let problems = findings.problems.withLock { $0 }
         print("stress kill-9: \(Self.kills) kills, \(findings.operations.withLock { $0 }) operations, "

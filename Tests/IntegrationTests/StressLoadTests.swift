@@ -132,8 +132,8 @@ import Testing
     /// threads: +4 for connections and pool threads in flight).
     @Test func podCyclesDoNotGrowTheDaemon() async throws {
         if let why = PodNetworkTests.skipReason() { print("skipped: \(why)"); return }
-        let cycles = StressSize.pick(quick: 100, full: 1000)
-        let every = StressSize.pick(quick: 20, full: 100)
+        let cycles = StressSize.pick(quick: 60, full: 1000)
+        let every = StressSize.pick(quick: 15, full: 100)
         let net = try await NetworkWorld()
         defer { net.cleanup() }
         let pid = net.world.crispd.processIdentifier

@@ -68,8 +68,11 @@ public struct ConmonRuntime: OCIRuntime {
             }
             if let e = await exits.wait(for: id, timeout: timeout) { return e }
         }
-        do { try await cli.kill(id: id, signal: SIGKILL, all: true) } catch where error.code == .notFound {}
-        catch {
+        do { try await cli.kill(id: id, signal: SIGKILL, all: true) } catch where error.code == .notFound {
+            // The runtime has no such container (a reboot emptied its state, or it was deleted):
+            // no exit file is coming, so waiting for one only cost 10 s per container.
+            return await exits.exit(of: id)
+        } catch {
             // A container that already stopped refuses signals; its exit file is on its way.
             if !(error.message.contains("not running") || error.message.contains("stopped")) { throw error }
         }

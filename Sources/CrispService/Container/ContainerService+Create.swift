@@ -14,9 +14,9 @@ extension ContainerService {
     public func create(_ r: CreateContainerRequest) async throws(CrispError) -> ContainerRecord {
         guard !r.name.isEmpty else { throw .invalidArgument("container metadata needs a name") }
         guard !r.image.isEmpty else { throw .invalidArgument("container \(r.name) names no image") }
-        _ = try ContainerLogPath.resolve(r.logPath, podLogDirectory: "/", ownDirectory: "/")
         let pod = try await sandboxes.status(r.sandboxID)
         guard pod.state == .ready else { throw .failedPrecondition("pod \(pod.id) is not ready; cannot create container \(r.name) in it") }
+        _ = try ContainerLogPath.resolve(r.logPath, podLogDirectory: pod.logDirectory, ownDirectory: "/")  // refused before any work
         let key = "\(r.name)_\(pod.id)_\(r.attempt)"
         let id = ContainerID.random()
         // Reserved before the next suspension; a replayed CreateContainer waits for its twin.

@@ -29,10 +29,10 @@ extension MetadataStore {
         }
     }
 
-    func completeLayer(id: LayerID, uncompressedSize: Int64, diskBytes: Int64, diskInodes: Int64) throws -> Layer {
+    func completeLayer(id: LayerID, uncompressedSize: Int64, diskBytes: Int64, diskInodes: Int64, unsyncedBoot: String? = nil) throws -> Layer {
         try pool.write { db in
-            try db.execute(sql: "UPDATE layer SET complete = 1, uncompressedSize = ?, diskBytes = ?, diskInodes = ? WHERE id = ?",
-                           arguments: [uncompressedSize, diskBytes, diskInodes, id.rawValue])
+            try db.execute(sql: "UPDATE layer SET complete = 1, uncompressedSize = ?, diskBytes = ?, diskInodes = ?, unsyncedBoot = ? WHERE id = ?",
+                           arguments: [uncompressedSize, diskBytes, diskInodes, unsyncedBoot, id.rawValue])
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM layer WHERE id = ?", arguments: [id.rawValue]) else {
                 throw CrispError.notFound("layer \(id) vanished while it was written")
             }
@@ -87,6 +87,47 @@ extension MetadataStore {
                     """)
                 if db.changesCount == 0 { break }
             }
+        }
+    }
+
+    /// Layers recorded complete whose directories are gone (a power cut with `storage_sync =
+    /// none` can persist the commit and lose the files) become incomplete, with everything built
+    /// on them; the images whose top is among them and the containers on them are dropped, so the
+    /// clean-up that follows removes the rest. Returns the image ids and container ids dropped.
+    func dropLost(_ lost: [LayerID]) throws -> (images: [String], containers: [String]) {
+        try pool.write { db in
+            for id in lost { try db.execute(sql: "UPDATE layer SET complete = 0 WHERE id = ?", arguments: [id.rawValue]) }
+            while true {
+                try db.execute(sql: "UPDATE layer SET complete = 0 WHERE complete = 1 AND parent IN (SELECT id FROM layer WHERE complete = 0)")
+                if db.changesCount == 0 { break }
+            }
+            let containers = try String.fetchAll(db, sql: """
+                SELECT id FROM container WHERE layerID IN (SELECT id FROM layer WHERE complete = 0)
+                   OR imageID IN (SELECT id FROM image WHERE topLayer IN (SELECT id FROM layer WHERE complete = 0))
+                """)
+            for c in containers {
+                let layer = try String.fetchOne(db, sql: "SELECT layerID FROM container WHERE id = ?", arguments: [c])
+                try db.execute(sql: "DELETE FROM container WHERE id = ?", arguments: [c])
+                if let layer { try db.execute(sql: "UPDATE layer SET complete = 0 WHERE id = ?", arguments: [layer]) }
+            }
+            let images = try String.fetchAll(db, sql: "SELECT id FROM image WHERE topLayer IN (SELECT id FROM layer WHERE complete = 0)")
+            for i in images { try db.execute(sql: "DELETE FROM image WHERE id = ?", arguments: [i]) }
+            return (images, containers)
+        }
+    }
+
+    /// Complete layers not yet known to be on disk, with the boot they were stored under.
+    func unsyncedLayers() throws -> [(id: LayerID, boot: String)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, unsyncedBoot FROM layer WHERE complete = 1 AND unsyncedBoot IS NOT NULL").map {
+                (LayerID(uncheckedRawValue: $0["id"]), $0["unsyncedBoot"])
+            }
+        }
+    }
+
+    func markSynced(_ ids: [LayerID]) throws {
+        try pool.write { db in
+            for id in ids { try db.execute(sql: "UPDATE layer SET unsyncedBoot = NULL WHERE id = ?", arguments: [id.rawValue]) }
         }
     }
 

@@ -15,7 +15,10 @@ final class MetadataStore: Sendable {
     /// `durable`: every commit is fsynced (SQLite's FULL). Otherwise NORMAL: in WAL mode a commit
     /// survives a crashed process and the database stays consistent after a power loss, but the
     /// last commits may be lost then, which is what `storage_sync = none` accepts.
+    let durable: Bool
+
     init(path: String, durable: Bool = true) throws {
+        self.durable = durable
         var config = Configuration()
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(10)
@@ -23,6 +26,15 @@ final class MetadataStore: Sendable {
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         pool = try DatabasePool(path: path, configuration: config)
         try Self.migrator.migrate(pool)
+    }
+
+    /// Makes every commit so far durable even when commits are not (`durable` false): in WAL
+    /// mode with NORMAL, a checkpoint syncs the WAL first and the database after. Used before
+    /// files are deleted on the strength of a commit: a power cut must not bring back rows that
+    /// point at directories gone (or since rewritten in part under the same layer id).
+    func makeCommitsDurable() throws {
+        guard !durable else { return }
+        try pool.writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(FULL)") }
     }
 
     static var migrator: DatabaseMigrator {
@@ -71,6 +83,10 @@ final class MetadataStore: Sendable {
         // Mount references survive a daemon restart: a container that still runs keeps its rootfs.
         m.registerMigration("v2-mountCount") { db in
             try db.execute(sql: "ALTER TABLE container ADD COLUMN mountCount INTEGER NOT NULL DEFAULT 0")
+        }
+        // The boot under which a layer was stored without a sync (`sync = none`); NULL once on disk.
+        m.registerMigration("v3-unsyncedBoot") { db in
+            try db.execute(sql: "ALTER TABLE layer ADD COLUMN unsyncedBoot TEXT")
         }
         return m
     }
