@@ -205,7 +205,9 @@ import Testing
             for p in try await runtime.listPodSandbox(Runtime_V1_ListPodSandboxRequest()).items {
                 try await Lifecycle.removePod(runtime, p.id)
             }
-            if ContinuousClock.now - removal > .seconds(5) + .milliseconds(200) * pods.count {
+            // The bound shows that no 10 s wait is left (it was two per container), not the
+            // machine's speed: a loaded CI host took 2 s per pod.
+            if ContinuousClock.now - removal > .seconds(5) + .seconds(9) * pods.count {
                 findings.add("\(label): removing \(pods.count) pods of the previous boot took \(ContinuousClock.now - removal)")
             }
             // A pull on the copy works (an interrupted one included).
