@@ -226,7 +226,9 @@ import Testing
     /// Kills crispd and removes what its containers hold on the host, as a power cut would have
     /// (containers, mounts, namespace pins), keeping its on-disk state.
     static func cutPower(_ crispd: CrispdProcess, world: PodSandboxTests.World) {
-        let pods = world.podIDs
+        // Also the pods whose RunPodSandbox the cut interrupted: only their run directory names
+        // them, and a reboot would have taken their pins with /run.
+        let pods = world.podIDs + ((try? FileManager.default.contentsOfDirectory(atPath: crispd.runRoot + "/sandboxes")) ?? [])
         crispd.signal(SIGKILL)
         let runcRoot = crispd.dir + "/runc-root"
         for id in (try? FileManager.default.contentsOfDirectory(atPath: runcRoot)) ?? [] {
