@@ -16,9 +16,11 @@ extension ContainerService {
         guard !r.image.isEmpty else { throw .invalidArgument("container \(r.name) names no image") }
         let pod = try await sandboxes.status(r.sandboxID)
         guard pod.state == .ready else { throw .failedPrecondition("pod \(pod.id) is not ready; cannot create container \(r.name) in it") }
-        _ = try ContainerLogPath.resolve(r.logPath, podLogDirectory: pod.logDirectory, ownDirectory: "/")  // refused before any work
         let key = "\(r.name)_\(pod.id)_\(r.attempt)"
         let id = ContainerID.random()
+        // Resolved (or refused) before any work.
+        let logPath = try ContainerLogPath.resolve(r.logPath, podLogDirectory: pod.logDirectory,
+                                                   ownDirectory: "\(recordsDirectory)/\(id.rawValue)")
         // Reserved before the next suspension; a replayed CreateContainer waits for its twin.
         reserving: while true {
             switch reservations.reserve(key, for: id.rawValue) {
@@ -118,8 +120,6 @@ extension ContainerService {
             }
 
             let bundle = "\(recordsDirectory)/\(id.rawValue)/bundle"
-            let logPath = try ContainerLogPath.resolve(r.logPath, podLogDirectory: pod.logDirectory,
-                                                       ownDirectory: "\(recordsDirectory)/\(id.rawValue)")
             try? FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent,
                                                      withIntermediateDirectories: true)
             let options = conmonOptions(id: id.rawValue, name: r.name, attempt: r.attempt, pod: pod, handler: handler, bundle: bundle,
