@@ -219,7 +219,7 @@ let package = Package(
         .target(
             name: "CrispTestSupport",
             dependencies: [
-                "CrispCore", "CrispOS", "CArchive",
+                "CrispCore", "CrispOS", "CrispOCI", "CrispRuntime", "CrispNetwork", "CrispService", "CArchive",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
@@ -284,13 +284,19 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "CrispNetworkTests",
-            dependencies: ["CrispNetwork", "CrispOS", "CrispCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CrispNetwork", "CrispOS", "CrispCore", "CrispTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .testTarget(
             name: "CrispServerTests",
             dependencies: ["CrispServer", "CrispCore", .product(name: "GRPCCore", package: "grpc-swift-2")],
             swiftSettings: strict),
-        .testTarget(name: "CrispServiceTests", dependencies: ["CrispService", "CrispRuntime", "CrispCore", "CrispSecurity"], swiftSettings: strict),
+        .testTarget(
+            name: "CrispServiceTests",
+            dependencies: [
+                "CrispService", "CrispRuntime", "CrispCore", "CrispSecurity", "CrispConfig", "CrispStorage", "CrispNetwork", "CrispTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "CrispRuntimeTests",
             dependencies: ["CrispRuntime", "CrispOCI", "CrispCore", "CrispSecurity"],

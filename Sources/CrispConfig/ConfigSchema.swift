@@ -32,7 +32,17 @@ public struct ConfigKey: Sendable {
         case int(any WritableKeyPath<CrispConfiguration, Int> & Sendable)
         case bool(any WritableKeyPath<CrispConfiguration, Bool> & Sendable)
         case strings(any WritableKeyPath<CrispConfiguration, [String]> & Sendable)
+        /// A closed choice: the enum's raw value is what is written.
+        case choice(get: @Sendable (CrispConfiguration) -> String, set: @Sendable (inout CrispConfiguration, String) -> Void)
+
+        static func choice<E: RawRepresentable & CaseIterable & Sendable>(
+            _ kp: any WritableKeyPath<CrispConfiguration, E> & Sendable
+        ) -> Access where E.RawValue == String {
+            .choice(get: { $0[keyPath: kp].rawValue },
+                    set: { c, v in if let e = E(rawValue: v) { c[keyPath: kp] = e } })
+        }
     }
+
 
     public func value(in config: CrispConfiguration) -> ConfigValue {
         switch access {
@@ -40,6 +50,7 @@ public struct ConfigKey: Sendable {
         case .int(let kp): .int(config[keyPath: kp])
         case .bool(let kp): .bool(config[keyPath: kp])
         case .strings(let kp): .strings(config[keyPath: kp])
+        case .choice(let get, _): .string(get(config))
         }
     }
 
@@ -50,6 +61,7 @@ public struct ConfigKey: Sendable {
         case (.int(let kp), .int(let v)): config[keyPath: kp] = v
         case (.bool(let kp), .bool(let v)): config[keyPath: kp] = v
         case (.strings(let kp), .strings(let v)): config[keyPath: kp] = v
+        case (.choice(_, let set), .string(let v)): set(&config, v)
         default: preconditionFailure("config value of the wrong kind for \(path)")
         }
     }
@@ -65,6 +77,15 @@ public struct ConfigKey: Sendable {
         default:
             return "wrong type: want \(kind.typeName), got \(value.typeName)"
         }
+    }
+}
+
+extension ConfigKey {
+    /// A key whose value is one of `E`'s cases.
+    init<E: RawRepresentable & CaseIterable & Sendable>(table: String, name: String, choices kp: any WritableKeyPath<CrispConfiguration, E> & Sendable,
+                                                         doc: String, reloadable: Bool) where E.RawValue == String {
+        self.init(table: table, name: name, kind: .choice(E.allCases.map(\.rawValue)), doc: doc, reloadable: reloadable,
+                  access: .choice(kp))
     }
 }
 
@@ -120,9 +141,9 @@ public enum ConfigSchema {
         ConfigKey(table: "crisp", name: "storage_options", kind: .strings,
                   doc: "Driver options as \"name=value\" strings.",
                   reloadable: false, access: .strings(\.storageOptions)),
-        ConfigKey(table: "crisp", name: "storage_sync", kind: .choice(["none", "filesystem"]),
+        ConfigKey(table: "crisp", name: "storage_sync", choices: \.storageSync,
                   doc: "none trusts the page cache (safe against crashes, not power loss); filesystem syncs each new layer's filesystem before the layer becomes visible, and every metadata commit and pod/container record.",
-                  reloadable: false, access: .string(\.storageSync)),
+                  reloadable: false),
 
         ConfigKey(table: "crisp.api", name: "listen", kind: .string,
                   doc: "Path of the CRI gRPC unix socket.", reloadable: false, access: .string(\.api.listen)),
@@ -160,9 +181,9 @@ public enum ConfigSchema {
         ConfigKey(table: "crisp.runtime", name: "conmon", kind: .string,
                   doc: "Path of the conmon binary that supervises each container.",
                   reloadable: false, access: .string(\.runtime.conmon)),
-        ConfigKey(table: "crisp.runtime", name: "cgroup_manager", kind: .choice(["cgroupfs", "systemd"]),
+        ConfigKey(table: "crisp.runtime", name: "cgroup_manager", choices: \.runtime.cgroupManager,
                   doc: "Cgroup driver: cgroupfs or systemd; the kubelet's must match.",
-                  reloadable: false, access: .string(\.runtime.cgroupManager)),
+                  reloadable: false),
         ConfigKey(table: "crisp.runtime", name: "default_capabilities", kind: .strings,
                   doc: "Capabilities every container gets unless it drops them.",
                   reloadable: false, access: .strings(\.runtime.defaultCapabilities)),
@@ -203,9 +224,9 @@ public enum ConfigSchema {
         ConfigKey(table: "crisp.image", name: "global_auth_file", kind: .string,
                   doc: "auth.json with registry credentials used when a pull brings none.",
                   reloadable: false, access: .string(\.image.globalAuthFile)),
-        ConfigKey(table: "crisp.image", name: "image_volumes", kind: .choice(["mkdir", "bind", "ignore"]),
+        ConfigKey(table: "crisp.image", name: "image_volumes", choices: \.image.imageVolumes,
                   doc: "What to do with an image's declared volumes: mkdir, bind or ignore.",
-                  reloadable: false, access: .string(\.image.imageVolumes)),
+                  reloadable: false),
         ConfigKey(table: "crisp.image", name: "max_parallel_downloads", kind: .int(1...64),
                   doc: "Layers downloaded at once per pull.",
                   reloadable: false, access: .int(\.image.maxParallelDownloads)),

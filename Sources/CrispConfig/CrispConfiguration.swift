@@ -1,3 +1,5 @@
+public import CrispCore
+
 /// The effective crisp configuration: one struct per TOML table, built-in defaults in the
 /// initialisers. Plain values; the daemon hands each library its own slice.
 public struct CrispConfiguration: Sendable, Equatable {
@@ -7,7 +9,7 @@ public struct CrispConfiguration: Sendable, Equatable {
     public var logLevel = "info"
     public var storageDriver = "overlay"
     public var storageOptions: [String] = []
-    public var storageSync = "none"
+    public var storageSync = StorageSync.none
 
     public var api = API()
     public var runtime = Runtime()
@@ -40,7 +42,7 @@ public struct CrispConfiguration: Sendable, Equatable {
             "crun": Handler(runtimePath: "/usr/bin/crun", runtimeRoot: "/run/crun", runtimeType: "oci"),
         ]
         public var conmon = "/usr/bin/conmon"
-        public var cgroupManager = "cgroupfs"
+        public var cgroupManager = CgroupManager.cgroupfs
         public var defaultCapabilities = [
             "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "SETGID", "SETUID", "SETPCAP",
             "NET_BIND_SERVICE", "KILL",
@@ -74,7 +76,7 @@ public struct CrispConfiguration: Sendable, Equatable {
         public var registriesConf = "/etc/containers/registries.conf"
         public var signaturePolicy = "/etc/containers/policy.json"
         public var globalAuthFile = ""
-        public var imageVolumes = "mkdir"
+        public var imageVolumes = ImageVolumes.mkdir
         public var maxParallelDownloads = 3
         public var pullProgressTimeout = 60
         public var allowForeignLayerURLs = false

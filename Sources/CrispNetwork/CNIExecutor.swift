@@ -55,7 +55,8 @@ public protocol CNIExecutor: Sendable {
 }
 
 extension CNIExecutor {
-    static func missingPlugin(_ type: String, _ dirs: [String]) -> CrispError {
+    /// The error every executor gives for a plugin it cannot find, so callers see one message.
+    public static func missingPlugin(_ type: String, _ dirs: [String]) -> CrispError {
         CrispError(.notFound, "CNI plugin \"\(type)\" not found in plugin_dirs [\(dirs.joined(separator: ", "))]")
     }
 }

@@ -39,6 +39,21 @@ public struct SafeRoot: ~Copyable {
         }
     }
 
+    /// Reads a small file inside the root, at most `limit` bytes; nil when it cannot be opened.
+    public func readSmallFile(_ relative: String, limit: Int = 4 << 20) -> String? {
+        guard let fd = try? open(relative, flags: O_RDONLY) else { return nil }
+        defer { close(fd) }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while out.count < limit {
+            let n = read(fd, &buf, min(buf.count, limit - out.count))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// Opens the directory that holds the last component of `relative` and returns it with that
     /// component's name. `relative` must name something below the root (not the root itself).
     public func openParent(of relative: String) throws -> (dirfd: Int32, name: String) {
@@ -48,6 +63,40 @@ public struct SafeRoot: ~Copyable {
         }
         let dfd = try open(dir, flags: CRISP_O_PATH | O_DIRECTORY)
         return (dfd, name)
+    }
+
+    /// Creates `path` as directories inside `root`, resolving symlinks as the kernel would if
+    /// `root` were `/` (what CRI-O gets from securejoin and MkdirAll): a link whose target does
+    /// not exist yet gets that target created, inside the root.
+    public func makeDirectories(_ path: String) throws {
+        var pending = path.split(separator: "/").map(String.init)
+        var resolved: [String] = []
+        var links = 0
+        while !pending.isEmpty {
+            let component = pending.removeFirst()
+            if component == "." { continue }
+            if component == ".." {
+                if !resolved.isEmpty { resolved.removeLast() }
+                continue
+            }
+            let (dirfd, name) = try openParent(of: "/" + (resolved + [component]).joined(separator: "/"))
+            defer { close(dirfd) }
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlinkat(dirfd, name, &buffer, buffer.count - 1)
+            if n >= 0 {
+                links += 1
+                guard links <= 40 else { throw SystemCallError("readlinkat", path, errno: ELOOP) }
+                buffer[n] = 0
+                let target = String(cString: buffer)
+                if target.hasPrefix("/") { resolved = [] }
+                pending = target.split(separator: "/").map(String.init) + pending
+                continue
+            }
+            if mkdirat(dirfd, name, 0o755) != 0 && errno != EEXIST {
+                throw SystemCallError("mkdirat", "/" + (resolved + [component]).joined(separator: "/"), errno: errno)
+            }
+            resolved.append(component)
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import CrispCore
+import CrispOS
 import Foundation
 
 /// Finds a record by full id or unique id prefix, as crictl lets people type them.
@@ -23,9 +24,11 @@ func make(directory: String) throws(CrispError) {
 /// mapped root of a pod with its own user namespace is an unprivileged host uid, and runc's
 /// init must walk to the root filesystem as that uid.
 func allowTraversal(_ dir: String) throws(CrispError) {
-    var st = stat()
-    guard stat(dir, &st) == 0 else { throw .internal("stat \(dir): \(String(cString: strerror(errno)))") }
-    let mode = st.st_mode & 0o7777
-    guard mode & 0o011 != 0o011 else { return }
-    guard chmod(dir, mode | 0o011) == 0 else { throw .internal("chmod \(dir): \(String(cString: strerror(errno)))") }
+    do {
+        let mode = try FileStatus(of: dir).permissions
+        guard mode & 0o011 != 0o011 else { return }
+        try FileOperations.changeMode(dir, to: mode | 0o011)
+    } catch {
+        throw CrispError(.internal, "cannot let the pod's user walk through \(dir)", cause: error)
+    }
 }

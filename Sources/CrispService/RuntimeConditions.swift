@@ -1,4 +1,5 @@
 import CrispConfig
+import CrispCore
 public import CrispRuntime
 import Foundation
 public import CrispNetwork
@@ -47,7 +48,7 @@ public struct RuntimeInfoService: Sendable {
     public enum CgroupDriver: Sendable { case cgroupfs, systemd }
 
     public var cgroupDriver: CgroupDriver {
-        config.current.runtime.cgroupManager == "systemd" ? .systemd : .cgroupfs
+        config.current.runtime.cgroupManager == .systemd ? .systemd : .cgroupfs
     }
 
     public func conditions() -> [RuntimeCondition] {
@@ -59,11 +60,11 @@ public struct RuntimeInfoService: Sendable {
     func runtimeCondition(_ c: CrispConfiguration) -> RuntimeCondition {
         let handler = c.runtime.runtimes[c.runtime.defaultRuntime]
         let path = handler?.runtimePath ?? ""
-        if path.isEmpty || access(path, X_OK) != 0 {
+        if path.isEmpty || !FileManager.default.isExecutableFile(atPath: path) {
             return RuntimeCondition(type: RuntimeCondition.runtimeReady, status: false, reason: "RuntimeBinaryMissing",
                                     message: "runtime \"\(c.runtime.defaultRuntime)\" binary \"\(path)\" is not executable")
         }
-        if access(c.runtime.conmon, X_OK) != 0 {
+        if !FileManager.default.isExecutableFile(atPath: c.runtime.conmon) {
             return RuntimeCondition(type: RuntimeCondition.runtimeReady, status: false, reason: "ConmonMissing",
                                     message: "conmon \"\(c.runtime.conmon)\" is not executable")
         }

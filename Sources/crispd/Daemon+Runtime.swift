@@ -37,7 +37,10 @@ extension Daemon {
                      handlers: [String: RuntimeHandler], logger: Logger) async throws -> RuntimeParts {
         let watcher = try ExitWatcher(directory: config.runRoot + "/exits")
         let tracker = ExitTracker()
-        let runtime = ConmonRuntime(conmon: Conmon(path: config.runtime.conmon), exits: tracker)
+        let runtime = ConmonRuntime(conmon: Conmon(path: config.runtime.conmon), exits: tracker,
+                                    exitDirectory: config.runRoot + "/exits", socketDirectory: config.runRoot + "/attach",
+                                    scratchDirectory: config.runRoot + "/scratch")
+        try runtime.clearScratch()
         let status = readSmallFile("/proc/self/status") ?? ""
         var settings = SandboxService.Settings(config: config, pauseBinary: Self.pauseBinary(),
                                                minimumOOMScoreAdj: Self.minimumOOMScoreAdj(status: status),

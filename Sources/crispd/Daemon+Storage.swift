@@ -9,7 +9,7 @@ extension Daemon {
     func openStorage() async throws -> Storage {
         var options = StorageOptions(root: config.root + "/storage", runRoot: config.runRoot + "/storage",
                                      driver: config.storageDriver, driverOptions: config.storageOptions,
-                                     sync: StorageOptions.SyncMode(rawValue: config.storageSync) ?? .none)
+                                     sync: config.storageSync == .filesystem ? .filesystem : .none)
         // CRISP_BOOT_ID stands in for the kernel's boot id: the power-loss tests start a crispd on
         // a copy of a disk "after a reboot" without rebooting the machine.
         options.bootID = ProcessInfo.processInfo.environment["CRISP_BOOT_ID"]

@@ -1,4 +1,5 @@
 import CrispCore
+import CrispTestSupport
 import Testing
 @testable import CrispNetwork
 

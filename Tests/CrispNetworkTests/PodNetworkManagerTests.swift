@@ -1,5 +1,6 @@
 import CrispCore
 import Foundation
+import CrispTestSupport
 import Testing
 @testable import CrispNetwork
 

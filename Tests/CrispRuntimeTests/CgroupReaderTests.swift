@@ -1,3 +1,4 @@
+import CrispCore
 @testable import CrispRuntime
 import Foundation
 import Testing
@@ -117,13 +118,13 @@ import Testing
     }
 
     @Test func containerDirectoriesForBothManagers() {
-        #expect(CgroupPaths.directory(manager: "cgroupfs", parent: "/kubepods/pod1", id: "abc") == "/kubepods/pod1/crisp-abc")
-        #expect(CgroupPaths.directory(manager: "systemd", parent: "kubepods-pod1.slice", id: "abc")
+        #expect(CgroupPaths.directory(manager: .cgroupfs, parent: "/kubepods/pod1", id: "abc") == "/kubepods/pod1/crisp-abc")
+        #expect(CgroupPaths.directory(manager: .systemd, parent: "kubepods-pod1.slice", id: "abc")
                 == "/kubepods.slice/kubepods-pod1.slice/crisp-abc.scope")
-        #expect(CgroupPaths.directory(manager: "systemd", parent: "", id: "abc") == "/system.slice/crisp-abc.scope")
-        #expect(CgroupPaths.parentDirectory(manager: "systemd", parent: "kubepods-pod1.slice") == "/kubepods.slice/kubepods-pod1.slice")
-        #expect(CgroupPaths.parentDirectory(manager: "cgroupfs", parent: "kubepods/pod1") == "/kubepods/pod1")
-        #expect(CgroupPaths.parentDirectory(manager: "cgroupfs", parent: "") == nil)
+        #expect(CgroupPaths.directory(manager: .systemd, parent: "", id: "abc") == "/system.slice/crisp-abc.scope")
+        #expect(CgroupPaths.parentDirectory(manager: .systemd, parent: "kubepods-pod1.slice") == "/kubepods.slice/kubepods-pod1.slice")
+        #expect(CgroupPaths.parentDirectory(manager: .cgroupfs, parent: "kubepods/pod1") == "/kubepods/pod1")
+        #expect(CgroupPaths.parentDirectory(manager: .cgroupfs, parent: "") == nil)
     }
 
     @Test func samplesAddUp() {

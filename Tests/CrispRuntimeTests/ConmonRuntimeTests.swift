@@ -19,9 +19,9 @@ import Testing
             let world = try RuntimeWorld()
             let id = randomID()
             defer { Task { await world.cleanup(handler: handler, ids: [id]) } }
-            let runtime = ConmonRuntime(conmon: Conmon(path: "/usr/bin/conmon"), exits: world.tracker)
+            let runtime = world.runtime()
             let spec = try SpecBuilder().build(world.input(id: id, command: ["/bin/true"])).spec
-            _ = try await runtime.create(spec: spec, options: world.options(id: id, handler: handler))
+            _ = try await runtime.create(spec: spec, launch: world.launch(id: id, handler: handler))
             try await runtime.start(id: id, handler: handler)
             return nil
         } catch {
@@ -34,15 +34,15 @@ import Testing
         if let why = await Self.skipReason(handler) { print("skipped \(handler.name): \(why)"); return }
         let world = try RuntimeWorld()
         let id = randomID()
-        let runtime = ConmonRuntime(conmon: Conmon(path: "/usr/bin/conmon"), exits: world.tracker)
+        let runtime = world.runtime()
         do {
             let long = String(repeating: "x", count: 20000)
             let spec = try SpecBuilder().build(world.input(id: id, command: [
                 "/bin/sh", "-c", "echo hello; echo oops >&2; echo \(long); printf partial; exit 3",
             ])).spec
-            let created = try await runtime.create(spec: spec, options: world.options(id: id, handler: handler))
+            let created = try await runtime.create(spec: spec, launch: world.launch(id: id, handler: handler))
             #expect(created.pid > 0)
-            #expect(try await runtime.state(id: id, handler: handler).status == "created")
+            #expect(try await runtime.state(id: id, handler: handler).status == .created)
             try await runtime.start(id: id, handler: handler)
             let exit = await world.tracker.wait(for: id, timeout: .seconds(20))
             #expect(exit?.exitCode == 3)
@@ -67,12 +67,12 @@ import Testing
         if let why = await Self.skipReason(handler) { print("skipped \(handler.name): \(why)"); return }
         let world = try RuntimeWorld()
         let id = randomID()
-        let runtime = ConmonRuntime(conmon: Conmon(path: "/usr/bin/conmon"), exits: world.tracker)
+        let runtime = world.runtime()
         do {
             let spec = try SpecBuilder().build(world.input(id: id, command: [
                 "/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done",
             ])).spec
-            _ = try await runtime.create(spec: spec, options: world.options(id: id, handler: handler))
+            _ = try await runtime.create(spec: spec, launch: world.launch(id: id, handler: handler))
             try await runtime.start(id: id, handler: handler)
 
             var p = spec.process!
@@ -95,12 +95,38 @@ import Testing
             let ps = try await runtime.execSync(id: id, handler: handler, process: p, timeout: .seconds(20))
             #expect(String(decoding: ps.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "0")
 
-            let exit = try await runtime.stop(id: id, handler: handler, signal: SIGTERM, timeout: .seconds(10))
-            #expect(exit?.exitCode == 0)
+            let exit = try await runtime.stop(id: id, handler: handler, signal: .terminate, timeout: .seconds(10))
+            #expect(exit.exit?.exitCode == 0)
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: world.dir + "/scratch")) == [], "exec files are removed")
         } catch {
             Issue.record("\(error)")
         }
         await world.cleanup(handler: handler, ids: [id])
+    }
+
+    /// After a reboot the runtime knows none of the containers on record: a stop says so at once
+    /// instead of waiting for an exit no one will record.
+    @Test func stopOfAContainerTheRuntimeDoesNotKnowSaysSo() async throws {
+        let handler = Self.handlers[0]
+        if let why = RuntimeWorld.unavailable(runtime: handler.path) { print("skipped: \(why)"); return }
+        let world = try RuntimeWorld()
+        let start = ContinuousClock.now
+        let outcome = try await world.runtime().stop(id: randomID(), handler: handler, signal: .terminate, timeout: .seconds(5))
+        #expect(outcome == .unknownToRuntime)
+        #expect(ContinuousClock.now - start < .seconds(5), "no wait for an exit")
+        await world.cleanup(handler: handler, ids: [])
+    }
+
+    /// ExecSync and streaming exec files of a crispd killed mid-exec are removed at the next start.
+    @Test func clearScratchRemovesWhatAnInterruptedExecLeft() async throws {
+        let world = try RuntimeWorld()
+        let runtime = world.runtime()
+        let left = world.dir + "/scratch/exec-interrupted"
+        try FileManager.default.createDirectory(atPath: left, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: left + "/process.json", contents: Data("{}".utf8))
+        try runtime.clearScratch()
+        #expect((try FileManager.default.contentsOfDirectory(atPath: world.dir + "/scratch")) == [])
+        await world.cleanup(handler: Self.handlers[0], ids: [])
     }
 
     @Test(arguments: handlers)
@@ -108,12 +134,12 @@ import Testing
         if let why = await Self.skipReason(handler) { print("skipped \(handler.name): \(why)"); return }
         let world = try RuntimeWorld()
         let id = randomID()
-        let runtime = ConmonRuntime(conmon: Conmon(path: "/usr/bin/conmon"), exits: world.tracker)
+        let runtime = world.runtime()
         do {
             let spec = try SpecBuilder().build(world.input(id: id, command: [
                 "/bin/sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done",
             ])).spec
-            _ = try await runtime.create(spec: spec, options: world.options(id: id, handler: handler))
+            _ = try await runtime.create(spec: spec, launch: world.launch(id: id, handler: handler))
             try await runtime.start(id: id, handler: handler)
             // Wait until the trap is installed (the shell printed "ready").
             let ready = ContinuousClock.now + .seconds(10)
@@ -121,9 +147,9 @@ import Testing
                 try await Task.sleep(for: .milliseconds(20))
             }
             let start = ContinuousClock.now
-            let exit = try await runtime.stop(id: id, handler: handler, signal: SIGTERM, timeout: .seconds(2))
+            let exit = try await runtime.stop(id: id, handler: handler, signal: .terminate, timeout: .seconds(2))
             let took = ContinuousClock.now - start
-            #expect(exit?.exitCode == 137)
+            #expect(exit.exit?.exitCode == 137)
             #expect(took >= .seconds(2))
         } catch {
             Issue.record("\(error)")
@@ -136,7 +162,7 @@ import Testing
         if let why = RuntimeWorld.unavailable(runtime: handler.path) { print("skipped: \(why)"); return }
         let world = try RuntimeWorld()
         let id = randomID()
-        let runtime = ConmonRuntime(conmon: Conmon(path: "/usr/bin/conmon"), exits: world.tracker)
+        let runtime = world.runtime()
         do {
             var input = world.input(id: id, command: ["/bin/sh", "-c", "grep CapEff /proc/self/status; id -u; id -g; touch /x || echo readonly"])
             input.security.dropCapabilities = ["ALL"]
@@ -144,7 +170,7 @@ import Testing
             input.security.runAsUsername = "nobody"
             input.security.readonlyRootfs = true
             let spec = try SpecBuilder().build(input).spec
-            _ = try await runtime.create(spec: spec, options: world.options(id: id, handler: handler))
+            _ = try await runtime.create(spec: spec, launch: world.launch(id: id, handler: handler))
             try await runtime.start(id: id, handler: handler)
             let exit = await world.tracker.wait(for: id, timeout: .seconds(20))
             #expect(exit?.exitCode == 0)

@@ -60,9 +60,14 @@ final class RuntimeWorld: @unchecked Sendable {
         return i
     }
 
-    func options(id: String, handler: RuntimeHandler) -> Conmon.CreateOptions {
-        Conmon.CreateOptions(id: id, name: "test-" + id.prefix(8), handler: handler, bundle: dir + "/bundles/" + id,
-                             exitDirectory: exitDir, logPath: dir + "/logs/" + id + ".log", socketDirectory: dir + "/sockets")
+    func launch(id: String, handler: RuntimeHandler) -> ContainerLaunch {
+        ContainerLaunch(id: id, name: "test-" + id.prefix(8), handler: handler, bundle: dir + "/bundles/" + id,
+                        logPath: dir + "/logs/" + id + ".log")
+    }
+
+    func runtime() -> ConmonRuntime {
+        ConmonRuntime(conmon: Conmon(path: "/usr/bin/conmon"), exits: tracker, exitDirectory: exitDir,
+                      socketDirectory: dir + "/sockets", scratchDirectory: dir + "/scratch")
     }
 
     func logLines(id: String) -> [String] {

@@ -270,7 +270,7 @@ private func input(_ configure: (inout ContainerSpecInput) -> Void = { _ in }) -
         #expect(r.memory?.swap == 20 << 20)
         #expect(r.pids?.limit == 1024)
         #expect(spec.linux?.cgroupsPath == "/kubepods/pod1/crisp-" + String(repeating: "a", count: 64))
-        #expect(SpecBuilder.cgroupsPath(manager: "systemd", parent: "kubepods.slice", id: "abc") == "kubepods.slice:crisp:abc")
+        #expect(SpecBuilder.cgroupsPath(manager: .systemd, parent: "kubepods.slice", id: "abc") == "kubepods.slice:crisp:abc")
     }
 
     @Test func mountsFromTheRequestAndTheSandbox() throws {

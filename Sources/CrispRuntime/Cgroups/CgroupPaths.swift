@@ -1,11 +1,12 @@
+public import CrispCore
 public import Foundation
 
 /// Where a container's cgroup lives in the cgroup filesystem, for either cgroup manager. The
 /// runtime is given `cgroupsPath` (see `SpecBuilder.cgroupsPath`); stats need the directory.
 public enum CgroupPaths {
     /// The directory (relative to a hierarchy root) of the cgroup the runtime makes for `id`.
-    public static func directory(manager: String, parent: String, id: String) -> String {
-        if manager == "systemd" {
+    public static func directory(manager: CgroupManager, parent: String, id: String) -> String {
+        if manager == .systemd {
             // runc's systemd driver puts "slice:prefix:name" in the scope "prefix-name.scope"
             // under the slice's own nested directory.
             let slice = parent.isEmpty ? "system.slice" : parent
@@ -16,9 +17,9 @@ public enum CgroupPaths {
 
     /// The directory of a cgroup parent as the kubelet names it: a path for cgroupfs, a slice
     /// name for systemd.
-    public static func parentDirectory(manager: String, parent: String) -> String? {
+    public static func parentDirectory(manager: CgroupManager, parent: String) -> String? {
         guard !parent.isEmpty else { return nil }
-        if manager == "systemd" && parent.hasSuffix(".slice") { return "/" + sliceDirectory(parent) }
+        if manager == .systemd && parent.hasSuffix(".slice") { return "/" + sliceDirectory(parent) }
         return parent.hasPrefix("/") ? parent : "/" + parent
     }
 

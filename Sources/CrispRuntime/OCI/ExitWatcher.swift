@@ -8,6 +8,12 @@ public struct ContainerExit: Sendable, Equatable {
     public var exitCode: Int32
     /// When conmon wrote the file, i.e. when the container exited.
     public var at: Date
+
+    public init(id: String, exitCode: Int32, at: Date) {
+        self.id = id
+        self.exitCode = exitCode
+        self.at = at
+    }
 }
 
 /// Learns container exits from conmon's exit directory through inotify — no polling. One

@@ -61,10 +61,7 @@ extension ConmonRuntime {
     /// terminal's slave as its stdio).
     public func startExec(id: String, handler: RuntimeHandler, process: RuntimeSpec.Process,
                           tty: Bool, stdin: Bool, stdout: Bool, stderr: Bool) throws(CrispError) -> StreamedExec {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("crisp-exec-\(UUID().uuidString)").path
-        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw CrispError(.internal, "cannot create \(dir): \(error.localizedDescription)")
-        }
+        let dir = try scratch("exec")
         var p = process
         p.terminal = tty ? true : nil
         let processFile = dir + "/process.json", pidFile = dir + "/pid"

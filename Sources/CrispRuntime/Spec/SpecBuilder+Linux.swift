@@ -1,4 +1,4 @@
-import CrispCore
+public import CrispCore
 public import CrispOCI
 import CrispSecurity
 
@@ -96,8 +96,8 @@ extension SpecBuilder {
     }
 
     /// cgroupfs: `PARENT/crisp-ID`; systemd: `SLICE:crisp:ID` (the form runc and crun expect).
-    public static func cgroupsPath(manager: String, parent: String, id: String) -> String {
-        if manager == "systemd" {
+    public static func cgroupsPath(manager: CgroupManager, parent: String, id: String) -> String {
+        if manager == .systemd {
             let slice = parent.isEmpty ? "system.slice" : parent
             return "\(slice):crisp:\(id)"
         }

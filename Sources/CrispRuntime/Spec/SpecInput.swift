@@ -1,3 +1,4 @@
+public import CrispCore
 public import CrispSecurity
 
 /// Everything the spec builder needs, as plain values: no disk, no gRPC. The service gathers
@@ -160,8 +161,7 @@ public struct ContainerSpecInput: Sendable {
 
     public struct RuntimeDefaults: Sendable {
         public var capabilities: [String] = []
-        /// "cgroupfs" or "systemd"
-        public var cgroupManager = "cgroupfs"
+        public var cgroupManager = CgroupManager.cgroupfs
         /// The lowest oom_score_adj this daemon may set (0 without CAP_SYS_RESOURCE).
         public var minimumOOMScoreAdj = -1000
         /// The daemon's bounding set in CAP_ form; nil means every capability. runc fails to

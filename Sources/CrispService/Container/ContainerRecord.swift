@@ -1,4 +1,5 @@
 public import Foundation
+public import CrispCore
 public import CrispRuntime
 public import CrispOCI
 public import CrispSecurity
@@ -28,7 +29,7 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var lifecycle: Lifecycle
     public var logPath: String
     public var runtimeHandler: String
-    public var stopSignal: Int32
+    public var stopSignal: Signal
     public var bundle: String
     /// The process spec, kept to run ExecSync with the same user, environment and capabilities.
     public var processJSON: Data

@@ -4,7 +4,6 @@ import CrispOS
 import CrispRuntime
 import CrispStorage
 import Foundation
-import Glibc
 import Logging
 
 extension ContainerService {
@@ -59,12 +58,13 @@ extension ContainerService {
                                              workPath: work, leaveRunning: true, timeout: timeout)
                 let excluded = Array(CheckpointArchive.managedDestinations) + binds.map(\.destination)
                 let diffPath = work + "/" + CheckpointArchive.rootfsDiff
-                let fd = open(diffPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                guard fd >= 0 else { throw CrispError(.internal, "cannot create \(diffPath): \(String(cString: strerror(errno)))") }
-                defer { close(fd) }
+                let diffFile: OpenFile
+                do { diffFile = try OpenFile(diffPath, .createNew(permissions: 0o600)) } catch {
+                    throw CrispError(.internal, "cannot create the file changes archive of container \(c.id)", cause: error)
+                }
                 let diff: CheckpointDiff
                 do {
-                    diff = try await storage.exportContainerChangesForCheckpoint(ContainerID(uncheckedRawValue: c.id), to: fd, excluding: excluded)
+                    diff = try await storage.exportContainerChangesForCheckpoint(ContainerID(uncheckedRawValue: c.id), to: diffFile.fd, excluding: excluded)
                 } catch {
                     throw error as? CrispError ?? CrispError(.internal, "exporting the changes of container \(c.id) failed", cause: error)
                 }
@@ -102,23 +102,25 @@ extension ContainerService {
     /// half of one; mode 0600, as it holds the container's memory.
     func writeArchive(of directory: String, to location: String) throws(CrispError) {
         let temporary = location + ".crisp-partial"
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw CrispError(.invalidArgument, "cannot create the checkpoint archive \(location): \(String(cString: strerror(errno)))")
-        }
-        do {
-            defer { close(fd) }
-            try TreeArchive.write(directory: directory, to: fd)
-            guard fsync(fd) == 0 else { throw CrispError(.internal, "fsync of \(temporary) failed: \(String(cString: strerror(errno)))") }
+        try? FileOperations.removeFile(temporary)
+        do throws(CrispError) {
+            let file: OpenFile
+            do { file = try OpenFile(temporary, .createNew(permissions: 0o600)) } catch {
+                throw CrispError(.invalidArgument, "cannot create the checkpoint archive \(location): \(error)", cause: error)
+            }
+            do {
+                try TreeArchive.write(directory: directory, to: file.fd)
+                try file.sync()
+            } catch {
+                throw CrispError(.internal, "writing the checkpoint archive \(location) failed", cause: error)
+            }
         } catch {
-            unlink(temporary)
-            throw error as? CrispError ?? CrispError(.internal, "writing the checkpoint archive \(location) failed", cause: error)
+            try? FileOperations.removeFile(temporary)
+            throw error
         }
-        guard rename(temporary, location) == 0 else {
-            let why = String(cString: strerror(errno))
-            unlink(temporary)
-            throw CrispError(.internal, "cannot move the checkpoint archive into place at \(location): \(why)")
+        do { try FileOperations.rename(temporary, to: location) } catch {
+            try? FileOperations.removeFile(temporary)
+            throw CrispError(.internal, "cannot move the checkpoint archive into place at \(location)", cause: error)
         }
     }
 }

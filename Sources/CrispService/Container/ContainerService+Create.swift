@@ -4,8 +4,8 @@ import CrispOS
 import CrispSecurity
 import CrispRuntime
 import CrispStorage
+import CrispConfig
 import Foundation
-import Glibc
 import Logging
 
 extension ContainerService {
@@ -69,14 +69,14 @@ extension ContainerService {
             input.devices = try Self.resolveDevices(r.devices)
             let volumes = (config?.volumes.map { Array($0.keys) } ?? []).filter { v in !r.mounts.contains { $0.containerPath == v } }
             switch imageVolumes {
-            case "ignore": break
-            case "bind":
+            case .ignore: break
+            case .bind:
                 for (i, v) in volumes.sorted().enumerated() {
                     let host = "\(recordsDirectory)/\(id.rawValue)/volumes/\(i)"
                     try make(directory: host)
                     input.mounts.append(.init(containerPath: v, hostPath: host))
                 }
-            default:
+            case .mkdir:
                 try Self.makeVolumeDirectories(volumes, rootfs: rootfs, except: [])
             }
             input.security = r.security
@@ -122,7 +122,7 @@ extension ContainerService {
             let bundle = "\(recordsDirectory)/\(id.rawValue)/bundle"
             try? FileManager.default.createDirectory(atPath: (logPath as NSString).deletingLastPathComponent,
                                                      withIntermediateDirectories: true)
-            let options = conmonOptions(id: id.rawValue, name: r.name, attempt: r.attempt, pod: pod, handler: handler, bundle: bundle,
+            let options = launch(id: id.rawValue, name: r.name, attempt: r.attempt, pod: pod, handler: handler, bundle: bundle,
                                         logPath: logPath, stdin: r.stdin, stdinOnce: r.stdinOnce, terminal: r.tty)
             undo.append { [runtime] in try? await runtime.delete(id: id.rawValue, handler: handler) }
             let createdPID: Int32?
@@ -131,14 +131,14 @@ extension ContainerService {
                 try Bundle.write(spec: spec, to: bundle)
                 createdPID = nil
             } else {
-                createdPID = try await runtime.create(spec: spec, options: options).pid
+                createdPID = try await runtime.create(spec: spec, launch: options).pid
             }
             let processJSON = (try? JSONEncoder().encode(spec.process)) ?? Data()
             var record = ContainerRecord(
                 id: id.rawValue, sandboxID: pod.id, name: r.name, attempt: r.attempt, image: r.image,
                 imageID: image.id.description, labels: r.labels, annotations: r.annotations,
                 createdAt: SandboxService.now(), lifecycle: .created, logPath: logPath, runtimeHandler: handler.name,
-                stopSignal: Self.signal(named: config?.stopSignal ?? ""), bundle: bundle, processJSON: processJSON,
+                stopSignal: Signal(named: config?.stopSignal ?? ""), bundle: bundle, processJSON: processJSON,
                 mounts: r.mounts.map { .init(containerPath: $0.containerPath, hostPath: $0.hostPath, readonly: $0.readonly,
                                                   propagation: $0.propagation,
                                                   recursiveReadOnly: $0.recursiveReadOnly ? true : nil) },
@@ -166,12 +166,11 @@ extension ContainerService {
 
     func finishReservation(_ key: String, keep: Bool) { reservations.finish(key, keep: keep) }
 
-    /// conmon's options for a container, as create and a restore from a checkpoint both need them.
-    func conmonOptions(id: String, name: String, attempt: UInt32, pod: Sandbox, handler: RuntimeHandler, bundle: String,
-                       logPath: String, stdin: Bool, stdinOnce: Bool, terminal: Bool) -> Conmon.CreateOptions {
-        var options = Conmon.CreateOptions(id: id, name: "k8s_\(name)_\(pod.metadata.name)_\(pod.metadata.namespace)_\(pod.metadata.uid)_\(attempt)",
-                                           handler: handler, bundle: bundle, exitDirectory: settings.exitDirectory,
-                                           logPath: logPath, socketDirectory: settings.runRoot + "/attach")
+    /// What the runtime launches for a container, as create and a restore from a checkpoint both need it.
+    func launch(id: String, name: String, attempt: UInt32, pod: Sandbox, handler: RuntimeHandler, bundle: String,
+                logPath: String, stdin: Bool, stdinOnce: Bool, terminal: Bool) -> ContainerLaunch {
+        var options = ContainerLaunch(id: id, name: "k8s_\(name)_\(pod.metadata.name)_\(pod.metadata.namespace)_\(pod.metadata.uid)_\(attempt)",
+                                      handler: handler, bundle: bundle, logPath: logPath)
         options.logSizeMax = logSizeMax
         options.stdin = stdin
         options.stdinOnce = stdinOnce
@@ -232,23 +231,6 @@ extension ContainerService {
     /// point the daemon at the host's files.
     static func readImageFile(rootfs: String, path: String) -> String? {
         guard let root = try? SafeRoot(path: rootfs) else { return nil }
-        guard let fd = try? root.open(path, flags: O_RDONLY) else { return nil }
-        defer { close(fd) }
-        var out = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while out.count < 4 << 20 {
-            let n = read(fd, &buf, buf.count)
-            if n <= 0 { break }
-            out += buf[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func signal(named name: String) -> Int32 {
-        let n = name.uppercased().hasPrefix("SIG") ? String(name.uppercased().dropFirst(3)) : name.uppercased()
-        if let number = Int32(n) { return number }
-        let table: [String: Int32] = ["TERM": SIGTERM, "KILL": SIGKILL, "INT": SIGINT, "QUIT": SIGQUIT, "HUP": SIGHUP,
-                                      "USR1": SIGUSR1, "USR2": SIGUSR2, "WINCH": SIGWINCH, "STOP": SIGSTOP]
-        return table[n] ?? SIGTERM
+        return root.readSmallFile(path)
     }
 }

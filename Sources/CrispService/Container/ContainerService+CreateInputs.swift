@@ -2,7 +2,6 @@ public import CrispCore
 public import CrispRuntime
 import CrispOS
 import Foundation
-import Glibc
 import Logging
 
 /// The parts of CreateContainer that look at the host or the image before the spec is built.
@@ -12,18 +11,17 @@ extension ContainerService {
     static func resolveDevices(_ requests: [(containerPath: String, hostPath: String, permissions: String)]) throws(CrispError) -> [ContainerSpecInput.DeviceRequest] {
         var out: [ContainerSpecInput.DeviceRequest] = []
         for r in requests {
-            var st = stat()
-            guard stat(r.hostPath, &st) == 0 else {
-                throw .invalidArgument("device \(r.hostPath) cannot be given to the container: \(String(cString: strerror(errno)))")
+            let st: FileStatus
+            do { st = try FileStatus(of: r.hostPath) } catch {
+                throw .invalidArgument("device \(r.hostPath) cannot be given to the container: \(error)")
             }
             let permissions = r.permissions.isEmpty ? "rwm" : r.permissions
             let target = r.containerPath.isEmpty ? r.hostPath : r.containerPath
-            if st.st_mode & S_IFMT == S_IFDIR {
+            if st.kind == .directory {
                 let base = URL(fileURLWithPath: r.hostPath)
                 let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil)
                 while let url = walker?.nextObject() as? URL {
-                    var child = stat()
-                    guard lstat(url.path, &child) == 0, let d = device(child, path: target + "/" + String(url.path.dropFirst(base.path.count + 1)), permissions: permissions) else { continue }
+                    guard let child = try? FileStatus(of: url.path, followLinks: false), let d = device(child, path: target + "/" + String(url.path.dropFirst(base.path.count + 1)), permissions: permissions) else { continue }
                     out.append(d)
                 }
             } else if let d = device(st, path: target, permissions: permissions) {
@@ -55,15 +53,11 @@ extension ContainerService {
         }
     }
 
-    static func device(_ st: stat, path: String, permissions: String) -> ContainerSpecInput.DeviceRequest? {
-        let kind = st.st_mode & S_IFMT
-        guard kind == S_IFCHR || kind == S_IFBLK else { return nil }
-        // glibc's major()/minor() are macros Swift cannot import; this is their definition.
-        let dev = UInt64(st.st_rdev)
-        let major = Int64(((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff)))
-        let minor = Int64((dev & 0xff) | ((dev >> 12) & ~UInt64(0xff)))
-        return ContainerSpecInput.DeviceRequest(containerPath: path, type: kind == S_IFCHR ? "c" : "b", major: major, minor: minor,
-                                                fileMode: UInt32(st.st_mode & 0o7777), permissions: permissions)
+    static func device(_ st: FileStatus, path: String, permissions: String) -> ContainerSpecInput.DeviceRequest? {
+        guard st.isDevice else { return nil }
+        return ContainerSpecInput.DeviceRequest(containerPath: path, type: st.kind == .characterDevice ? "c" : "b",
+                                                major: st.deviceMajor, minor: st.deviceMinor,
+                                                fileMode: st.permissions, permissions: permissions)
     }
 
     /// The image's declared volumes become directories in the container's own layer (CRI-O's
@@ -76,43 +70,9 @@ extension ContainerService {
             throw .internal("cannot open the root filesystem \(rootfs) to create image volumes: \(error)")
         }
         for volume in volumes.sorted() where !mounted.contains(volume) {
-            do { try makeDirectories(volume, in: root) } catch {
+            do { try root.makeDirectories(volume) } catch {
                 throw .internal("cannot create the image volume \(volume) in \(rootfs): \(error)")
             }
-        }
-    }
-
-    /// Creates `path` as directories inside `root`, resolving symlinks as the kernel would if
-    /// `root` were `/` (what CRI-O gets from securejoin and MkdirAll): a link whose target does
-    /// not exist yet gets that target created, inside the root.
-    static func makeDirectories(_ path: String, in root: borrowing SafeRoot) throws {
-        var pending = path.split(separator: "/").map(String.init)
-        var resolved: [String] = []
-        var links = 0
-        while !pending.isEmpty {
-            let component = pending.removeFirst()
-            if component == "." { continue }
-            if component == ".." {
-                if !resolved.isEmpty { resolved.removeLast() }
-                continue
-            }
-            let (dirfd, name) = try root.openParent(of: "/" + (resolved + [component]).joined(separator: "/"))
-            defer { close(dirfd) }
-            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let n = readlinkat(dirfd, name, &buffer, buffer.count - 1)
-            if n >= 0 {
-                links += 1
-                guard links <= 40 else { throw SystemCallError("readlinkat", path, errno: ELOOP) }
-                buffer[n] = 0
-                let target = String(cString: buffer)
-                if target.hasPrefix("/") { resolved = [] }
-                pending = target.split(separator: "/").map(String.init) + pending
-                continue
-            }
-            if mkdirat(dirfd, name, 0o755) != 0 && errno != EEXIST {
-                throw SystemCallError("mkdirat", "/" + (resolved + [component]).joined(separator: "/"), errno: errno)
-            }
-            resolved.append(component)
         }
     }
 
@@ -127,9 +87,8 @@ extension ContainerService {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
             for name in names.sorted() {
                 let path = dir + "/" + name
-                var st = stat()
-                guard lstat(path, &st) == 0 else { continue }
-                if st.st_mode & S_IFMT == S_IFDIR {
+                guard let st = try? FileStatus(of: path, followLinks: false) else { continue }
+                if st.kind == .directory {
                     if !skipped.contains(name) { walk(path) }
                 } else if path != root + "/console",
                           let d = device(st, path: "/dev" + path.dropFirst(root.count), permissions: "rwm") {

@@ -3,7 +3,6 @@ import CrispOCI
 public import CrispRuntime
 import CrispStorage
 import Foundation
-import Glibc
 import Logging
 
 extension ContainerService {
@@ -66,12 +65,13 @@ extension ContainerService {
             try persist(done)
             emit(.stopped, done)
         case .running:
-            let exit = try await runtime.stop(id: c.id, handler: try handler(c.runtimeHandler),
-                                              signal: c.stopSignal, timeout: timeout)
-            if let exit {
-                exited(exit)
-            } else if var gone = containers[id], case .running(_, let startedAt) = gone.lifecycle,
-                      await runtimeLost(c) {
+            let outcome = try await runtime.stop(id: c.id, handler: try handler(c.runtimeHandler),
+                                                 signal: c.stopSignal, timeout: timeout)
+            switch outcome {
+            case .exited(let exit): exited(exit)
+            case .noExitRecorded: break
+            case .unknownToRuntime:
+                guard var gone = containers[id], case .running(_, let startedAt) = gone.lifecycle else { return }
                 // The runtime no longer knows it (the machine rebooted under a running container):
                 // no exit will ever be reported, so it is recorded as ended with an unknown code.
                 gone.lifecycle = .exited(exitCode: 255, startedAt: startedAt, finishedAt: SandboxService.now(), reason: "ContainerStatusUnknown")
@@ -79,16 +79,6 @@ extension ContainerService {
                 logger.notice("container lost by the runtime recorded as exited (code 255)", metadata: ["container": "\(id)"])
                 emit(.stopped, gone)
             }
-        }
-    }
-
-    /// Whether the runtime says it has no such container (not merely that asking failed).
-    func runtimeLost(_ c: ContainerRecord) async -> Bool {
-        do {
-            _ = try await runtime.state(id: c.id, handler: try handler(c.runtimeHandler))
-            return false
-        } catch {
-            return error.code == .notFound
         }
     }
 

@@ -4,7 +4,6 @@ import CrispOS
 import CrispRuntime
 import CrispStorage
 import Foundation
-import Glibc
 import Logging
 
 /// A checkpoint archive unpacked for a container being created from it.
@@ -26,12 +25,11 @@ extension ContainerService {
         try await requireCriu(for: "restoring container \(name) from \(archive)")
         let directory = "\(recordsDirectory)/\(id.rawValue)/restore"
         try make(directory: directory)
-        let fd = open(archive, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw CrispError(errno == ENOENT ? .notFound : .invalidArgument,
-                             "cannot open checkpoint archive \(archive): \(String(cString: strerror(errno)))")
+        let file: OpenFile
+        do { file = try OpenFile(archive, .read) } catch {
+            throw CrispError(error.isNotFound ? .notFound : .invalidArgument, "cannot open checkpoint archive \(archive)", cause: error)
         }
-        defer { close(fd) }
+        let fd = file.fd
         do {
             try await runOnThread(name: "crisp-restore") { () throws -> Void in try TreeArchive.extract(fd: fd, into: directory) }
         } catch {
@@ -69,10 +67,9 @@ extension ContainerService {
         do {
             try await runOnThread(name: "crisp-restore") { () throws -> Void in
                 try TreeArchive.remove(deleted, under: root)
-                let fd = open(diff, O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { return }
-                defer { close(fd) }
-                try TreeArchive.extract(fd: fd, into: root)
+                // A checkpoint of a container that changed no file has no diff.
+                guard let file = try? OpenFile(diff, .read) else { return }
+                try TreeArchive.extract(fd: file.fd, into: root)
             }
         } catch {
             throw CrispError(.internal, "putting back the file changes of container \(c.id) failed: \(error)")
@@ -83,11 +80,11 @@ extension ContainerService {
             try? FileManager.default.copyItem(atPath: log, toPath: c.logPath)
         }
         let pod = try await sandboxes.status(c.sandboxID)
-        var options = conmonOptions(id: c.id, name: c.name, attempt: c.attempt, pod: pod, handler: handler, bundle: c.bundle,
+        var options = launch(id: c.id, name: c.name, attempt: c.attempt, pod: pod, handler: handler, bundle: c.bundle,
                                     logPath: c.logPath, stdin: c.stdin ?? false, stdinOnce: c.stdinOnce ?? false,
                                     terminal: spec.process?.terminal ?? false)
         options.restorePath = directory + "/" + CheckpointArchive.checkpointDirectory
-        let created = try await runtime.create(spec: spec, options: options)
+        let created = try await runtime.create(spec: spec, launch: options)
         logger.info("container restored from a checkpoint", metadata: ["container": "\(c.id)", "pid": "\(created.pid)"])
         return created.pid
     }

@@ -1,8 +1,8 @@
 public import CrispCore
 import CrispOCI
+import CrispOS
 public import CrispRuntime
 import Foundation
-import Glibc
 
 extension ContainerService {
     /// Applies new CPU and memory limits through the runtime's `update`; zero fields are left
@@ -17,10 +17,7 @@ extension ContainerService {
             // The same limits are left out as at create (cpuset, swap without accounting).
             settings.cgroupNotices.log(settings.cgroups.controllers.restrict(&r), host: settings.cgroups, container: c.name,
                                        logger: logger)
-            let file = "\(recordsDirectory)/\(c.id)/update.json"
-            try Bundle.writeJSON(r, to: file)
-            defer { unlink(file) }
-            try await runtime.update(id: c.id, handler: try handler(c.runtimeHandler), resourcesFile: file)
+            try await runtime.update(id: c.id, handler: try handler(c.runtimeHandler), resources: r)
             // Re-read: the container may have exited meanwhile, and that must not be overwritten.
             guard var updated = containers[c.id] else { return }
             var kept = updated.resources ?? ContainerRecord.Resources()
@@ -37,20 +34,20 @@ extension ContainerService {
         let c = try lookup(id)
         guard case .running = c.lifecycle else { throw .failedPrecondition("container \(c.id) is not running") }
         let ctl = c.bundle + "/ctl"
-        let fd = open(ctl, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw CrispError(.failedPrecondition, "conmon of container \(c.id) does not listen on \(ctl)",
-                             cause: SystemCallError("open", ctl, errno: errno))
-        }
-        let message = "2 0 0\n"
-        let n = message.withCString { write(fd, $0, strlen($0)) }
-        let e = errno
-        close(fd)
-        guard n == message.utf8.count else {
-            throw CrispError(.internal, "cannot ask conmon to reopen the log of \(c.id)", cause: SystemCallError("write", ctl, errno: e))
-        }
+        try Self.askConmonToReopenLog(control: ctl, container: c.id)
         guard try await FileAppearance.wait(for: c.logPath, timeout: .seconds(10)) else {
             throw CrispError(.deadlineExceeded, "conmon of container \(c.id) did not reopen its log \(c.logPath) within 10 s")
+        }
+    }
+
+    /// Closes the FIFO once written: conmon reads one message per line.
+    static func askConmonToReopenLog(control path: String, container: String) throws(CrispError) {
+        let control: OpenFile
+        do { control = try OpenFile(path, .writeNonBlocking) } catch {
+            throw CrispError(.failedPrecondition, "conmon of container \(container) does not listen on \(path)", cause: error)
+        }
+        do { try control.write(Array("2 0 0\n".utf8)) } catch {
+            throw CrispError(.internal, "cannot ask conmon to reopen the log of \(container)", cause: error)
         }
     }
 }

@@ -5,7 +5,6 @@ import CrispRuntime
 import CrispNetwork
 import CrispSecurity
 import Foundation
-import Glibc
 
 /// The root filesystem of a container in a pod with its own user namespace. The image's layers
 /// belong to host root; chowning them per pod would copy or rewrite every file. Instead each
@@ -45,8 +44,8 @@ extension ContainerService {
         // it is mounted, and none is left behind whatever happens next.
         defer { for p in pairs { try? Mounts.unmount(p.target, detach: true) } }
         // "/" of the container is the upper directory's root: the container's root owns it.
-        guard chown(layout.upper, uid.hostID, gid.hostID) == 0 else {
-            throw .internal("chown \(layout.upper) to \(uid.hostID):\(gid.hostID): \(String(cString: strerror(errno)))")
+        do { try FileOperations.changeOwner(layout.upper, uid: uid.hostID, gid: gid.hostID) } catch {
+            throw CrispError(.internal, "cannot give the container's upper layer to the pod's root (\(uid.hostID):\(gid.hostID))", cause: error)
         }
         let data = "lowerdir=\(pairs.map(\.target).joined(separator: ":")),upperdir=\(layout.upper),workdir=\(layout.work)"
         guard data.utf8.count < 4096 else {
@@ -79,18 +78,19 @@ extension ContainerService {
             guard m.uidMappings == [uid], m.gidMappings == [gid] else {
                 throw .invalidArgument("mount \(m.containerPath) asks for mappings other than its pod's user namespace (\(uid.containerID) \(uid.hostID) \(uid.length)); crisp maps volumes only through the pod's own")
             }
-            var st = stat()
-            guard stat(m.hostPath, &st) == 0 else {
-                throw .invalidArgument("mount \(m.containerPath): \(m.hostPath): \(String(cString: strerror(errno)))")
+            let st: FileStatus
+            do { st = try FileStatus(of: m.hostPath) } catch {
+                throw .invalidArgument("mount \(m.containerPath): \(error)")
             }
             let staging = "\(recordsDirectory)/\(id.rawValue)/idmapped-volumes/\(i)"
-            if st.st_mode & S_IFMT == S_IFDIR {
+            if st.kind == .directory {
                 try make(directory: staging)
             } else {
                 try make(directory: (staging as NSString).deletingLastPathComponent)
-                let fd = open(staging, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
-                guard fd >= 0 else { throw .internal("create \(staging): \(String(cString: strerror(errno)))") }
-                close(fd)
+                // An empty file for the idmapped bind of a file to land on.
+                guard FileManager.default.createFile(atPath: staging, contents: nil, attributes: [.posixPermissions: 0o644]) else {
+                    throw .internal("cannot create the staging file \(staging) for mount \(m.containerPath)")
+                }
             }
             pairs.append((m.hostPath, staging))
             mounts[i].hostPath = staging

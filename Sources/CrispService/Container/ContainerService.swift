@@ -24,7 +24,7 @@ public actor ContainerService {
     var pidsLimit: Int64
     /// `image_volumes`: mkdir (in the container's layer), bind (a directory of its own under the
     /// container's record, bind-mounted), or ignore.
-    let imageVolumes: String
+    let imageVolumes: ImageVolumes
     /// `log_size_max`: conmon truncates a container's log file past this many bytes; -1 (or 0)
     /// means no limit.
     let logSizeMax: Int

@@ -5,7 +5,6 @@ import CrispOS
 import CrispSecurity
 import CrispRuntime
 import Foundation
-import Glibc
 import Logging
 import CrispNetwork
 
@@ -68,14 +67,14 @@ extension SandboxService {
                 infraPID: 0, runDirectory: runDir, shmMounted: false)
             sandbox.sysctls = sysctls
             if let (uid, gid) = userns {
-                guard let namespaces else {
+                guard host.canPinNamespaces else {
                     throw CrispError.failedPrecondition("pod \(m.namespace)/\(m.name) needs its own user namespace, but no namespace pinning helper is configured")
                 }
                 // First, so the pod's network, IPC and UTS namespaces are made inside it and owned by it.
-                sandbox.usernsPath = try await namespaces.createUserNamespace(
+                sandbox.usernsPath = try await host.pinUserNamespace(
                     name: "crisp-" + id, uidMap: "\(uid.containerID) \(uid.hostID) \(uid.length)",
                     gidMap: "\(gid.containerID) \(gid.hostID) \(gid.length)")
-                undo.append { try? await namespaces.remove(name: "crisp-" + id, kinds: [.user]) }
+                undo.append { [host] in try? await host.unpinNamespaces(name: "crisp-" + id, kinds: [.user]) }
                 sandbox.uidMap = uid
                 sandbox.gidMap = gid
             }
@@ -95,9 +94,10 @@ extension SandboxService {
             }
             try writePodFiles(sandbox, request: request)
             if !request.hostIPC {
-                try mountShm(at: sandbox.shmPath)
+                try make(directory: sandbox.shmPath)
+                try host.mountShm(at: sandbox.shmPath)
                 sandbox.shmMounted = true
-                undo.append { try? Mounts.unmount(sandbox.shmPath, detach: true) }
+                undo.append { [host, path = sandbox.shmPath] in try? host.unmountShm(at: path) }
             }
             undo.append { try? FileManager.default.removeItem(atPath: self.recordsDirectory + "/" + id) }
             try await pinNamespaces(&sandbox, request: request, undo: &undo)
@@ -128,13 +128,13 @@ extension SandboxService {
         if !request.hostIPC { kinds.insert(.ipc) }
         if !request.hostNetwork { kinds.insert(.uts) }
         guard !kinds.isEmpty else { return }
-        guard let namespaces else {
+        guard host.canPinNamespaces else {
             throw .failedPrecondition("pod \(sandbox.metadata.namespace)/\(sandbox.metadata.name) needs its own IPC/UTS namespaces, but no namespace pinning helper is configured")
         }
         let id = sandbox.id
-        let pins = try await namespaces.create(name: "crisp-" + id, kinds: kinds, hostname: request.hostNetwork ? nil : sandbox.hostname,
+        let pins = try await host.pinNamespaces(name: "crisp-" + id, kinds: kinds, hostname: request.hostNetwork ? nil : sandbox.hostname,
                                                userNamespace: sandbox.usernsPath)
-        undo.append { try? await namespaces.remove(name: "crisp-" + id, kinds: kinds) }
+        undo.append { [host] in try? await host.unpinNamespaces(name: "crisp-" + id, kinds: kinds) }
         sandbox.ipcnsPath = pins[.ipc]
         sandbox.utsnsPath = pins[.uts]
     }
@@ -205,20 +205,17 @@ extension SandboxService {
                           metadata: ["requested": "\(c.requested)", "applied": "\(c.applied)"])
         }
         let bundle = settings.root + "/sandboxes/" + id + "/infra"
-        var options = Conmon.CreateOptions(id: id, name: "k8s_POD_\(m.name)_\(m.namespace)_\(m.uid)_\(m.attempt)",
-                                           handler: handler, bundle: bundle, exitDirectory: settings.exitDirectory,
-                                           logPath: sandbox.runDirectory + "/infra.log", socketDirectory: settings.runRoot + "/attach")
-        options.logSizeMax = 1 << 20
+        var launch = ContainerLaunch(id: id, name: "k8s_POD_\(m.name)_\(m.namespace)_\(m.uid)_\(m.attempt)",
+                                     handler: handler, bundle: bundle, logPath: sandbox.runDirectory + "/infra.log")
+        launch.logSizeMax = 1 << 20
         undo.append { [runtime] in try? await runtime.delete(id: id, handler: handler) }
-        let created = try await runtime.create(spec: spec, options: options)
+        let created = try await runtime.create(spec: spec, launch: launch)
         sandbox.infraPID = created.pid
         try await runtime.start(id: id, handler: handler)
     }
 
     static func now() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+        WallClock.nanoseconds()
     }
 
     func writePodFiles(_ s: Sandbox, request: RunSandboxRequest) throws(CrispError) {
@@ -238,18 +235,7 @@ extension SandboxService {
             """ : PodHostsFile.contents(hostname: s.hostname, podIPs: s.ips)
         for (path, text) in [(s.hostnamePath, s.hostname + "\n"), (s.hostsPath, hosts), (s.resolvConfPath, resolv)] {
             // Under runroot: they live until reboot, as the pod does, so they need no fsync.
-            try AtomicFile.write(Data(text.utf8), to: path, durable: false)
-            chmod(path, 0o644)
-        }
-    }
-
-    func mountShm(at path: String) throws(CrispError) {
-        try make(directory: path)
-        do {
-            try Mounts.mount(source: "shm", target: path, type: "tmpfs", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC),
-                             data: "mode=1777,size=65536k")
-        } catch {
-            throw CrispError(.internal, "cannot mount the pod's /dev/shm at \(path): \(error)")
+            try AtomicFile.write(Data(text.utf8), to: path, mode: 0o644, durable: false)
         }
     }
 
@@ -270,8 +256,8 @@ extension SandboxService {
                 let tmp = target + ".tmp"
                 try? fm.removeItem(atPath: tmp)
                 try fm.copyItem(atPath: settings.pauseBinary, toPath: tmp)
-                chmod(tmp, 0o755)
-                guard rename(tmp, target) == 0 else { throw CrispError(.internal, "rename \(tmp): errno \(errno)") }
+                try FileOperations.changeMode(tmp, to: 0o755)
+                try FileOperations.rename(tmp, to: target)
             } catch {
                 throw CrispError(.internal, "cannot prepare the pause root filesystem at \(rootfs): \(error)")
             }

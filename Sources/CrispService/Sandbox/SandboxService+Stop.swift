@@ -1,10 +1,8 @@
 public import CrispCore
-import CCrispShim
 import CrispOS
 import CrispSecurity
 import CrispRuntime
 import Foundation
-import Glibc
 import Logging
 import CrispNetwork
 
@@ -28,7 +26,7 @@ extension SandboxService {
         // other, and both are on the critical path of every pod stop.
         let network = s.netnsPath != nil ? self.network : nil
         async let killed: CrispError? = s.hasInfra ? Self.failure { [runtime] () async throws(CrispError) in
-            _ = try await runtime.stop(id: s.id, handler: handler, signal: SIGKILL, timeout: .zero)
+            _ = try await runtime.stop(id: s.id, handler: handler, signal: .kill, timeout: .zero)
         } : nil
         // DEL with the cached config and result, then the pinned namespace goes.
         async let deleted: CrispError? = Self.failure { () async throws(CrispError) in
@@ -39,10 +37,8 @@ extension SandboxService {
         if let killError { throw killError }
         if let deleteError { throw deleteError }
         if s.shmMounted {
-            do { try Mounts.unmount(s.shmPath, detach: true) } catch {
-                if (try? Mounts.isMountPoint(s.shmPath)) == true {
-                    throw CrispError(.internal, "cannot unmount \(s.shmPath) of pod \(s.id): \(error)")
-                }
+            do { try host.unmountShm(at: s.shmPath) } catch {
+                throw CrispError(.internal, "stopping pod \(s.id): \(error.message)", cause: error.cause)
             }
             try change(id) { $0.shmMounted = false }
         }
@@ -92,22 +88,14 @@ extension SandboxService {
         }
     }
 
-    /// A pin is a bind mount of an nsfs inode; after a reboot the file is left on tmpfs or gone.
-    static func isPinnedNamespace(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        return crisp_fstatfs_type(fd) == 0x6e73_6673  // NSFS_MAGIC
-    }
-
     func unpin(_ id: String) async throws(CrispError) {
         guard let s = sandboxes[id] else { return }
         var kinds: Set<PinnsNamespaces.Kind> = []
         if s.ipcnsPath != nil { kinds.insert(.ipc) }
         if s.utsnsPath != nil { kinds.insert(.uts) }
         if s.usernsPath != nil { kinds.insert(.user) }
-        guard !kinds.isEmpty, let namespaces else { return }
-        try await namespaces.remove(name: "crisp-" + s.id, kinds: kinds)
+        guard !kinds.isEmpty else { return }
+        try await host.unpinNamespaces(name: "crisp-" + s.id, kinds: kinds)
         try change(id) {
             $0.ipcnsPath = nil
             $0.utsnsPath = nil
@@ -131,10 +119,10 @@ extension SandboxService {
             interrupted.remove(s.id)
             if s.state == .ready {
                 var alive = [s.ipcnsPath, s.utsnsPath, s.netnsPath, s.usernsPath].allSatisfy { path in
-                    path.map(Self.isPinnedNamespace) ?? true
+                    path.map(host.isPinnedNamespace) ?? true
                 }
                 if alive, s.hasInfra, let handler = try? handler(named: s.runtimeHandler) {
-                    alive = (try? await runtime.state(id: s.id, handler: handler))?.status == "running"
+                    alive = (try? await runtime.state(id: s.id, handler: handler))?.status == .running
                 }
                 if !alive {
                     s.state = .notReady
@@ -156,9 +144,9 @@ extension SandboxService {
         for handler in settings.handlers.values { try? await runtime.delete(id: id, handler: handler) }
         await infraImages?.release(podID: id)
         let runDirectory = settings.runRoot + "/sandboxes/" + id
-        try? Mounts.unmount(runDirectory + "/shm", detach: true)
+        try? host.unmountShm(at: runDirectory + "/shm")
         try? await network?.tearDown(podID: id)
-        try? await namespaces?.remove(name: "crisp-" + id, kinds: Set(PinnsNamespaces.Kind.allCases))
+        try? await host.unpinNamespaces(name: "crisp-" + id, kinds: Set(PinnsNamespaces.Kind.allCases))
         try? FileManager.default.removeItem(atPath: runDirectory)
         try? FileManager.default.removeItem(atPath: recordsDirectory + "/" + id)
         logger.notice("removed what an interrupted RunPodSandbox left", metadata: ["pod": "\(id)"])

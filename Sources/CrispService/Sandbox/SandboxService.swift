@@ -15,7 +15,7 @@ public actor SandboxService {
         public var runRoot: String
         public var handlers: [String: RuntimeHandler]
         public var defaultHandler: String
-        public var cgroupManager: String
+        public var cgroupManager: CgroupManager
         /// crisp's static pause program, copied into the infra root filesystem.
         public var pauseBinary: String
         public var exitDirectory: String
@@ -38,7 +38,7 @@ public actor SandboxService {
         public static func handlers(from config: CrispConfiguration) -> [String: RuntimeHandler] {
             Dictionary(uniqueKeysWithValues: config.runtime.runtimes.map { name, h in
                 (name, RuntimeHandler(name: name, path: h.runtimePath, root: h.runtimeRoot,
-                                      systemdCgroup: config.runtime.cgroupManager == "systemd"))
+                                      systemdCgroup: config.runtime.cgroupManager == .systemd))
             })
         }
 
@@ -58,7 +58,7 @@ public actor SandboxService {
             exitDirectory = config.runRoot + "/exits"
             self.minimumOOMScoreAdj = minimumOOMScoreAdj
             self.boundingCapabilities = boundingCapabilities
-            durableRecords = config.storageSync == "filesystem"
+            durableRecords = config.storageSync == .filesystem
             defaultSysctls = Dictionary(config.runtime.defaultSysctls.compactMap { s in
                 let p = s.split(separator: "=", maxSplits: 1).map(String.init)
                 return p.count == 2 ? (p[0], p[1]) : nil
@@ -70,7 +70,10 @@ public actor SandboxService {
     let runtime: any OCIRuntime
     /// nil only in tests that run host-network pods without CNI.
     let network: PodNetworkManager?
-    /// Pins IPC and UTS namespaces; nil only for pods that use the host's.
+    /// /dev/shm mounts and namespace pins.
+    nonisolated let host: any PodHost
+    /// crisp-pinns, for what only it does: idmapped mounts and entering a pod's network
+    /// namespace to forward a port. nil when it is not configured.
     nonisolated let namespaces: PinnsNamespaces?
     /// Supplies the infra root filesystem when `pause_image` is set.
     let infraImages: (any InfraImageSource)?
@@ -84,13 +87,15 @@ public actor SandboxService {
     let serializer = KeyedSerializer()
     var oomClampLogged = false
 
+    /// `host` defaults to the real one, pinning with `namespaces`.
     public init(settings: Settings, runtime: any OCIRuntime, network: PodNetworkManager?,
-                namespaces: PinnsNamespaces?, infraImages: (any InfraImageSource)? = nil, live: LiveConfiguration? = nil,
-                events: EventHub = EventHub(), logger: Logger) {
+                namespaces: PinnsNamespaces?, host: (any PodHost)? = nil, infraImages: (any InfraImageSource)? = nil,
+                live: LiveConfiguration? = nil, events: EventHub = EventHub(), logger: Logger) {
         self.settings = settings
         self.runtime = runtime
         self.network = network
         self.namespaces = namespaces
+        self.host = host ?? SystemPodHost(pinns: namespaces)
         self.infraImages = infraImages
         self.live = live
         self.events = events

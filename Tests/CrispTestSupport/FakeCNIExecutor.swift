@@ -1,4 +1,5 @@
 public import CrispCore
+public import CrispNetwork
 import Synchronization
 
 /// A hand-written `CNIExecutor` for tests of code that runs CNI: plugins "exist" when they have

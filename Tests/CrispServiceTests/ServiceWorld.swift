@@ -1,0 +1,97 @@
+import CrispConfig
+import CrispCore
+import CrispRuntime
+import CrispStorage
+import CrispTestSupport
+import Foundation
+import Logging
+@testable import CrispService
+
+/// The pod and container services wired to a `FakeOCIRuntime` and vfs storage in a temporary
+/// directory, with a `FakePodHost` for /dev/shm and namespace pins: real service code, no runc,
+/// conmon, CNI or mount. Pods are host-network (CNI is not faked here).
+struct ServiceWorld: Sendable {
+    let tmp: TempDirectory
+    let runtime: FakeOCIRuntime
+    let host: FakePodHost
+    let storage: Storage
+    let settings: SandboxService.Settings
+    let config: CrispConfiguration
+    let sandboxes: SandboxService
+    let containers: ContainerService
+    static let image = "example.com/app:1"
+
+    static func make(runtime: FakeOCIRuntime = FakeOCIRuntime(), host: FakePodHost = FakePodHost(),
+                     at existing: TempDirectory? = nil) async throws -> ServiceWorld {
+        let tmp = try existing ?? TempDirectory("crisp-service")
+        var config = CrispConfiguration()
+        config.root = tmp.sub("root")
+        config.runRoot = tmp.sub("run")
+        config.image.pauseImage = ""
+        config.runtime.runtimes = ["fake": .init(runtimePath: "/bin/true", runtimeRoot: tmp.sub("run/fake"))]
+        config.runtime.defaultRuntime = "fake"
+        // The pause program only needs to be an executable file: the fake runtime never runs it.
+        let settings = SandboxService.Settings(config: config, pauseBinary: "/bin/true", minimumOOMScoreAdj: -1000)
+        let storage = try await Storage.open(StorageOptions(root: tmp.sub("root/storage"), runRoot: tmp.sub("run/storage"), driver: "vfs"),
+                                             logger: Logger(label: "storage"))
+        let sandboxes = SandboxService(settings: settings, runtime: runtime, network: nil, namespaces: nil, host: host,
+                                       logger: Logger(label: "pods"))
+        let containers = ContainerService(settings: settings, config: config, runtime: runtime, storage: storage,
+                                          sandboxes: sandboxes, logger: Logger(label: "containers"))
+        let world = ServiceWorld(tmp: tmp, runtime: runtime, host: host, storage: storage, settings: settings, config: config,
+                                 sandboxes: sandboxes, containers: containers)
+        if try await storage.image(named: image) == nil {
+            let imageConfig = #"{"architecture":"amd64","os":"linux","config":{"Cmd":["/app"]},"rootfs":{"type":"layers","diff_ids":[]}}"#
+            _ = try await storage.createImage(CreateImageOptions(id: diffDigest(of: Array(imageConfig.utf8)), names: [image],
+                                                                 topLayer: nil, config: Array(imageConfig.utf8)))
+        }
+        return world
+    }
+
+    /// Runs `body` on a fresh world and removes the world afterwards, whatever `body` does.
+    static func with(_ body: (ServiceWorld) async throws -> Void) async throws {
+        let world = try await make()
+        do { try await body(world) } catch {
+            await world.close()
+            throw error
+        }
+        await world.close()
+    }
+
+    /// The services of a crispd started again on the same directories, with the same runtime.
+    func restarted() async throws -> ServiceWorld {
+        await storage.close()
+        let again = try await ServiceWorld.make(runtime: runtime, host: host, at: tmp)
+        await again.sandboxes.restore()
+        await again.containers.restore(exits: runtime.exits)
+        return again
+    }
+
+    func podRequest(_ name: String = "web", attempt: UInt32 = 0, sharedPID: Bool = false) -> RunSandboxRequest {
+        var r = RunSandboxRequest(metadata: .init(name: name, uid: "uid-" + name, namespace: "default", attempt: attempt))
+        r.hostNetwork = true
+        r.sharedPID = sharedPID
+        r.hostname = name
+        r.logDirectory = tmp.sub("logs/" + name)
+        return r
+    }
+
+    func containerRequest(pod: String, name: String = "app", attempt: UInt32 = 0) -> CreateContainerRequest {
+        var r = CreateContainerRequest(sandboxID: pod, name: name, image: Self.image)
+        r.attempt = attempt
+        r.logPath = "\(name)/\(attempt).log"
+        return r
+    }
+
+    /// Record directories (pods and containers) on disk.
+    func recordDirectories() -> (pods: [String], containers: [String]) {
+        let fm = FileManager.default
+        return ((try? fm.contentsOfDirectory(atPath: config.root + "/sandboxes")) ?? [],
+                (try? fm.contentsOfDirectory(atPath: config.root + "/containers")) ?? [])
+    }
+
+    func close() async {
+        await storage.close()
+        tmp.remove()
+    }
+}
