@@ -64,3 +64,16 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+extension CrispError {
+    /// `error` itself when it is a `CrispError`; otherwise an internal error saying that `what`
+    /// failed, with `error` as its cause (logged, not sent).
+    public init(_ error: any Error, failing what: String) {
+        if let e = error as? CrispError { self = e } else { self.init(.internal, "\(what) failed", cause: error) }
+    }
+}
+
+/// Runs `body`, whose callee throws untyped errors, under crisp's typed throws.
+public func typedThrows<T>(_ what: @autoclosure () -> String, _ body: () async throws -> T) async throws(CrispError) -> T {
+    do { return try await body() } catch { throw CrispError(error, failing: what()) }
+}

@@ -1,5 +1,5 @@
 public import CrispConfig
-import CrispCore
+public import CrispCore
 import CrispImage
 public import CrispStorage
 public import Logging
@@ -13,7 +13,7 @@ extension ImageManager {
     /// registries.conf or policy (including unsupported policy requirement types). A missing
     /// policy file does not stop the daemon, but every pull fails with `.failedPrecondition`
     /// until the file exists (as containers/image refuses to pull without one).
-    public static func make(config: CrispConfiguration, storage: Storage, logger: Logger) throws -> ImageManager {
+    public static func make(config: CrispConfiguration, storage: Storage, logger: Logger) throws(CrispError) -> ImageManager {
         let image = config.image
         let registries = try RegistriesConfiguration.load(path: image.registriesConf)
         var policy: SignaturePolicy?
@@ -39,7 +39,7 @@ extension ImageManager {
 
     /// Reloads registries.conf (SIGHUP). On error the previous configuration stays and the
     /// error is thrown for the caller to log.
-    public func reloadRegistries(path: String) throws {
+    public func reloadRegistries(path: String) throws(CrispError) {
         reloadRegistries(try RegistriesConfiguration.load(path: path))
         logger.info("registries configuration reloaded", metadata: ["path": "\(path)"])
     }

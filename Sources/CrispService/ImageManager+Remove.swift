@@ -8,7 +8,11 @@ extension ImageManager {
     /// Removes what `image` names, with CRI semantics: an unknown image is not an error; a tag
     /// that other tags share with its image is only untagged; otherwise (by id, by digest, or
     /// a last tag) the image goes, unless a container uses it (FailedPrecondition).
-    public func remove(_ image: String) async throws {
+    public func remove(_ image: String) async throws(CrispError) {
+        try await typedThrows("removing image \(image)") { try await removeUntyped(image) }
+    }
+
+    func removeUntyped(_ image: String) async throws {
         guard let found = try await find(image) else {
             logger.debug("remove of an unknown image", metadata: ["image": "\(image)"])
             return

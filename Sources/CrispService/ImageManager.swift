@@ -62,21 +62,25 @@ public final class ImageManager: Sendable {
     /// Pulls `image` (a reference as the kubelet sends it) and returns the image id.
     /// `progress` sees the layers' state as it changes (`crisp.v1.Images/PullWithProgress`).
     public func pull(_ image: String, credentials: RegistryCredentials?,
-                     progress: (@Sendable (PullProgress) -> Void)? = nil) async throws -> CrispCore.Digest {
+                     progress: (@Sendable (PullProgress) -> Void)? = nil) async throws(CrispError) -> CrispCore.Digest {
         let ref = try ImageReference(parsing: image)
         try loadMissingPolicy()
         logger.info("pulling image", metadata: ["image": "\(ref)", "auth": "\(credentials == nil ? "none" : "request")"])
-        return try await puller.pull(ref, options: PullOptions(credentials: credentials), progress: progress).id
+        do { return try await puller.pull(ref, options: PullOptions(credentials: credentials), progress: progress).id } catch {
+            // What went wrong with a registry is the operator's to fix, so it is said.
+            if let e = error as? CrispError { throw e }
+            throw CrispError(.internal, "pulling image \(ref) failed: \(error)", cause: error)
+        }
     }
 
     /// The store check (`crispctl check`): see `Storage.check`.
-    public func checkStore() async throws -> StoreCheckReport {
-        try await storage.check()
+    public func checkStore() async throws(CrispError) -> StoreCheckReport {
+        try await typedThrows("checking the image store") { try await storage.check() }
     }
 
     /// Gives the image `source` names (a reference or an id) the name `target` too; the name
     /// moves from whatever image had it. Returns the image's id.
-    public func tag(_ source: String, as target: String) async throws -> CrispCore.Digest {
+    public func tag(_ source: String, as target: String) async throws(CrispError) -> CrispCore.Digest {
         guard let found = try await find(source) else { throw CrispError.notFound("image \(source) is not present") }
         let ref: ImageReference
         do { ref = try ImageReference(parsing: target) } catch {
@@ -85,8 +89,10 @@ public final class ImageManager: Sendable {
         guard ref.digest == nil else { throw CrispError.invalidArgument("a tag cannot be a digest reference: \(target)") }
         let name = registries.get().candidates(for: ref).first?.description ?? ref.description
         guard !found.names.contains(name) else { return found.id }
-        _ = try await storage.createImage(CreateImageOptions(id: found.id, names: found.names + [name], repoDigests: found.repoDigests,
+        _ = try await typedThrows("tagging image \(found.id) as \(name)") {
+            try await storage.createImage(CreateImageOptions(id: found.id, names: found.names + [name], repoDigests: found.repoDigests,
                                                              topLayer: found.topLayer))
+        }
         logger.info("image tagged", metadata: ["image": "\(found.id)", "tag": "\(name)"])
         return found.id
     }
@@ -106,19 +112,19 @@ public final class ImageManager: Sendable {
 
     /// The image `image` names (an id, an unambiguous id prefix, `name:tag`, `name@digest`, or
     /// a short name), or nil.
-    public func status(_ image: String) async throws -> ImageInfo? {
+    public func status(_ image: String) async throws(CrispError) -> ImageInfo? {
         try await find(image).map(info)
     }
 
     /// All images, or those matching `filter` (resolved as in `status`).
-    public func list(filter: String?) async throws -> [ImageInfo] {
+    public func list(filter: String?) async throws(CrispError) -> [ImageInfo] {
         if let filter, !filter.isEmpty { return try await status(filter).map { [$0] } ?? [] }
-        return try await storage.images().map(info)
+        return try await typedThrows("listing images") { try await storage.images() }.map(info)
     }
 
     /// Space used by images and by container layers.
-    public func filesystemInfo() async throws -> ImageFilesystemInfo {
-        let u = try await storage.usage()
+    public func filesystemInfo() async throws(CrispError) -> ImageFilesystemInfo {
+        let u = try await typedThrows("measuring the image filesystem") { try await storage.usage() }
         return ImageFilesystemInfo(images: u.images, containers: u.containers,
                                    timestamp: Int64(Date().timeIntervalSince1970 * 1_000_000_000))
     }
@@ -132,7 +138,11 @@ public final class ImageManager: Sendable {
     }
 
     /// Resolves what a CRI request names to a stored image.
-    func find(_ image: String) async throws -> CrispStorage.Image? {
+    func find(_ image: String) async throws(CrispError) -> CrispStorage.Image? {
+        try await typedThrows("looking up image \(image)") { try await findUntyped(image) }
+    }
+
+    func findUntyped(_ image: String) async throws -> CrispStorage.Image? {
         let s = image.hasPrefix("sha256:") ? String(image.dropFirst(7)) : image
         let isHex = !s.isEmpty && s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
         if isHex && s.utf8.count == 64, let id = try? CrispCore.Digest(algorithm: .sha256, hex: s) {
