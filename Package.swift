@@ -219,7 +219,8 @@ let package = Package(
         .target(
             name: "CrispTestSupport",
             dependencies: [
-                "CrispCore", "CrispOS", "CrispOCI", "CrispRuntime", "CrispNetwork", "CrispService", "CArchive",
+                "CrispCore", "CrispOS", "CrispOCI", "CrispRuntime", "CrispNetwork", "CrispService", "CrispStorage", "CrispConfig", "CArchive",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
@@ -288,7 +289,11 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "CrispServerTests",
-            dependencies: ["CrispServer", "CrispCore", .product(name: "GRPCCore", package: "grpc-swift-2")],
+            dependencies: [
+                "CrispServer", "CrispCore", "CRIAPI", "CrispService", "CrispTestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "CrispServiceTests",

@@ -1,27 +1,26 @@
-import CrispConfig
+public import CrispConfig
 import CrispCore
 import CrispRuntime
-import CrispStorage
-import CrispTestSupport
+public import CrispService
+public import CrispStorage
 import Foundation
 import Logging
-@testable import CrispService
 
 /// The pod and container services wired to a `FakeOCIRuntime` and vfs storage in a temporary
 /// directory, with a `FakePodHost` for /dev/shm and namespace pins: real service code, no runc,
 /// conmon, CNI or mount. Pods are host-network (CNI is not faked here).
-struct ServiceWorld: Sendable {
-    let tmp: TempDirectory
-    let runtime: FakeOCIRuntime
-    let host: FakePodHost
-    let storage: Storage
-    let settings: SandboxService.Settings
-    let config: CrispConfiguration
-    let sandboxes: SandboxService
-    let containers: ContainerService
-    static let image = "example.com/app:1"
+public struct ServiceWorld: Sendable {
+    public let tmp: TempDirectory
+    public let runtime: FakeOCIRuntime
+    public let host: FakePodHost
+    public let storage: Storage
+    public let settings: SandboxService.Settings
+    public let config: CrispConfiguration
+    public let sandboxes: SandboxService
+    public let containers: ContainerService
+    public static let image = "example.com/app:1"
 
-    static func make(runtime: FakeOCIRuntime = FakeOCIRuntime(), host: FakePodHost = FakePodHost(),
+    public static func make(runtime: FakeOCIRuntime = FakeOCIRuntime(), host: FakePodHost = FakePodHost(),
                      at existing: TempDirectory? = nil) async throws -> ServiceWorld {
         let tmp = try existing ?? TempDirectory("crisp-service")
         var config = CrispConfiguration()
@@ -49,7 +48,7 @@ struct ServiceWorld: Sendable {
     }
 
     /// Runs `body` on a fresh world and removes the world afterwards, whatever `body` does.
-    static func with(_ body: (ServiceWorld) async throws -> Void) async throws {
+    public static func with(_ body: (ServiceWorld) async throws -> Void) async throws {
         let world = try await make()
         do { try await body(world) } catch {
             await world.close()
@@ -59,7 +58,7 @@ struct ServiceWorld: Sendable {
     }
 
     /// The services of a crispd started again on the same directories, with the same runtime.
-    func restarted() async throws -> ServiceWorld {
+    public func restarted() async throws -> ServiceWorld {
         await storage.close()
         let again = try await ServiceWorld.make(runtime: runtime, host: host, at: tmp)
         await again.sandboxes.restore()
@@ -67,7 +66,7 @@ struct ServiceWorld: Sendable {
         return again
     }
 
-    func podRequest(_ name: String = "web", attempt: UInt32 = 0, sharedPID: Bool = false) -> RunSandboxRequest {
+    public func podRequest(_ name: String = "web", attempt: UInt32 = 0, sharedPID: Bool = false) -> RunSandboxRequest {
         var r = RunSandboxRequest(metadata: .init(name: name, uid: "uid-" + name, namespace: "default", attempt: attempt))
         r.hostNetwork = true
         r.sharedPID = sharedPID
@@ -76,7 +75,7 @@ struct ServiceWorld: Sendable {
         return r
     }
 
-    func containerRequest(pod: String, name: String = "app", attempt: UInt32 = 0) -> CreateContainerRequest {
+    public func containerRequest(pod: String, name: String = "app", attempt: UInt32 = 0) -> CreateContainerRequest {
         var r = CreateContainerRequest(sandboxID: pod, name: name, image: Self.image)
         r.attempt = attempt
         r.logPath = "\(name)/\(attempt).log"
@@ -84,13 +83,13 @@ struct ServiceWorld: Sendable {
     }
 
     /// Record directories (pods and containers) on disk.
-    func recordDirectories() -> (pods: [String], containers: [String]) {
+    public func recordDirectories() -> (pods: [String], containers: [String]) {
         let fm = FileManager.default
         return ((try? fm.contentsOfDirectory(atPath: config.root + "/sandboxes")) ?? [],
                 (try? fm.contentsOfDirectory(atPath: config.root + "/containers")) ?? [])
     }
 
-    func close() async {
+    public func close() async {
         await storage.close()
         tmp.remove()
     }
