@@ -161,15 +161,14 @@ let package = Package(
         .target(
             name: "CrispService",
             dependencies: [
-                "CrispCore", "CrispConfig", "CrispImage", "CrispStorage", "CrispRuntime", "CrispOCI", "CrispOS", "CrispNetwork", "CCrispShim", "CrispSecurity",
+                "CrispCore", "CrispConfig", "CrispImage", "CrispStorage", "CrispRuntime", "CrispOCI", "CrispOS", "CrispNetwork", "CrispSecurity",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .target(
             name: "CrispServer",
             dependencies: [
-                "CRIAPI", "CrispCore", "CrispConfig", "CrispService", "CrispImage", "CrispStorage", "CrispRuntime", "CrispNetwork",
-                "CrispStreaming", "CrispOS", "CrispSecurity",
+                "CRIAPI", "CrispCore", "CrispService",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

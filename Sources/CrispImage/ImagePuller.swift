@@ -1,4 +1,4 @@
-import CrispCore
+public import CrispCore
 public import CrispOCI
 public import CrispStorage
 public import Logging

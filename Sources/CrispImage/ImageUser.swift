@@ -1,12 +1,8 @@
+public import CrispCore
 import CrispOCI
 import Foundation
 
-/// The user an image runs as, from its config's `User` (`uid`, `uid:gid`, `name`, `name:group`).
-public enum ImageUser: Sendable, Equatable {
-    case none
-    case uid(Int64)
-    case name(String)
-
+extension ImageUser {
     /// Reads `config.User` from image config bytes; `.none` when absent, empty or unreadable.
     public init(configBytes: [UInt8]) {
         guard let c = try? JSONDecoder().decode(ImageConfiguration.self, from: Data(configBytes)),

@@ -2,30 +2,6 @@ public import CrispCore
 import Foundation
 import Synchronization
 
-/// The state of one pull's layers, as `ImagePuller.pull` reports it to whoever watches.
-public struct PullProgress: Sendable, Equatable {
-    public enum State: Sendable, Equatable {
-        /// Not started: waiting for a download slot, or for the layers below it.
-        case waiting
-        /// Already in the store.
-        case exists
-        case downloading
-        /// Downloaded, verified and applied.
-        case done
-    }
-
-    public struct Layer: Sendable, Equatable {
-        public var digest: CrispCore.Digest
-        public var size: Int64
-        public var received: Int64
-        public var state: State
-    }
-
-    /// Bottom first; empty until the manifest is read.
-    public var layers: [Layer] = []
-
-    public init(layers: [Layer] = []) { self.layers = layers }
-}
 
 /// One pull's progress and its watchers. Every pull has one; pulls of the same reference share
 /// the pull and so the hub (a CRI PullImage and a `crispctl pull` of one image see the same

@@ -1,20 +1,9 @@
 public import CrispCore
 
-/// One line of a user namespace's uid_map or gid_map.
-public struct IDMap: Sendable, Equatable, Codable {
-    public var containerID: UInt32
-    public var hostID: UInt32
-    public var length: UInt32
-    public init(containerID: UInt32, hostID: UInt32, length: UInt32) {
-        self.containerID = containerID
-        self.hostID = hostID
-        self.length = length
-    }
-}
 
 /// A pod's `userns_options`, checked against the CRI's rules (KEP-127).
 public enum UserNamespacePolicy {
-    public enum Mode: Sendable, Equatable { case pod, container, node, target }
+    public typealias Mode = UserNamespaceMode
 
     /// - Returns: nil for the host's user namespace (NODE, or no options at all); the uid and
     ///   gid mapping for POD.

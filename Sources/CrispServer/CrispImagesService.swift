@@ -1,8 +1,6 @@
 import CRIAPI
 import CrispCore
-import CrispImage
 public import CrispService
-import CrispStorage
 public import GRPCCore
 import SwiftProtobuf
 
@@ -45,16 +43,13 @@ public struct CrispImagesService: RegistrableRPCService {
     /// a slow reader gets fewer, fresher messages, and the pull never waits for it.
     func pullWithProgress(_ r: Crisp_V1_PullWithProgressRequest, _ writer: RPCWriter<Crisp_V1_PullProgress>) async throws {
         guard !r.image.isEmpty else { throw CrispError.invalidArgument("PullWithProgress: image is empty") }
-        var credentials: RegistryCredentials?
-        if !(r.username.isEmpty && r.password.isEmpty && r.auth.isEmpty && r.identityToken.isEmpty && r.registryToken.isEmpty) {
-            credentials = try RegistryCredentials(username: r.username, password: r.password, auth: r.auth,
-                                                  identityToken: r.identityToken, registryToken: r.registryToken)
-        }
+        let auth = RegistryAuth(username: r.username, password: r.password, auth: r.auth,
+                                identityToken: r.identityToken, registryToken: r.registryToken)
         let (states, continuation) = AsyncStream.makeStream(of: PullProgress.self, bufferingPolicy: .bufferingNewest(1))
         let image = r.image
         let pull = Task {
             defer { continuation.finish() }
-            return try await images.pull(image, credentials: credentials) { continuation.yield($0) }
+            return try await images.pull(image, auth: auth) { continuation.yield($0) }
         }
         // A client that goes away does not stop the pull: a PullImage of the same image may
         // share it, and the image is wanted anyway (CRI-O's pulls go on the same way).

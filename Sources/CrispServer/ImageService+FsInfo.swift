@@ -1,6 +1,6 @@
+import CrispCore
 import CRIAPI
 import CrispService
-import CrispStorage
 
 /// ImageFsInfo: image and container filesystem usage (crictl calls it before `crictl images`).
 extension ImageService {

@@ -1,6 +1,5 @@
 import CRIAPI
 import CrispCore
-import CrispImage
 import CrispService
 import Foundation
 

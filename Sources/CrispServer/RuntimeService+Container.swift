@@ -2,9 +2,6 @@ import CRIAPI
 import CrispCore
 import CrispService
 import Foundation
-import CrispRuntime
-import CrispSecurity
-import CrispStorage
 
 /// CreateContainer, StartContainer, StopContainer, RemoveContainer, ContainerStatus, ListContainers.
 extension RuntimeService {
@@ -24,12 +21,12 @@ extension RuntimeService {
         req.stdin = c.stdin
         req.stdinOnce = c.stdinOnce
         req.mounts = c.mounts.map { m in
-            let propagation: ContainerSpecInput.MountRequest.Propagation = switch m.propagation {
+            let propagation: ContainerMountRequest.Propagation = switch m.propagation {
             case .propagationHostToContainer: .hostToContainer
             case .propagationBidirectional: .bidirectional
             default: .private
             }
-            var out = ContainerSpecInput.MountRequest(containerPath: m.containerPath, hostPath: m.hostPath, readonly: m.readonly,
+            var out = ContainerMountRequest(containerPath: m.containerPath, hostPath: m.hostPath, readonly: m.readonly,
                                                       propagation: propagation, recursiveReadOnly: m.recursiveReadOnly)
             out.uidMappings = m.uidMappings.map { IDMap(containerID: $0.containerID, hostID: $0.hostID, length: $0.length) }
             out.gidMappings = m.gidMappings.map { IDMap(containerID: $0.containerID, hostID: $0.hostID, length: $0.length) }
@@ -225,7 +222,7 @@ extension RuntimeService {
     /// UpdateContainerResources alike.
     /// Values the kernel would refuse, or read as something else, are refused here with the field
     /// named; they used to be clamped or passed on, so a negative limit was accepted and ignored.
-    static func resources(_ l: Runtime_V1_LinuxContainerResources) throws(CrispError) -> ContainerSpecInput.ResourceRequest {
+    static func resources(_ l: Runtime_V1_LinuxContainerResources) throws(CrispError) -> ContainerResourceRequest {
         func refuse(_ field: String, _ value: Int64, _ rule: String) -> CrispError {
             .invalidArgument("linux resources: \(field) \(value) is out of range (\(rule))")
         }
@@ -241,7 +238,7 @@ extension RuntimeService {
             throw refuse("memory_swap_limit_in_bytes", l.memorySwapLimitInBytes, "-1 for unlimited, 0 for unset, or positive")
         }
         guard (-1000...1000).contains(l.oomScoreAdj) else { throw refuse("oom_score_adj", l.oomScoreAdj, "-1000 to 1000") }
-        var r = ContainerSpecInput.ResourceRequest()
+        var r = ContainerResourceRequest()
         r.cpuShares = UInt64(l.cpuShares)
         r.cpuQuota = l.cpuQuota
         r.cpuPeriod = UInt64(l.cpuPeriod)

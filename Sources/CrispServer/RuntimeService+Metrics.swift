@@ -1,7 +1,6 @@
+import CrispCore
 import CRIAPI
-import CrispRuntime
 import CrispService
-import CrispStorage
 import GRPCCore
 
 /// ListMetricDescriptors, ListPodSandboxMetrics, StreamPodSandboxMetrics (KEP-2371): the

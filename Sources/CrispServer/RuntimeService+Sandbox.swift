@@ -2,8 +2,6 @@ import CRIAPI
 import CrispCore
 import CrispService
 import Foundation
-import CrispNetwork
-import CrispSecurity
 
 /// RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox.
 extension RuntimeService {

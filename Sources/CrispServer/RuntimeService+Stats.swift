@@ -1,7 +1,6 @@
+import CrispCore
 import CRIAPI
-import CrispRuntime
 import CrispService
-import CrispStorage
 
 /// ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats.
 extension RuntimeService {

@@ -1,9 +1,6 @@
-import CrispStreaming
 import CRIAPI
 import CrispCore
 import CrispService
-import CrispRuntime
-import CrispConfig
 
 /// Version, Status and RuntimeConfig: what the runtime is and whether it is ready.
 extension RuntimeService {
@@ -32,14 +29,14 @@ extension RuntimeService {
         r.runtimeHandlers = info.advertisedHandlers.map { h in
             var out = Runtime_V1_RuntimeHandler()
             out.name = h.name
-            out.features.recursiveReadOnlyMounts = h.handler.recursiveReadOnlyMounts
-            out.features.userNamespaces = h.handler.userNamespaces
+            out.features.recursiveReadOnlyMounts = h.recursiveReadOnlyMounts
+            out.features.userNamespaces = h.userNamespaces
             return out
         }
         r.features.supplementalGroupsPolicy = true
         if request.verbose {
             // crictl parses every value of this map as JSON.
-            r.info = ["config": info.config.current.json()]
+            r.info = ["config": info.configurationJSON()]
             if let streaming {
                 r.info["streaming"] = #"{"url":"# + "\"" + streaming.baseURL + "\"" + #","connections":"# + String(streaming.connectionCount) + "}"
             }

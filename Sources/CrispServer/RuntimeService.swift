@@ -1,6 +1,5 @@
 import CRIAPI
 public import CrispService
-public import CrispStreaming
 public import GRPCCore
 
 /// The CRI RuntimeService. Each RPC family lives in its own `RuntimeService+Family.swift`;
@@ -10,10 +9,10 @@ public struct RuntimeService: RegistrableRPCService {
     let sandboxes: SandboxService
     let containers: ContainerService
     /// Serves the URLs of Exec, Attach and PortForward; nil answers them Unavailable.
-    let streaming: StreamingServer?
+    let streaming: (any StreamURLIssuer)?
     var events: EventHub { containers.events }
 
-    public init(info: RuntimeInfoService, sandboxes: SandboxService, containers: ContainerService, streaming: StreamingServer? = nil) {
+    public init(info: RuntimeInfoService, sandboxes: SandboxService, containers: ContainerService, streaming: (any StreamURLIssuer)? = nil) {
         self.info = info
         self.sandboxes = sandboxes
         self.containers = containers

@@ -1,6 +1,5 @@
 import CRIAPI
 import CrispCore
-import CrispSecurity
 
 /// CRI security profiles and SELinux options → the service's request values.
 enum SecurityProfiles {

@@ -61,9 +61,14 @@ public final class ImageManager: Sendable {
 
     /// Pulls `image` (a reference as the kubelet sends it) and returns the image id.
     /// `progress` sees the layers' state as it changes (`crisp.v1.Images/PullWithProgress`).
-    public func pull(_ image: String, credentials: RegistryCredentials?,
+    public func pull(_ image: String, auth: RegistryAuth? = nil,
                      progress: (@Sendable (PullProgress) -> Void)? = nil) async throws(CrispError) -> CrispCore.Digest {
         let ref = try ImageReference(parsing: image)
+        var credentials: RegistryCredentials?
+        if let auth, !auth.isEmpty {
+            credentials = try RegistryCredentials(username: auth.username, password: auth.password, auth: auth.auth,
+                                                  identityToken: auth.identityToken, registryToken: auth.registryToken)
+        }
         try loadMissingPolicy()
         logger.info("pulling image", metadata: ["image": "\(ref)", "auth": "\(credentials == nil ? "none" : "request")"])
         do { return try await puller.pull(ref, options: PullOptions(credentials: credentials), progress: progress).id } catch {

@@ -38,12 +38,18 @@ public struct RuntimeInfoService: Sendable {
 
     /// Handlers for Status: each by name, and the default one once more under the empty name,
     /// which is how the kubelet names "no RuntimeClass".
-    public var advertisedHandlers: [(name: String, handler: RuntimeHandler)] {
-        let byName = handlers.sorted { $0.name < $1.name }.map { (name: $0.name, handler: $0) }
+    public var advertisedHandlers: [AdvertisedHandler] {
+        let byName = handlers.sorted { $0.name < $1.name }.map {
+            AdvertisedHandler(name: $0.name, recursiveReadOnlyMounts: $0.recursiveReadOnlyMounts, userNamespaces: $0.userNamespaces)
+        }
         let defaultName = config.current.runtime.defaultRuntime
-        guard let d = byName.first(where: { $0.name == defaultName }) else { return byName }
-        return [(name: "", handler: d.handler)] + byName
+        guard var d = byName.first(where: { $0.name == defaultName }) else { return byName }
+        d.name = ""
+        return [d] + byName
     }
+
+    /// The effective configuration as JSON, for verbose Status (crictl parses it).
+    public func configurationJSON() -> String { config.current.json() }
 
     public enum CgroupDriver: Sendable { case cgroupfs, systemd }
 

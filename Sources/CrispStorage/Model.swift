@@ -44,18 +44,6 @@ public struct Container: Sendable, Equatable {
     public var created: Date
 }
 
-/// Space used on one filesystem, for ImageFsInfo and container stats.
-public struct FilesystemUsage: Sendable, Equatable {
-    public var mountpoint: String
-    public var usedBytes: UInt64
-    public var inodesUsed: UInt64
-
-    public init(mountpoint: String, usedBytes: UInt64, inodesUsed: UInt64) {
-        self.mountpoint = mountpoint
-        self.usedBytes = usedBytes
-        self.inodesUsed = inodesUsed
-    }
-}
 
 /// What `applyLayer` needs besides the byte stream.
 public struct CreateLayerOptions: Sendable {

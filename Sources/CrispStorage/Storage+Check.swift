@@ -3,28 +3,6 @@ import CrispOCI
 import Crypto
 import Foundation
 
-/// One thing `Storage.check` found.
-public struct StoreFinding: Sendable, Equatable {
-    public enum Severity: String, Sendable {
-        /// The store is damaged here: an image that cannot be used, a record without its data.
-        case error
-        /// Not damage: work in progress, or what the next start-up clean-up removes.
-        case notice
-    }
-
-    public var severity: Severity
-    /// What it is about: `image sha256:…`, `layer …`, `container …`.
-    public var subject: String
-    public var problem: String
-}
-
-public struct StoreCheckReport: Sendable, Equatable {
-    public var images = 0
-    public var layers = 0
-    public var containers = 0
-    public var findings: [StoreFinding] = []
-    public var errors: Int { findings.filter { $0.severity == .error }.count }
-}
 
 extension Storage {
     /// Checks that every image listed is whole and is what its digests say, without changing

@@ -26,9 +26,9 @@ struct ImageManagerTests {
             let before = try await m.filesystemInfo()
             #expect(before.images.usedBytes == 0)
 
-            let id = try await m.pull("\(h)/app:1", credentials: nil)
+            let id = try await m.pull("\(h)/app:1")
             #expect(id == pushed.configDigest)
-            #expect(try await m.pull("\(h)/app:2", credentials: nil) == id)
+            #expect(try await m.pull("\(h)/app:2") == id)
             let after = try await m.filesystemInfo()
             let busyboxSize = UInt64(try readFile("/bin/busybox").count)
             #expect(after.images.usedBytes >= busyboxSize + 100_000)
@@ -93,7 +93,7 @@ struct ImageManagerTests {
             let path = f.tmp.sub("policy.json")
             let m = ImageManager(storage: f.storage, puller: f.puller, registries: PullFixture.registriesInsecure([h]),
                                  pauseImage: "", missingPolicyPath: path, logger: Logger(label: "test"))
-            await #expect { try await m.pull("\(h)/app:1", credentials: nil) } throws: { e in
+            await #expect { try await m.pull("\(h)/app:1") } throws: { e in
                 guard let e = e as? CrispError else { return false }
                 return e.code == .failedPrecondition && e.message.contains(path) && e.message.contains("signature_policy")
             }
@@ -101,11 +101,11 @@ struct ImageManagerTests {
 
             // Once the file exists it is loaded and enforced.
             try #"{"default": [{"type": "reject"}]}"#.write(toFile: path, atomically: true, encoding: .utf8)
-            await #expect { try await m.pull("\(h)/app:1", credentials: nil) } throws: { e in
+            await #expect { try await m.pull("\(h)/app:1") } throws: { e in
                 (e as? CrispError)?.code == .permissionDenied
             }
             f.puller.updatePolicy(nil)
-            _ = try await m.pull("\(h)/app:1", credentials: nil)
+            _ = try await m.pull("\(h)/app:1")
         }
     }
 }

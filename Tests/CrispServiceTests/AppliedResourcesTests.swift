@@ -1,3 +1,4 @@
+import CrispCore
 import CrispOCI
 import CrispRuntime
 @testable import CrispService

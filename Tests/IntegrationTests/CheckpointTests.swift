@@ -10,7 +10,7 @@ import Testing
 /// project's machines: Debian 12's CRIU 3.17 stops at the vDSO layout of kernels from 6.13 on),
 /// the errors are checked and the round trip is skipped with `criu check`'s own words.
 @Suite(.serialized) struct CheckpointTests {
-    typealias Lifecycle = PodLifecycleTests
+    typealias Lifecycle = CRI
 
     static func checkpoint(_ runtime: Lifecycle.Client, _ id: String, to location: String) async throws {
         var r = Runtime_V1_CheckpointContainerRequest()

@@ -61,7 +61,7 @@ import Testing
         let crispd = try CrispdProcess()
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
         try await Self.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+        try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
         let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
         defer { world.cleanup() }
 
@@ -112,7 +112,7 @@ import Testing
             }
             // In a container whose PID 1 never reaps (as critest's), the timed-out command must be
             // killed while runc can still reap it: no process and no zombie (`[sleep]`) is left.
-            let noreap = try await PodLifecycleTests.startContainer(runtime, pod: (pod, run.config), "noreap", ["/bin/sleep", "3600"])
+            let noreap = try await CRI.startContainer(runtime, pod: (pod, run.config), "noreap", ["/bin/sleep", "3600"])
             var timed = Runtime_V1_ExecSyncRequest()
             timed.containerID = noreap
             timed.cmd = ["/bin/sleep", "30"]
@@ -223,7 +223,7 @@ import Testing
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
         let crispd = try CrispdProcess()
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+        try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
         let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
         defer { world.cleanup() }
         try await crispd.withClients { runtime, _ in
@@ -255,7 +255,7 @@ import Testing
     /// a private host mount is refused.
     @Test func privilegedContainerAndBidirectionalPropagation() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let world = try await PodLifecycleTests.world()
+        let world = try await CRI.world()
         defer { world.cleanup() }
         // One shared and one private bind mount of their own, whatever the host's / is.
         let shared = world.crispd.dir + "/shared", priv = world.crispd.dir + "/private"
@@ -267,25 +267,25 @@ import Testing
         defer { for dir in [shared, priv] { _ = try? runCommand(["/bin/umount", "-R", dir]) } }
 
         try await world.crispd.withClients { runtime, _ in
-            let pod = try await PodLifecycleTests.runPod(runtime, "privileged", world: world) {
+            let pod = try await CRI.runPod(runtime, "privileged", world: world) {
                 $0.linux.securityContext.privileged = true
             }
             var volume = Runtime_V1_Mount()
             volume.hostPath = shared
             volume.containerPath = "/vol"
             volume.propagation = .propagationBidirectional
-            let id = try await PodLifecycleTests.startContainer(runtime, pod: pod, "priv", ["/bin/sleep", "3600"]) {
+            let id = try await CRI.startContainer(runtime, pod: pod, "priv", ["/bin/sleep", "3600"]) {
                 $0.linux.securityContext.privileged = true
                 $0.mounts = [volume]
             }
-            #expect(try await PodLifecycleTests.status(runtime, id).mounts.map(\.propagation) == [.propagationBidirectional])
+            #expect(try await CRI.status(runtime, id).mounts.map(\.propagation) == [.propagationBidirectional])
 
-            let inside = try await PodLifecycleTests.exec(runtime, id, "grep CapEff /proc/self/status").out
+            let inside = try await CRI.exec(runtime, id, "grep CapEff /proc/self/status").out
             let bounding = (readSmallFile("/proc/self/status") ?? "").split(separator: "\n").first { $0.hasPrefix("CapBnd:") }
                 .map { $0.dropFirst(7).trimmingCharacters(in: .whitespaces) }
             #expect(inside.dropFirst(7).trimmingCharacters(in: .whitespacesAndNewlines) == bounding)
 
-            let mounted = try await PodLifecycleTests.exec(runtime, id, "mkdir -p /vol/inner && mount -t tmpfs crisp-prop /vol/inner 2>&1")
+            let mounted = try await CRI.exec(runtime, id, "mkdir -p /vol/inner && mount -t tmpfs crisp-prop /vol/inner 2>&1")
             #expect(mounted.code == 0, "\(mounted.out)")
             let hostMounts = readSmallFile("/proc/self/mountinfo") ?? ""
             #expect(hostMounts.contains(" \(shared)/inner "), "the container's mount did not propagate to the host")
@@ -293,13 +293,13 @@ import Testing
             volume.hostPath = priv
             volume.propagation = .propagationHostToContainer
             do {
-                _ = try await PodLifecycleTests.startContainer(runtime, pod: pod, "slave", ["/bin/sleep", "3600"]) { $0.mounts = [volume] }
+                _ = try await CRI.startContainer(runtime, pod: pod, "slave", ["/bin/sleep", "3600"]) { $0.mounts = [volume] }
                 Issue.record("host-to-container propagation from a private mount was accepted")
             } catch let e as RPCError {
                 #expect(e.code == .failedPrecondition)
                 #expect(e.message.contains(priv))
             }
-            try await PodLifecycleTests.removePod(runtime, pod.id)
+            try await CRI.removePod(runtime, pod.id)
         }
         for dir in [shared, priv] { _ = try? runCommand(["/bin/umount", "-R", dir]) }
         world.assertNoLeaks()
@@ -311,13 +311,13 @@ import Testing
     @Test(arguments: ["bind", "mkdir", "ignore"])
     func imageVolumesFollowTheSetting(_ mode: String) async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let world = try await PodLifecycleTests.world(extra: ["--image-volumes", mode])
+        let world = try await CRI.world(extra: ["--image-volumes", mode])
         defer { world.cleanup() }
         let crispd = world.crispd
         try await crispd.withClients { runtime, _ in
-            let pod = try await PodLifecycleTests.runPod(runtime, "volumes", world: world)
-            let id = try await PodLifecycleTests.startContainer(runtime, pod: pod, "vol", ["/bin/sleep", "3600"])
-            let out = try await PodLifecycleTests.exec(runtime, id,
+            let pod = try await CRI.runPod(runtime, "volumes", world: world)
+            let id = try await CRI.startContainer(runtime, pod: pod, "vol", ["/bin/sleep", "3600"])
+            let out = try await CRI.exec(runtime, id,
                 "[ -d /data ] && echo dir; grep -c ' /data ' /proc/self/mountinfo; echo hi > /data/f 2>/dev/null; true").out
             let hostFile = "\(crispd.root)/containers/\(id)/volumes/0/f"
             switch mode {
@@ -343,7 +343,7 @@ import Testing
     /// advertised.
     @Test func recursiveReadOnlyMountsAndSupplementalGroupsPolicy() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let world = try await PodLifecycleTests.world()
+        let world = try await CRI.world()
         defer { world.cleanup() }
         // A host directory with a tmpfs mounted inside it.
         let volume = world.crispd.dir + "/rro", sub = world.crispd.dir + "/rro/sub"
@@ -360,7 +360,7 @@ import Testing
             let advertised = Dictionary(status.runtimeHandlers.map { ($0.name, $0.features.recursiveReadOnlyMounts) }) { a, _ in a }
             #expect(advertised[""] == runcHasRRO && advertised["runc"] == runcHasRRO)
 
-            let pod = try await PodLifecycleTests.runPod(runtime, "rro", world: world)
+            let pod = try await CRI.runPod(runtime, "rro", world: world)
             var mount = Runtime_V1_Mount()
             mount.hostPath = volume
             mount.containerPath = "/mnt"
@@ -368,17 +368,17 @@ import Testing
             let touch = "{ echo x > /mnt/sub/f; } 2>&1"
 
             // Plain read-only: the submount stays writable.
-            let plain = try await PodLifecycleTests.startContainer(runtime, pod: pod, "plain", ["/bin/sleep", "3600"]) { $0.mounts = [mount] }
-            #expect(try await PodLifecycleTests.exec(runtime, plain, touch).code == 0)
+            let plain = try await CRI.startContainer(runtime, pod: pod, "plain", ["/bin/sleep", "3600"]) { $0.mounts = [mount] }
+            #expect(try await CRI.exec(runtime, plain, touch).code == 0)
             if runcHasRRO {
                 mount.recursiveReadOnly = true
-                let rro = try await PodLifecycleTests.startContainer(runtime, pod: pod, "rro", ["/bin/sleep", "3600"]) { $0.mounts = [mount] }
-                let (code, output) = try await PodLifecycleTests.exec(runtime, rro, touch)
+                let rro = try await CRI.startContainer(runtime, pod: pod, "rro", ["/bin/sleep", "3600"]) { $0.mounts = [mount] }
+                let (code, output) = try await CRI.exec(runtime, rro, touch)
                 #expect(code != 0 && output.contains("Read-only file system"), "\(output)")
-                #expect(try await PodLifecycleTests.status(runtime, rro).mounts.first?.recursiveReadOnly == true)
+                #expect(try await CRI.status(runtime, rro).mounts.first?.recursiveReadOnly == true)
                 mount.readonly = false
                 do {
-                    _ = try await PodLifecycleTests.startContainer(runtime, pod: pod, "rro-rw", ["/bin/sleep", "3600"]) { $0.mounts = [mount] }
+                    _ = try await CRI.startContainer(runtime, pod: pod, "rro-rw", ["/bin/sleep", "3600"]) { $0.mounts = [mount] }
                     Issue.record("a recursive read-only mount that is not read-only was accepted")
                 } catch let e as RPCError {
                     #expect(e.code == .invalidArgument)
@@ -389,18 +389,18 @@ import Testing
 
             // nobody (65534) is listed in the image's group audio (29).
             for strict in [false, true] {
-                let id = try await PodLifecycleTests.startContainer(runtime, pod: pod, strict ? "strict" : "merge", ["/bin/sleep", "3600"]) {
+                let id = try await CRI.startContainer(runtime, pod: pod, strict ? "strict" : "merge", ["/bin/sleep", "3600"]) {
                     $0.linux.securityContext.runAsUser.value = 65534
                     $0.linux.securityContext.supplementalGroups = [1234]
                     $0.linux.securityContext.supplementalGroupsPolicy = strict ? .strict : .merge
                 }
                 let want: [Int64] = strict ? [1234, 65534] : [29, 1234, 65534]
-                let user = try await PodLifecycleTests.status(runtime, id).user.linux
+                let user = try await CRI.status(runtime, id).user.linux
                 #expect(user.uid == 65534 && user.gid == 65534 && user.supplementalGroups.sorted() == want)
-                let groups = try await PodLifecycleTests.exec(runtime, id, "grep ^Groups: /proc/self/status").out
+                let groups = try await CRI.exec(runtime, id, "grep ^Groups: /proc/self/status").out
                 #expect(groups.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).dropFirst().compactMap { Int64($0) } == want)
             }
-            try await PodLifecycleTests.removePod(runtime, pod.id)
+            try await CRI.removePod(runtime, pod.id)
         }
         _ = try? runCommand(["/bin/umount", sub])
         world.assertNoLeaks()
@@ -410,18 +410,18 @@ import Testing
     /// container's log file stays under it.
     @Test func logSizeMaxBoundsTheLogFile() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let world = try await PodLifecycleTests.world(extra: ["--log-size-max", "4096"])
+        let world = try await CRI.world(extra: ["--log-size-max", "4096"])
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in
-            let pod = try await PodLifecycleTests.runPod(runtime, "chatty", world: world)
+            let pod = try await CRI.runPod(runtime, "chatty", world: world)
             // About 30 KB of output, then an exit.
-            let id = try await PodLifecycleTests.startContainer(runtime, pod: pod, "chatty", ["/bin/sh", "-c",
+            let id = try await CRI.startContainer(runtime, pod: pod, "chatty", ["/bin/sh", "-c",
                 "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done"])
-            _ = try await PodLifecycleTests.waitExited(runtime, id)
+            _ = try await CRI.waitExited(runtime, id)
             let log = readSmallFile(pod.config.logDirectory + "/chatty.log") ?? ""
             #expect(!log.isEmpty && log.utf8.count <= 4096, "log file is \(log.utf8.count) bytes")
             #expect(log.contains(" stdout F line 1999\n"), "the newest lines are kept")
-            try await PodLifecycleTests.removePod(runtime, pod.id)
+            try await CRI.removePod(runtime, pod.id)
         }
         world.assertNoLeaks()
     }

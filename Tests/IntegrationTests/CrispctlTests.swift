@@ -10,7 +10,7 @@ import Testing
 /// crispctl's commands for people against a real crispd: ps, pods, images, inspect, logs, stop,
 /// rm, rmp, with their table, JSON and id outputs, and the exit codes scripts rely on.
 @Suite(.serialized) struct CrispctlTests {
-    typealias Lifecycle = PodLifecycleTests
+    typealias Lifecycle = CRI
 
     static var crispctl: String { (CrispdProcess.binary as NSString).deletingLastPathComponent + "/crispctl" }
 
@@ -122,7 +122,7 @@ import Testing
         try? await pusher.shutdown()
         let crispd = try CrispdProcess()
         try "[[registry]]\nlocation = \"\(registry.host)\"\ninsecure = true\n".write(toFile: crispd.dir + "/registries.conf", atomically: true, encoding: .utf8)
-        try crispd.start(extra: ["--registries-conf", crispd.dir + "/registries.conf"])
+        try await crispd.start(extra: ["--registries-conf", crispd.dir + "/registries.conf"])
         defer { crispd.stop() }
         let socket = crispd.socket
         let name = "\(registry.host)/test/progress:1"

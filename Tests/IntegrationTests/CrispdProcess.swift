@@ -65,7 +65,7 @@ final class CrispdProcess: @unchecked Sendable {
     }
 
     /// Starts crispd and waits until its socket accepts connections.
-    func start(extra: [String] = [], waitForSocket: Bool = true) throws {
+    func start(extra: [String] = [], waitForSocket: Bool = true) async throws {
         // Infra containers use crisp's own pause program unless a test configures a pause image.
         if !FileManager.default.fileExists(atPath: configDir + "/crisp.conf") { try writeConfig("[crisp.image]\npause_image = \"\"\n") }
         let fd = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -77,17 +77,28 @@ final class CrispdProcess: @unchecked Sendable {
         pid = child.pid
         let box = exitStatus
         Thread { box.set(child.waitBlocking()) }.start()
-        if waitForSocket { try waitUntilServing() }
+        if waitForSocket { try await waitUntilServing() }
     }
 
-    func waitUntilServing(timeout: Duration = .seconds(30)) throws {
+    func waitUntilServing(timeout: Duration = .seconds(30)) async throws {
+        try await waitForLog("msg=\"serving CRI\"", timeout: timeout)
+    }
+
+    /// Waits until crispd's log holds `text`, woken by inotify as the log grows (on a thread of
+    /// its own, not the test's). Fails when crispd exits first: an exit need not write the log,
+    /// so the wait also wakes every half second to look.
+    func waitForLog(_ text: String, timeout: Duration) async throws {
+        let watcher = try InotifyWatcher()
+        defer { watcher.stop() }
+        _ = try watcher.add(logPath, mask: [.modify])
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if log.contains("msg=\"serving CRI\"") { return }
-            if !isRunning { throw TestFailure("crispd exited with \(exitStatus.value ?? -1):\n\(log)") }
-            usleep(20_000)
+        while true {
+            if log.contains(text) { return }
+            if !isRunning { throw TestFailure("crispd exited with \(exitStatus.value ?? -1) before logging \(text):\n\(log)") }
+            let left = deadline - ContinuousClock.now
+            if left <= .zero { throw TestFailure("crispd did not log \(text) within \(timeout):\n\(log)") }
+            _ = await runOnThread(name: "crispd-log") { watcher.next(timeout: min(left, .milliseconds(500))) }
         }
-        throw TestFailure("crispd did not serve within \(timeout):\n\(log)")
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }

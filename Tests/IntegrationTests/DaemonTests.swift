@@ -10,7 +10,7 @@ import Testing
     @Test func versionStatusAndRuntimeConfig() async throws {
         let d = try CrispdProcess()
         defer { d.stop() }
-        try d.start()
+        try await d.start()
         try await d.withClients { runtime, _ in
             var update = Runtime_V1_UpdateRuntimeConfigRequest()
             update.runtimeConfig.networkConfig.podCidr = "10.88.0.0/16"
@@ -44,7 +44,7 @@ import Testing
     @Test func networkReadyOnceAConfigExists() async throws {
         let d = try CrispdProcess()
         defer { d.stop() }
-        try d.start()
+        try await d.start()
         try #"{"cniVersion":"1.0.0","name":"t","plugins":[{"type":"loopback"}]}"#
             .write(toFile: d.networkDir + "/10-t.conflist", atomically: true, encoding: .utf8)
         try await d.withClients { runtime, _ in
@@ -58,7 +58,7 @@ import Testing
     @Test func everyCRIMethodIsServedAndUnknownOnesAreUnimplemented() async throws {
         let d = try CrispdProcess()
         defer { d.stop() }
-        try d.start()
+        try await d.start()
         try await withGRPCClient(transport: .http2NIOPosix(target: .unixDomainSocket(path: d.socket), transportSecurity: .plaintext)) { client in
             let unknown = MethodDescriptor(fullyQualifiedService: "runtime.v1.RuntimeService", method: "NoSuchMethod")
             do {
@@ -87,7 +87,7 @@ import Testing
     @Test func socketModeAndSigtermCleanExit() async throws {
         let d = try CrispdProcess()
         defer { d.stop() }
-        try d.start()
+        try await d.start()
         let attributes = try FileManager.default.attributesOfItem(atPath: d.socket)
         #expect((attributes[.posixPermissions] as? Int) == 0o660)
         let parent = try FileManager.default.attributesOfItem(atPath: d.runRoot)
@@ -100,7 +100,7 @@ import Testing
     @Test func secondDaemonOnTheSameRootFails() async throws {
         let d = try CrispdProcess()
         defer { d.stop() }
-        try d.start()
+        try await d.start()
         let (status, output) = try runCrispd(d.baseArguments().map { $0 == d.socket ? d.dir + "/other.sock" : $0 })
         #expect(status != 0)
         #expect(output.contains("another crispd (pid \(d.processIdentifier)) already uses this root"))
@@ -114,7 +114,7 @@ import Testing
     @Test func liveSocketIsNotStolen() async throws {
         let d = try CrispdProcess()
         defer { d.stop() }
-        try d.start()
+        try await d.start()
         let other = try CrispdProcess()
         defer { other.stop() }
         try other.writeConfig("")
@@ -128,11 +128,11 @@ import Testing
     @Test func staleSocketFromACrashIsReplaced() async throws {
         let d = try CrispdProcess()
         defer { d.stop() }
-        try d.start()
+        try await d.start()
         #expect(d.signal(SIGKILL) != 0)
         #expect(FileManager.default.fileExists(atPath: d.socket)) // left behind by the crash
         let again = try CrispdProcess(dir: d.dir)
-        try again.start()
+        try await again.start()
         defer { again.signal(SIGTERM) }
         try await again.withClients { runtime, _ in
             let v = try await runtime.version(Runtime_V1_VersionRequest())
@@ -179,11 +179,10 @@ import Testing
         let d = try CrispdProcess()
         defer { d.stop() }
         try d.writeConfig("[crisp]\nlog_level = \"info\"\n")
-        try d.start()
+        try await d.start()
         try d.writeConfig("[crisp]\nlog_level = \"debug\"\n[crisp.image]\npause_image = \"localhost/pause:1\"\n[crisp.api]\nstream_port = 4242\n")
         d.signal(SIGHUP)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !d.log.contains("msg=\"configuration reloaded\""), ContinuousClock.now < deadline { usleep(20_000) }
+        try await d.waitForLog("msg=\"configuration reloaded\"", timeout: .seconds(10))
         let line = d.log.split(separator: "\n").first { $0.contains("msg=\"configuration reloaded\"") }.map(String.init) ?? ""
         #expect(line.contains("changed=crisp.log_level,crisp.image.pause_image"))
         #expect(line.contains("ignored_until_restart=crisp.api.stream_port"))
@@ -199,7 +198,7 @@ import Testing
         let d = try CrispdProcess()
         defer { d.stop() }
         let port = try freeTCPPort()
-        try d.start(extra: ["--enable-metrics", "true", "--metrics-port", "\(port)"])
+        try await d.start(extra: ["--enable-metrics", "true", "--metrics-port", "\(port)"])
         try await d.withClients { runtime, _ in
             _ = try await runtime.version(Runtime_V1_VersionRequest())
             _ = try? await runtime.checkpointContainer(Runtime_V1_CheckpointContainerRequest())  // InvalidArgument
@@ -209,7 +208,8 @@ import Testing
         while ContinuousClock.now < deadline {
             body = (try? httpGet(port: port, path: "/metrics")) ?? ""
             if body.contains("crisp_grpc_requests_total") { break }
-            usleep(50_000)
+            // The counters are exported when the RPCs finish; no event says so to an outsider.
+            try await Task.sleep(for: .milliseconds(50))
         }
         #expect(body.contains(#"crisp_grpc_requests_total{method="Version"} 1"#), "\(body)")
         #expect(body.contains(#"crisp_grpc_errors_total{method="CheckpointContainer",code="\#(RPCError.Code.invalidArgument)"} 1"#), "\(body)")

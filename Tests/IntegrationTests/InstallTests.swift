@@ -67,17 +67,17 @@ import Testing
         crispd.executable = dest + "/usr/bin/crispd"
         crispd.environment += ["NOTIFY_SOCKET=\(crispd.dir)/notify.sock"]
         try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"], waitForSocket: false)
+        try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"], waitForSocket: false)
         var buffer = [UInt8](repeating: 0, count: 512)
         let n = recv(notify, &buffer, buffer.count, 0)
         let message = n > 0 ? String(decoding: buffer.prefix(n), as: UTF8.self) : "(nothing, errno \(errno))"
         #expect(message.hasPrefix("READY=1\n"), "\(message)")
-        try crispd.waitUntilServing()
+        try await crispd.waitUntilServing()
         // A pod's IPC/UTS namespaces are pinned by crisp-pinns, found in /usr/libexec/crisp.
         let world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         try await crispd.withClients { runtime, _ in
-            let pod = try await PodLifecycleTests.runPod(runtime, "installed", world: world)
-            try await PodLifecycleTests.removePod(runtime, pod.id)
+            let pod = try await CRI.runPod(runtime, "installed", world: world)
+            try await CRI.removePod(runtime, pod.id)
         }
         crispd.stop()
         world.assertNoLeaks()

@@ -12,8 +12,8 @@ import Testing
 /// every kubelet container on this host is the kind of thing this suite exists to catch: the
 /// shapes here are the kubelet's, not the ones a CRI test would write by hand.
 @Suite(.serialized) struct KubeletShapedTests {
-    typealias Lifecycle = PodLifecycleTests
-    typealias Client = PodLifecycleTests.Client
+    typealias Lifecycle = CRI
+    typealias Client = CRI.Client
 
     enum QOS: String, CaseIterable, Sendable {
         case besteffort, burstable, guaranteed

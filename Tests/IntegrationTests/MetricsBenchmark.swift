@@ -9,7 +9,7 @@ import Testing
 @Suite(.enabled(if: isRoot && ProcessInfo.processInfo.environment["CRISP_BENCH_OUT"] != nil,
                 "only run by scripts/bench-metrics.sh"))
 struct MetricsBenchmark {
-    typealias Lifecycle = PodLifecycleTests
+    typealias Lifecycle = CRI
 
     @Test func metricsWithManyContainers() async throws {
         let env = ProcessInfo.processInfo.environment

@@ -7,7 +7,7 @@ import Testing
 /// names, values for the container that match what its cgroup and the pod report, and the
 /// streaming twin.
 @Suite(.serialized) struct MetricsTests {
-    typealias Lifecycle = PodLifecycleTests
+    typealias Lifecycle = CRI
 
     @Test func descriptorsAndValuesForARunningContainer() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }

@@ -39,7 +39,7 @@ struct PodBenchmark {
         let n = Int(env["CRISP_BENCH_N"] ?? "") ?? 50
         // Trace level: crispd logs each RPC's own duration, which leaves out this (debug-built)
         // client's share of the round trip.
-        let world = try await PodLifecycleTests.world(extra: ["--log-level", "trace"])
+        let world = try await CRI.world(extra: ["--log-level", "trace"])
         defer { world.cleanup() }
         var samples: [String: [Double]] = [:]
         try await Task.sleep(for: .seconds(1))
@@ -72,10 +72,10 @@ struct PodBenchmark {
             // Warm-up (first mounts, first runc start), not measured.
             for i in 0..<(n + 2) {
                 var t = ContinuousClock.now
-                let pod = try await PodLifecycleTests.runPod(runtime, "bench\(i)", world: world)
+                let pod = try await CRI.runPod(runtime, "bench\(i)", world: world)
                 let run = ContinuousClock.now - t
                 t = ContinuousClock.now
-                let c = try await PodLifecycleTests.startContainer(runtime, pod: pod, "c", ["/bin/sleep", "600"])
+                let c = try await CRI.startContainer(runtime, pod: pod, "c", ["/bin/sleep", "600"])
                 let start = ContinuousClock.now - t
                 t = ContinuousClock.now
                 var stop = Runtime_V1_StopContainerRequest()
@@ -87,7 +87,7 @@ struct PodBenchmark {
                 _ = try await runtime.removeContainer(remove)
                 let stopRemove = ContinuousClock.now - t
                 t = ContinuousClock.now
-                try await PodLifecycleTests.removePod(runtime, pod.id)
+                try await CRI.removePod(runtime, pod.id)
                 let podDown = ContinuousClock.now - t
                 // The limits, interleaved with crisp's iterations so that both see the same machine.
                 let bareID = "bare-\(i)"
@@ -128,12 +128,12 @@ struct PodBenchmark {
             // RSS with 20 pods, each running one container.
             var pods: [String] = []
             for i in 0..<20 {
-                let pod = try await PodLifecycleTests.runPod(runtime, "rss\(i)", world: world)
-                _ = try await PodLifecycleTests.startContainer(runtime, pod: pod, "c", ["/bin/sleep", "600"])
+                let pod = try await CRI.runPod(runtime, "rss\(i)", world: world)
+                _ = try await CRI.startContainer(runtime, pod: pod, "c", ["/bin/sleep", "600"])
                 pods.append(pod.id)
             }
             samples["rss-20-pods-kB", default: []].append(Double(Self.rssKB(world.crispd.processIdentifier)))
-            for p in pods { try await PodLifecycleTests.removePod(runtime, p) }
+            for p in pods { try await CRI.removePod(runtime, p) }
             // conmon exits once it has recorded the container's exit; wait for it so no leak is seen.
             for pid in conmonPIDs where pid > 0 {
                 let deadline = ContinuousClock.now + .seconds(5)

@@ -11,86 +11,11 @@ import Testing
 /// infra container, the shared PID namespace, events, pod stats, devices, OOM, recovery after
 /// SIGKILL, and many pods at once.
 @Suite(.serialized) struct PodLifecycleTests {
-    typealias Client = Runtime_V1_RuntimeService.Client<HTTP2ClientTransport.Posix>
-
-    /// A crispd with busybox seeded and runc's state in the test directory.
-    static func world(extra: [String] = []) async throws -> PodSandboxTests.World {
-        let crispd = try CrispdProcess()
-        try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"] + extra)
-        return PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
-    }
-
-    static func runPod(_ runtime: Client, _ name: String, world: PodSandboxTests.World, sharedPID: Bool = false,
-                       configure: (inout Runtime_V1_PodSandboxConfig) -> Void = { _ in }) async throws -> (id: String, config: Runtime_V1_PodSandboxConfig) {
-        var run = Runtime_V1_RunPodSandboxRequest()
-        run.config = PodSandboxTests.podConfig(name, cgroupParent: world.cgroupParent)
-        run.config.logDirectory = world.crispd.dir + "/pod-logs/" + name
-        // The kubelet asks for CONTAINER unless the pod spec shares the process namespace.
-        run.config.linux.securityContext.namespaceOptions.pid = sharedPID ? .pod : .container
-        configure(&run.config)
-        return (try await runtime.runPodSandbox(run).podSandboxID, run.config)
-    }
-
-    static func startContainer(_ runtime: Client, pod: (id: String, config: Runtime_V1_PodSandboxConfig), _ name: String,
-                               _ command: [String], configure: (inout Runtime_V1_ContainerConfig) -> Void = { _ in }) async throws -> String {
-        var create = Runtime_V1_CreateContainerRequest()
-        create.podSandboxID = pod.id
-        create.sandboxConfig = pod.config
-        create.config = ContainerTests.containerConfig(name, command, logPath: name + ".log")
-        configure(&create.config)
-        let id = try await runtime.createContainer(create).containerID
-        var start = Runtime_V1_StartContainerRequest()
-        start.containerID = id
-        _ = try await runtime.startContainer(start)
-        return id
-    }
-
-    static func exec(_ runtime: Client, _ id: String, _ script: String) async throws -> (code: Int32, out: String) {
-        var exec = Runtime_V1_ExecSyncRequest()
-        exec.containerID = id
-        exec.cmd = ["/bin/sh", "-c", script]
-        exec.timeout = 10
-        let r = try await runtime.execSync(exec)
-        return (r.exitCode, String(decoding: r.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
-    }
-
-    static func status(_ runtime: Client, _ id: String) async throws -> Runtime_V1_ContainerStatus {
-        var r = Runtime_V1_ContainerStatusRequest()
-        r.containerID = id
-        return try await runtime.containerStatus(r).status
-    }
-
-    /// Exits arrive through inotify; the test only waits for the daemon to have seen one.
-    static func waitExited(_ runtime: Client, _ id: String, within: Duration = .seconds(20)) async throws -> Runtime_V1_ContainerStatus {
-        let deadline = ContinuousClock.now + within
-        var s = try await status(runtime, id)
-        while s.state != .containerExited, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-            s = try await status(runtime, id)
-        }
-        return s
-    }
-
-    static func removePod(_ runtime: Client, _ id: String) async throws {
-        var stop = Runtime_V1_StopPodSandboxRequest()
-        stop.podSandboxID = id
-        _ = try await runtime.stopPodSandbox(stop)
-        var remove = Runtime_V1_RemovePodSandboxRequest()
-        remove.podSandboxID = id
-        _ = try await runtime.removePodSandbox(remove)
-    }
-
-    static func conmonCount(mentioning id: String) -> Int {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
-            guard Int(pid) != nil, let cmd = readSmallFile("/proc/\(pid)/cmdline") else { return false }
-            return cmd.hasPrefix("/usr/bin/conmon") && cmd.contains(id)
-        }.count
-    }
+    typealias Client = CRI.Client
 
     @Test func namespacesArePinnedWithoutInfraAndPIDIsSharedOnlyWhenAsked() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let world = try await Self.world()
+        let world = try await CRI.world()
         defer { world.cleanup() }
         let events = EventLog()
         try await world.crispd.withClients { runtime, _ in
@@ -103,28 +28,28 @@ import Testing
             defer { watcher.cancel() }
             try await Task.sleep(for: .milliseconds(300))
 
-            let plain = try await Self.runPod(runtime, "plain", world: world)
+            let plain = try await CRI.runPod(runtime, "plain", world: world)
             var verbose = Runtime_V1_PodSandboxStatusRequest()
             verbose.podSandboxID = plain.id
             verbose.verbose = true
             let info = try await runtime.podSandboxStatus(verbose).info["info"] ?? ""
             #expect(info.contains("\"infraContainer\":false"), "\(info)")
             #expect(FileManager.default.fileExists(atPath: "/var/run/ipcns/crisp-" + plain.id))
-            #expect(Self.conmonCount(mentioning: plain.id) == 0, "a pod without a shared PID namespace has no infra conmon")
+            #expect(CRI.conmonCount(mentioning: plain.id) == 0, "a pod without a shared PID namespace has no infra conmon")
 
-            let a = try await Self.startContainer(runtime, pod: plain, "a", ["/bin/sleep", "600"])
-            let b = try await Self.startContainer(runtime, pod: plain, "b", ["/bin/sleep", "600"]) {
+            let a = try await CRI.startContainer(runtime, pod: plain, "a", ["/bin/sleep", "600"])
+            let b = try await CRI.startContainer(runtime, pod: plain, "b", ["/bin/sleep", "600"]) {
                 $0.devices = [{ var d = Runtime_V1_Device(); d.hostPath = "/dev/zero"; d.containerPath = "/dev/crisp-zero"; d.permissions = "rwm"; return d }()]
             }
-            let ipcA = try await Self.exec(runtime, a, "ls -l /proc/self/ns/ipc")
-            let ipcB = try await Self.exec(runtime, b, "ls -l /proc/self/ns/ipc")
+            let ipcA = try await CRI.exec(runtime, a, "ls -l /proc/self/ns/ipc")
+            let ipcB = try await CRI.exec(runtime, b, "ls -l /proc/self/ns/ipc")
             let hostIPC = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/ipc")) ?? "?"
             #expect(ipcA.out.hasSuffix(ipcB.out.split(separator: " ").last.map(String.init) ?? "-"), "containers of one pod share IPC: \(ipcA.out) vs \(ipcB.out)")
             #expect(!ipcA.out.hasSuffix(hostIPC), "the pod's IPC namespace is its own")
             // PID namespace per container: each sees only itself (pid 1 is its own sleep).
-            #expect(try await Self.exec(runtime, a, "ps -o comm | grep -c sleep").out == "1")
+            #expect(try await CRI.exec(runtime, a, "ps -o comm | grep -c sleep").out == "1")
             // A device given by the request is there, as a character device.
-            #expect(try await Self.exec(runtime, b, "[ -c /dev/crisp-zero ] && echo yes").out == "yes")
+            #expect(try await CRI.exec(runtime, b, "[ -c /dev/crisp-zero ] && echo yes").out == "yes")
 
             var podStats = Runtime_V1_PodSandboxStatsRequest()
             podStats.podSandboxID = plain.id
@@ -135,13 +60,13 @@ import Testing
             #expect(stats.linux.cpu.usageCoreNanoSeconds.value > 0)
             #expect(Set(stats.linux.containers.map(\.attributes.id)) == [a, b])
 
-            let shared = try await Self.runPod(runtime, "shared", world: world, sharedPID: true)
+            let shared = try await CRI.runPod(runtime, "shared", world: world, sharedPID: true)
             verbose.podSandboxID = shared.id
             #expect((try await runtime.podSandboxStatus(verbose).info["info"] ?? "").contains("\"infraContainer\":true"))
-            #expect(Self.conmonCount(mentioning: shared.id) == 1, "the shared PID namespace is held by an infra container")
-            let c = try await Self.startContainer(runtime, pod: shared, "c", ["/bin/sleep", "600"])
-            let d = try await Self.startContainer(runtime, pod: shared, "d", ["/bin/sleep", "601"])
-            let seen = try await Self.exec(runtime, d, "ps -o args")
+            #expect(CRI.conmonCount(mentioning: shared.id) == 1, "the shared PID namespace is held by an infra container")
+            let c = try await CRI.startContainer(runtime, pod: shared, "c", ["/bin/sleep", "600"])
+            let d = try await CRI.startContainer(runtime, pod: shared, "d", ["/bin/sleep", "601"])
+            let seen = try await CRI.exec(runtime, d, "ps -o args")
             #expect(seen.out.contains("sleep 600") && seen.out.contains("pause"), "a shared-PID pod sees its siblings: \(seen.out)")
             _ = c
 
@@ -150,8 +75,8 @@ import Testing
             list.filter.id = shared.id
             #expect(try await runtime.listPodSandboxStats(list).stats.map(\.attributes.id) == [shared.id])
 
-            try await Self.removePod(runtime, plain.id)
-            try await Self.removePod(runtime, shared.id)
+            try await CRI.removePod(runtime, plain.id)
+            try await CRI.removePod(runtime, shared.id)
             #expect(!FileManager.default.fileExists(atPath: "/var/run/ipcns/crisp-" + plain.id))
 
             let deadline = ContinuousClock.now + .seconds(5)
@@ -183,54 +108,54 @@ import Testing
 
     @Test func memoryLimitKillsWithOOMKilled() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let world = try await Self.world()
+        let world = try await CRI.world()
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in
-            let pod = try await Self.runPod(runtime, "oom", world: world)
-            let hog = try await Self.startContainer(runtime, pod: pod, "hog", ["/bin/sh", "-c", "x=0123456789; while true; do x=$x$x; done"]) {
+            let pod = try await CRI.runPod(runtime, "oom", world: world)
+            let hog = try await CRI.startContainer(runtime, pod: pod, "hog", ["/bin/sh", "-c", "x=0123456789; while true; do x=$x$x; done"]) {
                 $0.linux.resources.memoryLimitInBytes = 20 << 20
                 if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes") {
                     $0.linux.resources.memorySwapLimitInBytes = 20 << 20
                 }
             }
-            let s = try await Self.waitExited(runtime, hog, within: .seconds(60))
+            let s = try await CRI.waitExited(runtime, hog, within: .seconds(60))
             #expect(s.state == .containerExited)
             #expect(s.reason == "OOMKilled", "reason \(s.reason), exit \(s.exitCode)")
             #expect(s.exitCode == 137)
-            try await Self.removePod(runtime, pod.id)
+            try await CRI.removePod(runtime, pod.id)
         }
         world.assertNoLeaks()
     }
 
     @Test func restartKeepsRunningContainersAndReportsExitsThatHappenedWhileDown() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let world = try await Self.world()
+        let world = try await CRI.world()
         defer { world.cleanup() }
         let (pod, running, early, late) = try await world.crispd.withClients { runtime, _ in
-            let pod = try await Self.runPod(runtime, "survivor", world: world)
+            let pod = try await CRI.runPod(runtime, "survivor", world: world)
             var running: [String] = []
             for name in ["r1", "r2"] {
-                running.append(try await Self.startContainer(runtime, pod: pod, name, ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]))
+                running.append(try await CRI.startContainer(runtime, pod: pod, name, ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]))
             }
-            let early = try await Self.startContainer(runtime, pod: pod, "early", ["/bin/sh", "-c", "exit 3"])
-            #expect(try await Self.waitExited(runtime, early).exitCode == 3)
+            let early = try await CRI.startContainer(runtime, pod: pod, "early", ["/bin/sh", "-c", "exit 3"])
+            #expect(try await CRI.waitExited(runtime, early).exitCode == 3)
             // Running at the crash, exits while crispd is down.
-            let late = try await Self.startContainer(runtime, pod: pod, "late", ["/bin/sh", "-c", "sleep 2; exit 5"])
+            let late = try await CRI.startContainer(runtime, pod: pod, "late", ["/bin/sh", "-c", "sleep 2; exit 5"])
             return (pod, running, early, late)
         }
         let crashedAt = Int64(Date().timeIntervalSince1970 * 1e9)
         #expect(world.crispd.signal(SIGKILL) != 0)
         try await Task.sleep(for: .seconds(3))
-        let again = try world.restart()
+        let again = try await world.restart()
         try await again.withClients { runtime, _ in
             for id in running {
-                let s = try await Self.status(runtime, id)
+                let s = try await CRI.status(runtime, id)
                 #expect(s.state == .containerRunning, "\(id) should still run")
-                #expect(try await Self.exec(runtime, id, "echo alive").out == "alive")
+                #expect(try await CRI.exec(runtime, id, "echo alive").out == "alive")
             }
-            let e = try await Self.status(runtime, early)
+            let e = try await CRI.status(runtime, early)
             #expect(e.state == .containerExited && e.exitCode == 3 && e.reason == "Error")
-            let l = try await Self.waitExited(runtime, late, within: .seconds(5))
+            let l = try await CRI.waitExited(runtime, late, within: .seconds(5))
             #expect(l.state == .containerExited)
             #expect(l.exitCode == 5)
             #expect(l.finishedAt > crashedAt, "the exit time is when it happened, while crispd was down")
@@ -241,8 +166,8 @@ import Testing
             stop.containerID = running[0]
             stop.timeout = 5
             _ = try await runtime.stopContainer(stop)
-            #expect(try await Self.status(runtime, running[0]).exitCode == 0)
-            try await Self.removePod(runtime, pod.id)
+            #expect(try await CRI.status(runtime, running[0]).exitCode == 0)
+            try await CRI.removePod(runtime, pod.id)
             #expect(try await runtime.listContainers(Runtime_V1_ListContainersRequest()).containers.isEmpty)
         }
         PodSandboxTests.World(crispd: again, cgroupParent: world.cgroupParent).assertNoLeaks()
@@ -251,14 +176,14 @@ import Testing
 
     @Test func twentyPodsInParallel() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let world = try await Self.world()
+        let world = try await CRI.world()
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in
             let made = try await withThrowingTaskGroup(of: (String, String).self) { group in
                 for i in 0..<20 {
                     group.addTask {
-                        let pod = try await Self.runPod(runtime, "par\(i)", world: world, sharedPID: i % 4 == 0)
-                        let c = try await Self.startContainer(runtime, pod: pod, "c", ["/bin/sleep", "600"])
+                        let pod = try await CRI.runPod(runtime, "par\(i)", world: world, sharedPID: i % 4 == 0)
+                        let c = try await CRI.startContainer(runtime, pod: pod, "c", ["/bin/sleep", "600"])
                         return (pod.id, c)
                     }
                 }
@@ -287,7 +212,7 @@ import Testing
             }
             #expect(streamedStats == 20)
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for (pod, _) in made { group.addTask { try await Self.removePod(runtime, pod) } }
+                for (pod, _) in made { group.addTask { try await CRI.removePod(runtime, pod) } }
                 try await group.waitForAll()
             }
             #expect(try await runtime.listPodSandbox(Runtime_V1_ListPodSandboxRequest()).items.isEmpty)

@@ -40,7 +40,7 @@ import Testing
             """.write(toFile: conflistPath, atomically: true, encoding: .utf8)
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
         let extra = ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"]
-        try crispd.start(extra: extra)
+        try await crispd.start(extra: extra)
         let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
         var restarted: CrispdProcess?
         defer {
@@ -61,7 +61,7 @@ import Testing
         try FileManager.default.removeItem(atPath: conflistPath)
         let again = try CrispdProcess(dir: crispd.dir)
         restarted = again
-        try again.start(extra: extra)
+        try await again.start(extra: extra)
         try await again.withClients { runtime, _ in
             var statusReq = Runtime_V1_PodSandboxStatusRequest()
             statusReq.podSandboxID = id
@@ -93,7 +93,7 @@ import Testing
             """
         try conflist.write(toFile: crispd.networkDir + "/10-it.conflist", atomically: true, encoding: .utf8)
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
+        try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
         let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
         defer {
             world.cleanup()

@@ -51,10 +51,10 @@ import Testing
         // @unchecked: used by one test at a time.
         let crispd: CrispdProcess
         let cgroupParent: String
-        init() throws {
+        init() async throws {
             crispd = try CrispdProcess()
             cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
-            try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+            try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
         }
 
         init(crispd: CrispdProcess, cgroupParent: String) {
@@ -62,9 +62,9 @@ import Testing
             self.cgroupParent = cgroupParent
         }
 
-        func restart() throws -> CrispdProcess {
+        func restart() async throws -> CrispdProcess {
             let again = try CrispdProcess(dir: crispd.dir)
-            try again.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+            try await again.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
             return again
         }
 
@@ -135,7 +135,7 @@ import Testing
 
     @Test func hostNetworkPodLifecycle() async throws {
         if let why = Self.skipReason() { print("skipped: \(why)"); return }
-        let world = try World()
+        let world = try await World()
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in
             var run = Runtime_V1_RunPodSandboxRequest()
@@ -216,7 +216,7 @@ import Testing
 
     @Test func badRequestsAreRefusedAndLeaveNothing() async throws {
         if let why = Self.skipReason() { print("skipped: \(why)"); return }
-        let world = try World()
+        let world = try await World()
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in
             var run = Runtime_V1_RunPodSandboxRequest()
@@ -266,7 +266,7 @@ import Testing
 
     @Test func podsSurviveADaemonCrash() async throws {
         if let why = Self.skipReason() { print("skipped: \(why)"); return }
-        let world = try World()
+        let world = try await World()
         defer { world.cleanup() }
         let ids: [String] = try await world.crispd.withClients { runtime, _ in
             var out: [String] = []
@@ -281,7 +281,7 @@ import Testing
             return out
         }
         #expect(world.crispd.signal(SIGKILL) != 0)
-        let again = try world.restart()
+        let again = try await world.restart()
         defer { again.signal(SIGTERM) }
         try await again.withClients { runtime, _ in
             let items = try await runtime.listPodSandbox(Runtime_V1_ListPodSandboxRequest()).items

@@ -25,7 +25,7 @@ import Testing
               {"type": "portmap", "capabilities": {"portMappings": true}}]}
             """.write(toFile: crispd.networkDir + "/10-it.conflist", atomically: true, encoding: .utf8)
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", plugins])
+        try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", plugins])
         let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
         defer {
             world.cleanup()

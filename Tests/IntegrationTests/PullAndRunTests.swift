@@ -30,7 +30,7 @@ import Testing
             insecure = true
             """.write(toFile: crispd.dir + "/registries.conf", atomically: true, encoding: .utf8)
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+        try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
         let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
         defer { world.cleanup() }
         let name = "\(registry.host)/test/busybox:1"
@@ -134,7 +134,7 @@ import Testing
         let pauseImage = "\(registry.host)/test/pause:1"
         try crispd.writeConfig("[crisp.image]\npause_image = \"\(pauseImage)\"\n")
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+        try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
         let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
         defer { world.cleanup() }
         try await crispd.withClients { runtime, images in

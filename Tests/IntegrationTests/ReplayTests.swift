@@ -9,7 +9,7 @@ import Testing
 /// a twin while the first is still running. Each create must happen once; the twins answer
 /// AlreadyExists naming the first's result, and a twin StartContainer never reaches runc.
 @Suite(.serialized) struct ReplayTests {
-    typealias Client = PodLifecycleTests.Client
+    typealias Client = CRI.Client
 
     static func concurrently(_ n: Int, _ body: @escaping @Sendable () async throws -> String) async -> [Result<String, any Error>] {
         await withTaskGroup(of: Result<String, any Error>.self) { group in
@@ -35,7 +35,7 @@ import Testing
 
     @Test func twinsOfRunPodSandboxCreateContainerAndStartContainerRunOnce() async throws {
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
-        let world = try await PodLifecycleTests.world()
+        let world = try await CRI.world()
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in
             var run = Runtime_V1_RunPodSandboxRequest()
@@ -68,7 +68,7 @@ import Testing
             #expect(started.ok.count == 1, "\(started.messages)")
             #expect(started.codes == [.failedPrecondition, .failedPrecondition, .failedPrecondition], "\(started.messages)")
             #expect(!started.messages.joined().contains("already running"), "a twin reached runc: \(started.messages)")
-            #expect(try await PodLifecycleTests.status(runtime, container).state == .containerRunning)
+            #expect(try await CRI.status(runtime, container).state == .containerRunning)
 
             // Stop and remove twins are idempotent: every one succeeds and the pod is gone once.
             let stops = Self.split(await Self.concurrently(3) {

@@ -8,7 +8,7 @@ import Testing
 /// AppArmor and SELinux are off on this host: their decisions are unit-tested
 /// (CrispSecurityTests), and the integration here only checks that naming one fails clearly.
 @Suite(.serialized) struct SecurityTests {
-    typealias Lifecycle = PodLifecycleTests
+    typealias Lifecycle = CRI
 
     static func profile(_ type: Runtime_V1_SecurityProfile.ProfileType, _ ref: String = "") -> Runtime_V1_SecurityProfile {
         var p = Runtime_V1_SecurityProfile()

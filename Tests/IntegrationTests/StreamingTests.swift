@@ -11,7 +11,7 @@ import Testing
 /// streaming server over SPDY/3.1 and WebSocket (crisp's own client, and Python's
 /// websocket-client), real conmon/runc containers of busybox, and a CNI pod for port forwarding.
 @Suite(.serialized) struct StreamingTests {
-    typealias Client = PodLifecycleTests.Client
+    typealias Client = CRI.Client
     typealias Pod = (id: String, config: Runtime_V1_PodSandboxConfig)
 
     static func skipReason() -> String? {
@@ -66,13 +66,13 @@ import Testing
     /// A crispd with busybox, a host-network pod and a `sleep` container in it; the pod is removed
     /// and leaks are checked after `body`, and everything is cleaned up also when it fails.
     static func withContainer(_ name: String, _ body: @Sendable (Client, PodSandboxTests.World, Pod, String) async throws -> Void) async throws {
-        let world = try await PodLifecycleTests.world()
+        let world = try await CRI.world()
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in
-            let pod = try await PodLifecycleTests.runPod(runtime, name, world: world)
-            let id = try await PodLifecycleTests.startContainer(runtime, pod: pod, "main", ["/bin/sleep", "3600"])
+            let pod = try await CRI.runPod(runtime, name, world: world)
+            let id = try await CRI.startContainer(runtime, pod: pod, "main", ["/bin/sleep", "3600"])
             try await body(runtime, world, pod, id)
-            try await PodLifecycleTests.removePod(runtime, pod.id)
+            try await CRI.removePod(runtime, pod.id)
         }
         world.assertNoLeaks()
     }
@@ -169,12 +169,12 @@ import Testing
                 let s = try await Self.exec(runtime, id, ["/bin/sh", "-c", "echo started; exec sleep 1000"], transport: transport,
                                             stdin: tty, tty: tty)
                 #expect(await s.read { $0.stdoutText.contains("started") }, "\(transport) tty \(tty): \(s)")
-                let running = try await PodLifecycleTests.exec(runtime, id, "ps -o args | grep -c '^sleep 1000' || true").out
+                let running = try await CRI.exec(runtime, id, "ps -o args | grep -c '^sleep 1000' || true").out
                 #expect(running == "1", "\(transport) tty \(tty): the exec'd sleep runs before the abort")
                 await s.client.abort()
                 var left = ""
                 let gone = try await Self.eventually {
-                    left = try await PodLifecycleTests.exec(runtime, id, "ps -o args | grep -e '^sleep 1000' -e '^\\[sleep\\]' || true").out
+                    left = try await CRI.exec(runtime, id, "ps -o args | grep -e '^sleep 1000' -e '^\\[sleep\\]' || true").out
                     return left.isEmpty
                 }
                 #expect(gone, "\(transport) tty \(tty): left in the container after the client went away: \(left)")
@@ -243,8 +243,8 @@ import Testing
             create.sandboxConfig = pod.config
             create.config = ContainerTests.containerConfig("created", ["/bin/true"], logPath: "created.log")
             let created = try await runtime.createContainer(create).containerID
-            let exited = try await PodLifecycleTests.startContainer(runtime, pod: pod, "exited", ["/bin/true"])
-            #expect(try await PodLifecycleTests.waitExited(runtime, exited).state == .containerExited)
+            let exited = try await CRI.startContainer(runtime, pod: pod, "exited", ["/bin/true"])
+            #expect(try await CRI.waitExited(runtime, exited).state == .containerExited)
 
             func exec(_ id: String, cmd: [String] = ["/bin/true"], tty: Bool = false, stderr: Bool = true) async -> RPCError.Code? {
                 await Self.rpcCode {
@@ -352,7 +352,7 @@ import Testing
     @Test func attachToAShellDetachesWhenStdinCloses() async throws {
         if let why = Self.skipReason() { print("skipped: \(why)"); return }
         try await Self.withContainer("attach") { runtime, _, pod, _ in
-            let id = try await PodLifecycleTests.startContainer(runtime, pod: pod, "shell", ["/bin/sh"]) { $0.stdin = true }
+            let id = try await CRI.startContainer(runtime, pod: pod, "shell", ["/bin/sh"]) { $0.stdin = true }
             for transport in StreamTransportKind.allCases {
                 let s = try await Self.attach(runtime, id, transport: transport)
                 try await s.client.send(stdin: Array("echo hello-\(transport.rawValue)\necho oops >&2\n".utf8))
@@ -362,7 +362,7 @@ import Testing
                 #expect(await s.read(), "\(transport): closing stdin ends the session: \(s)")
                 #expect(s.reportedSuccess, "\(transport): \(s)")
                 #expect(s.stdoutText == "hello-\(transport.rawValue)\n", "\(transport): \(s)")
-                let status = try await PodLifecycleTests.status(runtime, id)
+                let status = try await CRI.status(runtime, id)
                 #expect(status.state == .containerRunning, "\(transport): the container runs on after a detach")
             }
             // A client that goes away without closing stdin leaves the container as it was.
@@ -375,7 +375,7 @@ import Testing
             #expect(await after.read { $0.stdoutText.contains("after-drop\n") }, "\(after)")
             try await after.client.closeStdin()
             #expect(await after.read(), "\(after)")
-            #expect(try await PodLifecycleTests.status(runtime, id).state == .containerRunning)
+            #expect(try await CRI.status(runtime, id).state == .containerRunning)
         }
     }
 
@@ -385,7 +385,7 @@ import Testing
         if let why = Self.skipReason() { print("skipped: \(why)"); return }
         try await Self.withContainer("once") { runtime, _, pod, _ in
             for transport in StreamTransportKind.allCases {
-                let id = try await PodLifecycleTests.startContainer(runtime, pod: pod, "once-\(transport.rawValue)", ["/bin/sh", "-c", "cat; echo done"]) {
+                let id = try await CRI.startContainer(runtime, pod: pod, "once-\(transport.rawValue)", ["/bin/sh", "-c", "cat; echo done"]) {
                     $0.stdin = true
                     $0.stdinOnce = true
                 }
@@ -396,7 +396,7 @@ import Testing
                 #expect(await s.read(), "\(transport): the session ends with the container: \(s)")
                 #expect(s.stdoutText == "abc\ndone\n", "\(transport): \(s)")
                 #expect(s.reportedSuccess, "\(transport): \(s)")
-                let status = try await PodLifecycleTests.waitExited(runtime, id)
+                let status = try await CRI.waitExited(runtime, id)
                 #expect(status.state == .containerExited && status.exitCode == 0, "\(transport): \(status.state) \(status.exitCode)")
             }
         }
@@ -406,7 +406,7 @@ import Testing
     @Test func attachToATerminal() async throws {
         if let why = Self.skipReason() { print("skipped: \(why)"); return }
         try await Self.withContainer("tty-attach") { runtime, _, pod, _ in
-            let id = try await PodLifecycleTests.startContainer(runtime, pod: pod, "tty", ["/bin/sh"]) {
+            let id = try await CRI.startContainer(runtime, pod: pod, "tty", ["/bin/sh"]) {
                 $0.stdin = true
                 $0.tty = true
             }
@@ -431,7 +431,7 @@ import Testing
                 try await s.client.closeStdin()
                 #expect(await s.read(), "\(transport): closing stdin detaches: \(s)")
                 #expect(s.reportedSuccess, "\(transport): \(s)")
-                #expect(try await PodLifecycleTests.status(runtime, id).state == .containerRunning)
+                #expect(try await CRI.status(runtime, id).state == .containerRunning)
             }
         }
     }
@@ -467,12 +467,12 @@ import Testing
             world.cleanup()
             PodNetworkTests.deleteBridge(bridge)
         }
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
+        try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
         try await crispd.withClients { runtime, _ in
-            let pod = try await PodLifecycleTests.runPod(runtime, "web", world: world) {
+            let pod = try await CRI.runPod(runtime, "web", world: world) {
                 $0.linux.securityContext.namespaceOptions.network = .pod
             }
-            _ = try await PodLifecycleTests.startContainer(runtime, pod: pod, "httpd", ["/bin/sh", "-c",
+            _ = try await CRI.startContainer(runtime, pod: pod, "httpd", ["/bin/sh", "-c",
                 "mkdir -p /w && echo hello-pf > /w/index.html && busybox seq 1 500000 > /w/big.txt && exec busybox httpd -f -p 8080 -h /w"])
             let get = Array("GET /index.html HTTP/1.0\r\n\r\n".utf8)
 
@@ -509,7 +509,7 @@ import Testing
             #expect(ws.portErrors[9]?.first?.contains("port 9") == true, "\(ws)")
             #expect(ws.portErrors[8080] == nil, "\(ws)")
 
-            try await PodLifecycleTests.removePod(runtime, pod.id)
+            try await CRI.removePod(runtime, pod.id)
         }
         world.assertNoLeaks()
     }

@@ -16,7 +16,7 @@ import Testing
 /// stall mid-RPC. crispd must never crash or hang, every failure must be a typed status (never
 /// Unknown or Internal), and nothing may appear outside the directories it was given.
 @Suite(.serialized) struct StressFuzzTests {
-    typealias Lifecycle = PodLifecycleTests
+    typealias Lifecycle = CRI
 
     struct Raw: MessageSerializer, MessageDeserializer {
         func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }

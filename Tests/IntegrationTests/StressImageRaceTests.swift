@@ -13,7 +13,7 @@ import Testing
 /// container uses). Afterwards every image listed is whole, a container can be made from it,
 /// the store check finds nothing, and removing everything leaves no layer behind.
 @Suite(.serialized) struct StressImageRaceTests {
-    typealias Lifecycle = PodLifecycleTests
+    typealias Lifecycle = CRI
     typealias Images = Runtime_V1_ImageService.Client<HTTP2ClientTransport.Posix>
 
     static func allowed(_ error: any Error) -> Bool {
@@ -94,7 +94,7 @@ import Testing
         let crispd = try CrispdProcess()
         try "[[registry]]\nlocation = \"\(registry.host)\"\ninsecure = true\n"
             .write(toFile: crispd.dir + "/registries.conf", atomically: true, encoding: .utf8)
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
+        try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
         let world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         defer { world.cleanup() }
         let findings = StressFindings()

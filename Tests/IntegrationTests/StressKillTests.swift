@@ -17,8 +17,8 @@ import Testing
 /// conmon is left that crispd cannot account for. At the end everything is removed and nothing
 /// may be left. `CRISP_STRESS=full` (make stress) runs 200 kills; otherwise 20 (inside make test).
 @Suite(.serialized) struct StressKillTests {
-    typealias Lifecycle = PodLifecycleTests
-    typealias Client = PodLifecycleTests.Client
+    typealias Lifecycle = CRI
+    typealias Client = CRI.Client
 
     static var kills: Int { ProcessInfo.processInfo.environment["CRISP_STRESS"] == "full" ? 200 : 20 }
 
@@ -151,7 +151,7 @@ import Testing
             """.write(toFile: crispd.networkDir + "/10-stress.conflist", atomically: true, encoding: .utf8)
         defer { PodNetworkTests.deleteBridge(bridge) }
         let extra = ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"]
-        try crispd.start(extra: extra)
+        try await crispd.start(extra: extra)
         var world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         defer { world.cleanup() }
         let findings = Findings()
@@ -180,7 +180,7 @@ import Testing
             _ = current.signal(SIGKILL)  // waits for the exit (the killer may not have fired yet)
             crispd = try CrispdProcess(dir: current.dir)
             generations.append(crispd)
-            try crispd.start(extra: extra)
+            try await crispd.start(extra: extra)
             // crispd logs at start-up what an interrupted create or run had left and it removed.
             cleanedUp += crispd.log.components(separatedBy: "removed what an interrupted").count - 1
             world = PodSandboxTests.World(crispd: crispd, cgroupParent: world.cgroupParent)

@@ -9,8 +9,8 @@ import Testing
 /// row, with nothing leaked and the daemon not growing. Quick size in `make test`, full size
 /// (100 pods with 2 containers each; 1,000 cycles) in `make stress`.
 @Suite(.serialized) struct StressLoadTests {
-    typealias Lifecycle = PodLifecycleTests
-    typealias Client = PodLifecycleTests.Client
+    typealias Lifecycle = CRI
+    typealias Client = CRI.Client
 
     /// A crispd with busybox, runc state in the test directory and its own CNI bridge and IPAM.
     struct NetworkWorld {
@@ -29,7 +29,7 @@ import Testing
                    "ipam": {"type": "host-local", "dataDir": "\(ipamDir)", "ranges": [[{"subnet": "10.251.\(n).0/24"}]]}}]}
                 """.write(toFile: crispd.networkDir + "/10-stress.conflist", atomically: true, encoding: .utf8)
             try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
-            try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
+            try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
             world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         }
 

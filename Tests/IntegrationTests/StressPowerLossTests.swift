@@ -22,7 +22,7 @@ import Testing
 /// started on, the first crispd is killed and its containers, mounts and pins are removed, so the
 /// two never act on the same host objects; it then restarts on its own root, as after a reboot.
 @Suite(.serialized) struct StressPowerLossTests {
-    typealias Lifecycle = PodLifecycleTests
+    typealias Lifecycle = CRI
 
     static func shell(_ argv: [String]) async throws -> (status: Int32, output: String) {
         try await runOnThread(name: "power-loss-shell") { () throws -> (status: Int32, output: String) in try runCommand(argv) }
@@ -168,7 +168,7 @@ import Testing
         try FileManager.default.copyItem(atPath: template.dir + "/registries.conf", toPath: verifier.dir + "/registries.conf")
         try verifier.writeConfig("[crisp]\nstorage_sync = \"\(mode)\"\n[crisp.image]\npause_image = \"\"\n")
         verifier.environment.append("CRISP_BOOT_ID=\(UUID().uuidString)")  // as after a reboot
-        try verifier.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(verifier.dir)/runc-root"])
+        try await verifier.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(verifier.dir)/runc-root"])
         let world = PodSandboxTests.World(crispd: verifier, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         defer { world.cleanup() }
         try await verifier.withClients { [world] runtime, images in
@@ -290,7 +290,7 @@ import Testing
         try crispd.writeConfig("[crisp]\nstorage_sync = \"\(mode)\"\n[crisp.image]\npause_image = \"\"\n")
         try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
         let extra = ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"]
-        try crispd.start(extra: extra)
+        try await crispd.start(extra: extra)
         var world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         defer { world.cleanup() }
         let findings = StressFindings()
@@ -343,7 +343,7 @@ import Testing
             crispd = try CrispdProcess(dir: current.dir)
             crispd.root = current.root
             generations.append(crispd)
-            try crispd.start(extra: extra)
+            try await crispd.start(extra: extra)
             world = PodSandboxTests.World(crispd: crispd, cgroupParent: world.cgroupParent)
             let report = try await crispd.withCrispImages { try await $0.checkStore(Crisp_V1_CheckStoreRequest()) }
             for f in report.findings where f.severity == "error" { findings.add("\(label): the original after restart: \(f.subject): \(f.problem)") }

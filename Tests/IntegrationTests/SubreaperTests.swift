@@ -7,7 +7,7 @@ import Testing
 /// when it exits crispd reaps it (no zombie is left), while the exit statuses crispd's own waits
 /// need (ExecSync's runc) still arrive intact.
 @Suite(.serialized) struct SubreaperTests {
-    typealias Lifecycle = PodLifecycleTests
+    typealias Lifecycle = CRI
 
     static func children(of pid: Int32) -> [(pid: Int32, zombie: Bool)] {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []

@@ -8,7 +8,7 @@ import Testing
 /// every container of the pod must carry, and hugepage limits for page sizes whose controller
 /// this (hybrid cgroup) host lacks.
 @Suite(.serialized) struct SysctlAndLimitTests {
-    typealias Lifecycle = PodLifecycleTests
+    typealias Lifecycle = CRI
 
     /// A crispd with busybox seeded and a CNI bridge network of its own (`BRIDGE_PREFIX` plus a
     /// random number, subnet `10.NET.N.0/24`). The caller deletes the bridge after `world.cleanup()`.
@@ -23,7 +23,7 @@ import Testing
               {"type": "bridge", "bridge": "\(bridge)", "isGateway": true, "ipMasq": false,
                "ipam": {"type": "host-local", "dataDir": "\(crispd.dir)/ipam", "ranges": [[{"subnet": "10.\(net).\(n).0/24"}]]}}\(extraPlugins.map { ", " + $0 }.joined())]}
             """.write(toFile: crispd.networkDir + "/10-it.conflist", atomically: true, encoding: .utf8)
-        try crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
+        try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
         return (PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"), bridge)
     }
 

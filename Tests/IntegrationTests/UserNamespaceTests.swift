@@ -9,7 +9,7 @@ import Testing
 /// idmapped root filesystem while new files land under the mapped host ids, the refused
 /// requests, and nothing left after removal.
 @Suite(.serialized) struct UserNamespaceTests {
-    typealias Lifecycle = PodLifecycleTests
+    typealias Lifecycle = CRI
 
     static func mapping(_ c: UInt32, _ h: UInt32, _ l: UInt32) -> Runtime_V1_IDMapping {
         var m = Runtime_V1_IDMapping()

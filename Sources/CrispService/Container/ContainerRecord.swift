@@ -112,7 +112,7 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var hostPath: String
         public var readonly: Bool
         /// nil in records written before propagation was kept: private.
-        public var propagation: ContainerSpecInput.MountRequest.Propagation?
+        public var propagation: ContainerMountRequest.Propagation?
         /// nil in records written before it was kept: false.
         public var recursiveReadOnly: Bool?
     }
@@ -161,12 +161,12 @@ public struct CreateContainerRequest: Sendable {
     public var tty = false
     public var stdin = false
     public var stdinOnce = false
-    public var mounts: [ContainerSpecInput.MountRequest] = []
+    public var mounts: [ContainerMountRequest] = []
     /// Host device nodes (or directories of them) to give the container.
     public var devices: [(containerPath: String, hostPath: String, permissions: String)] = []
     /// Capabilities, users, read-only rootfs, masked paths: passed to the spec builder as they are.
-    public var security = ContainerSpecInput.SecurityRequest()
-    public var resources = ContainerSpecInput.ResourceRequest()
+    public var security = ContainerSecurityContext()
+    public var resources = ContainerResourceRequest()
     /// The seccomp and AppArmor profiles asked for, and SELinux options (nil: none given).
     public var seccomp = ProfileRequest.unset
     public var appArmor = ProfileRequest.unset

@@ -79,7 +79,7 @@ extension ContainerService {
             case .mkdir:
                 try Self.makeVolumeDirectories(volumes, rootfs: rootfs, except: [])
             }
-            input.security = r.security
+            input.security = ContainerSpecInput.SecurityRequest(r.security)
             input.resources = r.resources
             let staged = try await stageIdmappedVolumes(&input.mounts, id: id, pod: pod)
             // The runtime has its own copies once create returns (or failed); none is left behind.

@@ -8,8 +8,8 @@ import Logging
 extension ContainerService {
     /// Host device nodes (a directory gives every device node below it) with their numbers, as
     /// the runtime needs them. A missing path or a file that is not a device is the caller's error.
-    static func resolveDevices(_ requests: [(containerPath: String, hostPath: String, permissions: String)]) throws(CrispError) -> [ContainerSpecInput.DeviceRequest] {
-        var out: [ContainerSpecInput.DeviceRequest] = []
+    static func resolveDevices(_ requests: [(containerPath: String, hostPath: String, permissions: String)]) throws(CrispError) -> [ContainerDeviceRequest] {
+        var out: [ContainerDeviceRequest] = []
         for r in requests {
             let st: FileStatus
             do { st = try FileStatus(of: r.hostPath) } catch {
@@ -37,7 +37,7 @@ extension ContainerService {
     /// one, host-to-container a shared or slave one. CRI-O refuses the container otherwise, rather
     /// than start it with a mount that silently does not propagate.
     /// The mount table is read only when a mount asks for propagation.
-    static func checkPropagation(_ mounts: [ContainerSpecInput.MountRequest], mountinfo: () -> String?) throws(CrispError) {
+    static func checkPropagation(_ mounts: [ContainerMountRequest], mountinfo: () -> String?) throws(CrispError) {
         let wanted = mounts.filter { $0.propagation != .private }
         guard !wanted.isEmpty, let mountinfo = mountinfo() else { return }
         for m in wanted {
@@ -53,9 +53,9 @@ extension ContainerService {
         }
     }
 
-    static func device(_ st: FileStatus, path: String, permissions: String) -> ContainerSpecInput.DeviceRequest? {
+    static func device(_ st: FileStatus, path: String, permissions: String) -> ContainerDeviceRequest? {
         guard st.isDevice else { return nil }
-        return ContainerSpecInput.DeviceRequest(containerPath: path, type: st.kind == .characterDevice ? "c" : "b",
+        return ContainerDeviceRequest(containerPath: path, type: st.kind == .characterDevice ? "c" : "b",
                                                 major: st.deviceMajor, minor: st.deviceMinor,
                                                 fileMode: st.permissions, permissions: permissions)
     }
@@ -80,9 +80,9 @@ extension ContainerService {
     /// device list skips them: the pseudo-terminal, shared-memory, mqueue and fd trees (the
     /// container gets its own), container-manager bookkeeping, and /dev/console (the runtime
     /// sets it up for a terminal).
-    static func hostDevices(root: String = "/dev") -> [ContainerSpecInput.DeviceRequest] {
+    static func hostDevices(root: String = "/dev") -> [ContainerDeviceRequest] {
         let skipped: Set<String> = ["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"]
-        var out: [ContainerSpecInput.DeviceRequest] = []
+        var out: [ContainerDeviceRequest] = []
         func walk(_ dir: String) {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
             for name in names.sorted() {
@@ -106,7 +106,7 @@ extension ContainerService {
 
     /// A volume asked to be relabelled gets the container's mount label on every file, so the
     /// container's SELinux type may use it. Only called where SELinux is on.
-    static func relabel(_ m: ContainerSpecInput.MountRequest, label: String) throws(CrispError) {
+    static func relabel(_ m: ContainerMountRequest, label: String) throws(CrispError) {
         let path = (m.hostPath as NSString).standardizingPath
         guard !unrelabelable.contains(path) else {
             throw .invalidArgument("mount \(m.containerPath): relabelling \(path) would relabel a system directory of the host")

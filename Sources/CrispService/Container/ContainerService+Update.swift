@@ -7,7 +7,7 @@ import Foundation
 extension ContainerService {
     /// Applies new CPU and memory limits through the runtime's `update`; zero fields are left
     /// alone (UpdateContainerResources).
-    public func update(_ id: String, _ resources: ContainerSpecInput.ResourceRequest) async throws(CrispError) {
+    public func update(_ id: String, _ resources: ContainerResourceRequest) async throws(CrispError) {
         let found = try lookup(id)
         try await serializer.exclusively(found.id) { () async throws(CrispError) in
             guard let c = containers[found.id] else { throw .notFound("container \(found.id) was removed") }
@@ -40,14 +40,24 @@ extension ContainerService {
         }
     }
 
-    /// Closes the FIFO once written: conmon reads one message per line.
     static func askConmonToReopenLog(control path: String, container: String) throws(CrispError) {
-        let control: OpenFile
-        do { control = try OpenFile(path, .writeNonBlocking) } catch {
+        do { try tellConmon(control: path, "2 0 0") } catch where error.call == "open" {
             throw CrispError(.failedPrecondition, "conmon of container \(container) does not listen on \(path)", cause: error)
-        }
-        do { try control.write(Array("2 0 0\n".utf8)) } catch {
+        } catch {
             throw CrispError(.internal, "cannot ask conmon to reopen the log of \(container)", cause: error)
         }
+    }
+
+    /// An attached terminal's new size (`1 ROWS COLS`); a container already gone is let be.
+    public static func resizeAttachedTerminal(control path: String, columns: UInt16, rows: UInt16) {
+        try? tellConmon(control: path, "1 \(rows) \(columns)")
+    }
+
+    /// conmon's control FIFO takes one `TYPE A B` message per line. Opened without blocking:
+    /// with no conmon reading (the container is gone) the open fails at once instead of
+    /// hanging; closed once written.
+    static func tellConmon(control path: String, _ message: String) throws(SystemCallError) {
+        let control = try OpenFile(path, .writeNonBlocking)
+        try control.write(Array((message + "\n").utf8))
     }
 }

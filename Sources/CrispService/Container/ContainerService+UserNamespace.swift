@@ -62,7 +62,7 @@ extension ContainerService {
     /// runtime binds that. Debian's runc 1.1 cannot make idmapped mounts itself. The staging
     /// mounts are only needed until the runtime has made its own copies at create.
     /// - Returns: the staging paths, to detach after create.
-    func stageIdmappedVolumes(_ mounts: inout [ContainerSpecInput.MountRequest], id: ContainerID,
+    func stageIdmappedVolumes(_ mounts: inout [ContainerMountRequest], id: ContainerID,
                               pod: Sandbox) async throws(CrispError) -> [String] {
         let wanted = mounts.indices.filter { !mounts[$0].uidMappings.isEmpty || !mounts[$0].gidMappings.isEmpty }
         guard !wanted.isEmpty else { return [] }

@@ -28,7 +28,7 @@ public struct StorageInfraImages: InfraImageSource {
         do {
             let digest: CrispCore.Digest
             if let found = try await images.status(image) { digest = found.id } else {
-                digest = try await images.pull(image, credentials: nil)
+                digest = try await images.pull(image)
             }
             guard let img = try await storage.image(digest) else {
                 throw CrispError(.notFound, "pause image \(image) (\(digest)) vanished from storage while a pod was starting")

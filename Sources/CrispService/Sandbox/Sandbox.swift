@@ -1,3 +1,4 @@
+public import CrispCore
 public import CrispSecurity
 public import Foundation
 public import CrispNetwork

@@ -1,4 +1,3 @@
-public import CrispCore
 
 /// What a pod or container asked for in a CRI `SecurityProfile` (seccomp or AppArmor), or in the
 /// deprecated string fields that older kubelets still send.
