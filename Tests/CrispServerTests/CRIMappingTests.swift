@@ -78,6 +78,25 @@ import Testing
         }
     }
 
+    /// A teardown that fails is Internal, never the NotFound the kubelet takes for "gone".
+    @Test func aFailedPodStopIsInternalAndTheNetworkStays() async throws {
+        try await ServiceWorld.with { world in
+            let cri = Self.service(world)
+            var config = Self.podConfig(world, name: "net")
+            config.linux.securityContext.namespaceOptions.network = .pod
+            let id = try await cri.runPodSandbox(.with { $0.config = config }).podSandboxID
+            let status = try await cri.podSandboxStatus(.with { $0.podSandboxID = id }).status
+            #expect(status.network.ip == "10.88.0.2")
+            world.cni.removePlugin("fakebridge")
+            #expect(await Self.code("StopPodSandbox") { _ = try await cri.stopPodSandbox(.with { $0.podSandboxID = id }) } == .internalError)
+            #expect(try await cri.podSandboxStatus(.with { $0.podSandboxID = id }).status.network.ip == "10.88.0.2")
+            world.cni.setPlugin("fakebridge", ServiceWorld.bridge())
+            _ = try await cri.stopPodSandbox(.with { $0.podSandboxID = id })
+            _ = try await cri.removePodSandbox(.with { $0.podSandboxID = id })
+            #expect(world.netns.live.isEmpty)
+        }
+    }
+
     @Test func containerFamily() async throws {
         try await ServiceWorld.with { world in
             let cri = Self.service(world)

@@ -1,18 +1,24 @@
 public import CrispConfig
 import CrispCore
+public import CrispNetwork
 import CrispRuntime
 public import CrispService
 public import CrispStorage
 import Foundation
 import Logging
+import Synchronization
 
 /// The pod and container services wired to a `FakeOCIRuntime` and vfs storage in a temporary
-/// directory, with a `FakePodHost` for /dev/shm and namespace pins: real service code, no runc,
-/// conmon, CNI or mount. Pods are host-network (CNI is not faked here).
+/// directory, with a `FakePodHost` for /dev/shm and namespace pins, and a `PodNetworkManager` on
+/// `FakeCNIExecutor` and `FakeNetworkNamespaces` (one network, `fakenet`, one plugin, `fakebridge`,
+/// answering 10.88.0.N): real service code, no runc, conmon, CNI plugin or mount.
 public struct ServiceWorld: Sendable {
     public let tmp: TempDirectory
     public let runtime: FakeOCIRuntime
     public let host: FakePodHost
+    public let cni: FakeCNIExecutor
+    public let netns: FakeNetworkNamespaces
+    public let network: PodNetworkManager
     public let storage: Storage
     public let settings: SandboxService.Settings
     public let config: CrispConfiguration
@@ -21,7 +27,8 @@ public struct ServiceWorld: Sendable {
     public static let image = "example.com/app:1"
 
     public static func make(runtime: FakeOCIRuntime = FakeOCIRuntime(), host: FakePodHost = FakePodHost(),
-                     at existing: TempDirectory? = nil) async throws -> ServiceWorld {
+                            cni: FakeCNIExecutor = FakeCNIExecutor(), netns: FakeNetworkNamespaces = FakeNetworkNamespaces(),
+                            at existing: TempDirectory? = nil) async throws -> ServiceWorld {
         let tmp = try existing ?? TempDirectory("crisp-service")
         var config = CrispConfiguration()
         config.root = tmp.sub("root")
@@ -33,11 +40,18 @@ public struct ServiceWorld: Sendable {
         let settings = SandboxService.Settings(config: config, pauseBinary: "/bin/true", minimumOOMScoreAdj: -1000)
         let storage = try await Storage.open(StorageOptions(root: tmp.sub("root/storage"), runRoot: tmp.sub("run/storage"), driver: "vfs"),
                                              logger: Logger(label: "storage"))
-        let sandboxes = SandboxService(settings: settings, runtime: runtime, network: nil, namespaces: nil, host: host,
+        try FileManager.default.createDirectory(atPath: tmp.sub("net.d"), withIntermediateDirectories: true)
+        try #"{"cniVersion":"1.0.0","name":"fakenet","plugins":[{"type":"fakebridge"}]}"#
+            .write(toFile: tmp.sub("net.d/10-fakenet.conflist"), atomically: true, encoding: .utf8)
+        if existing == nil { cni.setPlugin("fakebridge", Self.bridge()) }
+        let network = PodNetworkManager(options: PodNetworkOptions(networkDir: tmp.sub("net.d"), pluginDirs: ["/fake/cni"],
+                                                                   cacheDir: tmp.sub("root/cni/results")),
+                                        executor: cni, namespaces: netns, logger: Logger(label: "cni"))
+        let sandboxes = SandboxService(settings: settings, runtime: runtime, network: network, namespaces: nil, host: host,
                                        logger: Logger(label: "pods"))
         let containers = ContainerService(settings: settings, config: config, runtime: runtime, storage: storage,
                                           sandboxes: sandboxes, logger: Logger(label: "containers"))
-        let world = ServiceWorld(tmp: tmp, runtime: runtime, host: host, storage: storage, settings: settings, config: config,
+        let world = ServiceWorld(tmp: tmp, runtime: runtime, host: host, cni: cni, netns: netns, network: network, storage: storage, settings: settings, config: config,
                                  sandboxes: sandboxes, containers: containers)
         if try await storage.image(named: image) == nil {
             let imageConfig = #"{"architecture":"amd64","os":"linux","config":{"Cmd":["/app"]},"rootfs":{"type":"layers","diff_ids":[]}}"#
@@ -60,15 +74,16 @@ public struct ServiceWorld: Sendable {
     /// The services of a crispd started again on the same directories, with the same runtime.
     public func restarted() async throws -> ServiceWorld {
         await storage.close()
-        let again = try await ServiceWorld.make(runtime: runtime, host: host, at: tmp)
+        let again = try await ServiceWorld.make(runtime: runtime, host: host, cni: cni, netns: netns, at: tmp)
         await again.sandboxes.restore()
         await again.containers.restore(exits: runtime.exits)
         return again
     }
 
-    public func podRequest(_ name: String = "web", attempt: UInt32 = 0, sharedPID: Bool = false) -> RunSandboxRequest {
+    /// A pod on the host's network unless `network`, which puts it on `fakenet`.
+    public func podRequest(_ name: String = "web", attempt: UInt32 = 0, sharedPID: Bool = false, network: Bool = false) -> RunSandboxRequest {
         var r = RunSandboxRequest(metadata: .init(name: name, uid: "uid-" + name, namespace: "default", attempt: attempt))
-        r.hostNetwork = true
+        r.hostNetwork = !network
         r.sharedPID = sharedPID
         r.hostname = name
         r.logDirectory = tmp.sub("logs/" + name)
@@ -82,6 +97,17 @@ public struct ServiceWorld: Sendable {
         return r
     }
 
+    /// A plugin that hands out 10.88.0.2, .3, … in call order.
+    public static func bridge() -> FakeCNIExecutor.Responder {
+        let next = Counter()
+        return { (req: CNIExecRequest) throws(CrispError) -> CNIExecOutput in
+            guard req.command == .add else { return CNIExecOutput(exitStatus: 0, stdout: []) }
+            let ip = "10.88.0.\(next.increment() + 1)"
+            let result = #"{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"\#(req.cniEnvironment["CNI_NETNS"] ?? "")"}],"ips":[{"address":"\#(ip)/16","interface":0}]}"#
+            return CNIExecOutput(exitStatus: 0, stdout: Array(result.utf8))
+        }
+    }
+
     /// Record directories (pods and containers) on disk.
     public func recordDirectories() -> (pods: [String], containers: [String]) {
         let fm = FileManager.default
@@ -93,4 +119,10 @@ public struct ServiceWorld: Sendable {
         await storage.close()
         tmp.remove()
     }
+}
+
+/// A counter closures can share.
+final class Counter: Sendable {
+    private let value = Mutex(0)
+    func increment() -> Int { value.withLock { $0 += 1; return $0 } }
 }
