@@ -21,6 +21,18 @@ extension Storage {
     /// layer gives the container's view. Stop or pause the container first for a consistent
     /// result. The container cannot be removed while this runs.
     public func exportContainerChanges(_ id: ContainerID, to fd: Int32) async throws -> LayerDiff {
+        try await exportChanges(id, what: "exporting the changes of container \(id)") { source in
+            let writer = try TarStreamWriter(fd: fd)
+            try DiffExporter(writer: writer).export(source)
+            try writer.finish()
+            return LayerDiff(diffDigest: writer.digest, size: writer.size)
+        }
+    }
+
+    /// Runs `write` on the container's changes against its image, on a thread of its own; the
+    /// container's layer cannot be removed meanwhile.
+    func exportChanges<T: Sendable>(_ id: ContainerID, what: String,
+                                    _ write: @escaping @Sendable (ChangesSource) throws -> T) async throws -> T {
         try checkOpen()
         guard let c = try metadata.container(id) else { throw CrispError.notFound("container \(id) not found") }
         let parent = try metadata.chain(c.layerID).dropFirst().first?.id
@@ -31,14 +43,9 @@ extension Storage {
             if exporting[c.layerID] == 0 { exporting[c.layerID] = nil }
         }
         do {
-            return try await runOnThread {
-                let writer = try TarStreamWriter(fd: fd)
-                try DiffExporter(writer: writer).export(source)
-                try writer.finish()
-                return LayerDiff(diffDigest: writer.digest, size: writer.size)
-            }
+            return try await runOnThread { try write(source) }
         } catch {
-            throw storageError(error, "exporting the changes of container \(id)")
+            throw storageError(error, what)
         }
     }
 }
@@ -58,26 +65,13 @@ extension Storage {
     /// whiteout files. Paths equal to or below `excluding` (absolute, e.g. bind-mount targets,
     /// `/proc`) are left out.
     public func exportContainerChangesForCheckpoint(_ id: ContainerID, to fd: Int32, excluding: [String]) async throws -> CheckpointDiff {
-        try checkOpen()
-        guard let c = try metadata.container(id) else { throw CrispError.notFound("container \(id) not found") }
-        let parent = try metadata.chain(c.layerID).dropFirst().first?.id
-        let source = driver.changes(c.layerID, parent: parent)
         let excluded = excluding.map { RawPath(String($0.drop { $0 == "/" })) }.filter { !$0.isEmpty }
-        exporting[c.layerID, default: 0] += 1
-        defer {
-            exporting[c.layerID]! -= 1
-            if exporting[c.layerID] == 0 { exporting[c.layerID] = nil }
-        }
-        do {
-            return try await runOnThread {
-                let writer = try TarStreamWriter(fd: fd)
-                let exporter = DiffExporter(writer: writer, collectDeletions: true, excluding: excluded)
-                try exporter.export(source)
-                try writer.finish()
-                return CheckpointDiff(size: writer.size, deleted: (exporter.deletions ?? []).map { "/" + $0.description })
-            }
-        } catch {
-            throw storageError(error, "exporting the changes of container \(id) for a checkpoint")
+        return try await exportChanges(id, what: "exporting the changes of container \(id) for a checkpoint") { source in
+            let writer = try TarStreamWriter(fd: fd)
+            let exporter = DiffExporter(writer: writer, collectDeletions: true, excluding: excluded)
+            try exporter.export(source)
+            try writer.finish()
+            return CheckpointDiff(size: writer.size, deleted: (exporter.deletions ?? []).map { "/" + $0.description })
         }
     }
 }
