@@ -35,7 +35,6 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
@@ -44,15 +43,12 @@ let package = Package(
         // MARK: core libraries
         .target(
             name: "CrispCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(name: "CCrispShim"),
         .target(
             name: "CrispOS",
             dependencies: [
                 "CrispCore", "CCrispShim",
-                .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .target(name: "CrispOCI", dependencies: ["CrispCore"], swiftSettings: strict),
