@@ -6,7 +6,6 @@
 #include <string.h>
 #include <spawn.h>
 #include <stdlib.h>
-#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -49,15 +48,6 @@ int crisp_sigchld_notifier(void) {
     return sigchld_pipe[0];
 }
 
-int crisp_inotify_init(void) { return inotify_init1(IN_CLOEXEC); }
-
-int crisp_inotify_add_watch(int fd, const char *path, uint32_t mask) { return inotify_add_watch(fd, path, mask); }
-
-uint32_t crisp_in_close_write(void) { return IN_CLOSE_WRITE; }
-
-uint32_t crisp_in_moved_to(void) { return IN_MOVED_TO; }
-
-uint32_t crisp_in_create(void) { return IN_CREATE; }
 
 int crisp_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 

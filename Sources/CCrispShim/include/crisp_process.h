@@ -1,6 +1,6 @@
 #ifndef CRISP_PROCESS_H
 #define CRISP_PROCESS_H
-/* Process, pipe and inotify wrappers for CrispRuntime: GNU extensions and variadic calls that
+/* Process and pipe wrappers for CrispRuntime: GNU extensions and variadic calls that
  * Swift's Glibc module does not import. */
 #include <spawn.h>
 #include <stdint.h>
@@ -14,11 +14,6 @@ int crisp_set_child_subreaper(void);
  * read end (the same one on later calls); -1 with errno on failure. The handler only calls
  * write(2), which is async-signal-safe, and keeps errno. */
 int crisp_sigchld_notifier(void);
-int crisp_inotify_init(void);
-int crisp_inotify_add_watch(int fd, const char *path, uint32_t mask);
-uint32_t crisp_in_close_write(void);
-uint32_t crisp_in_moved_to(void);
-uint32_t crisp_in_create(void);
 int crisp_pidfd_open(int pid);
 /* A pseudo-terminal pair, both ends close-on-exec and neither the caller's controlling
  * terminal; returns 0, or -1 with errno set. */
