@@ -53,8 +53,7 @@ import Testing
             async let second = outcome { () async throws(CrispError) in try await world.containers.create(request) }
             // Let the first create into the runtime; the twin waits on the name, not on the runtime.
             while world.runtime.calls(.create).isEmpty { await Task.yield() }
-            gate.yield()
-            gate.finish()
+            gate.open()
             let results = await [first, second]
             let made = results.compactMap { try? $0.get() }
             #expect(made.count == 1)

@@ -21,7 +21,7 @@ public final class FakeOCIRuntime: OCIRuntime {
         var containers: [String: RuntimeContainerState] = [:]
         var calls: [Call] = []
         var failures: [Step: CrispError] = [:]
-        var gates: [Step: AsyncStream<Void>] = [:]
+        var gates: [Step: Gate] = [:]
         var nextPID: Int32 = 1000
     }
 
@@ -41,11 +41,11 @@ public final class FakeOCIRuntime: OCIRuntime {
     public func fail(_ step: Step, with error: CrispError) { state.withLock { $0.failures[step] = error } }
     public func clearFailure(_ step: Step) { _ = state.withLock { $0.failures.removeValue(forKey: step) } }
 
-    /// Calls of `step` wait until `release` (or `releaseAll`) lets them through, one per yield.
-    public func hold(_ step: Step) -> AsyncStream<Void>.Continuation {
-        let (stream, continuation) = AsyncStream.makeStream(of: Void.self)
-        state.withLock { $0.gates[step] = stream }
-        return continuation
+    /// Calls of `step` wait at the returned gate until it is opened.
+    public func hold(_ step: Step) -> Gate {
+        let gate = Gate()
+        state.withLock { $0.gates[step] = gate }
+        return gate
     }
 
     /// Forgets every container, as a reboot empties the runtime's state directory.
@@ -66,10 +66,7 @@ public final class FakeOCIRuntime: OCIRuntime {
             s.calls.append(Call(step: step, id: id))
             return (s.failures[step], s.gates[step])
         }
-        if let gate {
-            var it = gate.makeAsyncIterator()
-            _ = await it.next()
-        }
+        if let gate { await gate.pass() }
         if let failure { throw failure }
     }
 
@@ -142,5 +139,32 @@ public final class FakeOCIRuntime: OCIRuntime {
     public func checkpoint(id: String, handler: RuntimeHandler, imagePath: String, workPath: String,
                            leaveRunning: Bool, timeout: Duration) async throws(CrispError) {
         try await enter(.checkpoint, id)
+    }
+}
+
+/// Holds whoever arrives until `open()`, then lets everyone through, then and after.
+public final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+
+    public init() {}
+
+    public func open() {
+        let waiting = state.withLock { s in
+            s.open = true
+            defer { s.waiting = [] }
+            return s.waiting
+        }
+        for w in waiting { w.resume() }
+    }
+
+    func pass() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { s in
+                if s.open { return true }
+                s.waiting.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
     }
 }
