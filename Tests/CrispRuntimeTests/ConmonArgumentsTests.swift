@@ -30,4 +30,12 @@ import Testing
         let broken = await Criu.problem(path: "/bin/false")
         #expect(broken?.contains("exited 1") == true, "\(broken ?? "nil")")
     }
+
+    /// The fuzzer's finding: a mutated command made CreateContainer fail Internal.
+    @Test func aCommandTheImageCannotRunIsTheRequestsFault() {
+        #expect(ConmonSyncMessage.code(of: #"runc create failed: unable to start container process: exec: "a": executable file not found in $PATH"#) == .invalidArgument)
+        #expect(ConmonSyncMessage.code(of: #"unable to start container process: exec: "/nope": stat /nope: no such file or directory"#) == .invalidArgument)
+        #expect(ConmonSyncMessage.code(of: "runc create failed: unable to apply cgroup configuration: no such file or directory") == .internal)
+        #expect(ConmonSyncMessage.code(of: "conmon exited with 1") == .internal)
+    }
 }

@@ -82,7 +82,7 @@ public struct Conmon: Sendable {
         let message = ConmonSyncMessage.parse(bytes)
         guard let pidValue = message.pid, pidValue > 0 else {
             let why = message.message ?? (status != 0 ? "conmon exited with \(status)" : "conmon reported no pid")
-            throw CrispError(.internal, "creating container \(o.id) with \(o.handler.name) failed: \(why)")
+            throw CrispError(ConmonSyncMessage.code(of: why), "creating container \(o.id) with \(o.handler.name) failed: \(why)")
         }
         let conmonPID = (try? String(contentsOfFile: o.bundle + "/conmon.pid", encoding: .utf8))
             .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
@@ -93,6 +93,16 @@ public struct Conmon: Sendable {
 /// conmon writes one JSON object per line to the sync pipe: `{"data": PID}` on success,
 /// `{"data": -1, "message": "..."}` on failure.
 enum ConmonSyncMessage {
+    /// A command the image cannot run is the request's fault, not the runtime's: runc reports
+    /// it at create, as `exec: "CMD": executable file not found in $PATH` and the like.
+    static func code(of why: String) -> CrispError.Code {
+        let requestFaults = ["executable file not found", "exec format error", "is a directory"]
+        if why.contains("exec:"), requestFaults.contains(where: why.contains) || why.contains("no such file or directory") {
+            return .invalidArgument
+        }
+        return .internal
+    }
+
     static func parse(_ bytes: [UInt8]) -> (pid: Int?, message: String?) {
         var pid: Int?
         var message: String?
