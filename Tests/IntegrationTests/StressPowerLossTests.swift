@@ -314,6 +314,16 @@ import Testing
                     return nil
                 }
                 group.addTask {
+                    // At least one operation of this copy's workload finishes first: on ext4 with
+                    // storage_sync = filesystem the first pull takes longer than the old 2 s at
+                    // most, so quick runs cut before anything had finished (0 operations in CI).
+                    let before = findings.operationCount
+                    await withTaskGroup(of: Void.self) { wait in
+                        wait.addTask { await findings.reach(before + 1) }
+                        wait.addTask { try? await Task.sleep(for: .seconds(60)) }
+                        await wait.next()
+                        wait.cancelAll()
+                    }
                     try await Task.sleep(for: .milliseconds(Int.random(in: 200...2000)))
                     let start = ContinuousClock.now
                     // Unfrozen, crispd is stopped for the copy: its own writes landing while cp

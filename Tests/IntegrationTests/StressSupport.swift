@@ -12,11 +12,46 @@ enum StressSize {
 /// What a scenario's workload found, and how often it did something.
 final class StressFindings: Sendable {
     private let problems = Mutex<[String]>([])
-    private let operations = Mutex(0)
+    private struct Waiter {
+        let id: UUID
+        let target: Int
+        let continuation: CheckedContinuation<Void, Never>
+    }
+    private let operations = Mutex<(count: Int, waiters: [Waiter])>((0, []))
     func add(_ p: String) { problems.withLock { $0.append(p) } }
-    func count(_ n: Int = 1) { operations.withLock { $0 += n } }
+    func count(_ n: Int = 1) {
+        let ready = operations.withLock { o in
+            o.count += n
+            let count = o.count
+            let ready = o.waiters.filter { $0.target <= count }
+            o.waiters.removeAll { $0.target <= count }
+            return ready
+        }
+        for w in ready { w.continuation.resume() }
+    }
     var all: [String] { problems.withLock { $0 } }
-    var operationCount: Int { operations.withLock { $0 } }
+    var operationCount: Int { operations.withLock { $0.count } }
+
+    /// Returns once `n` operations have been counted in all, or when the task is cancelled.
+    func reach(_ n: Int) async {
+        let id = UUID()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = operations.withLock { o in
+                    if o.count >= n || Task.isCancelled { return true }
+                    o.waiters.append(Waiter(id: id, target: n, continuation: c))
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            let waiter = operations.withLock { o -> Waiter? in
+                guard let i = o.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return o.waiters.remove(at: i)
+            }
+            waiter?.continuation.resume()
+        }
+    }
 }
 
 /// Client-side durations per RPC, for the p50/p99 lines the load scenarios print.
