@@ -50,9 +50,7 @@ public struct RuntimeService: RegistrableRPCService {
         router.unary(M.ReopenContainerLog.descriptor) { (r: Runtime_V1_ReopenContainerLogRequest, _) in try await reopenContainerLog(r) }
         router.unary(M.PodSandboxStats.descriptor) { (r: Runtime_V1_PodSandboxStatsRequest, _) in try await podSandboxStats(r) }
         router.unary(M.ListPodSandboxStats.descriptor) { (r: Runtime_V1_ListPodSandboxStatsRequest, _) in try await listPodSandboxStats(r) }
-        router.serverStreaming(M.GetContainerEvents.descriptor) { (_: Runtime_V1_GetEventsRequest, _, writer: RPCWriter<Runtime_V1_ContainerEventResponse>) in
-            try await containerEvents(writer)
-        }
+        registerContainerEvents(with: &router)
         router.unary(M.ListMetricDescriptors.descriptor) { (r: Runtime_V1_ListMetricDescriptorsRequest, _) in try await listMetricDescriptors(r) }
         router.unary(M.ListPodSandboxMetrics.descriptor) { (r: Runtime_V1_ListPodSandboxMetricsRequest, _) in try await listPodSandboxMetrics(r) }
         registerStreams(with: &router)

@@ -86,7 +86,7 @@ import Testing
         #expect(watcher.readiness.message.contains(dir.path + "/net.d"))
         // An invalid file alone keeps it not ready, with the reason in the message.
         try dir.write("net.d/20-bad.conf", "{")
-        try await Task.sleep(for: .milliseconds(200))
+        #expect(await waitForReadiness(updates) { !$0.ready && $0.message.contains("20-bad.conf") })
         #expect(!watcher.readiness.ready)
         #expect(watcher.readiness.message.contains("20-bad.conf"))
         try dir.write("net.d/30-y.conf", #"{"cniVersion":"0.4.0","name":"y","type":"ptp"}"#)

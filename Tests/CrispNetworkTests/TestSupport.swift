@@ -50,9 +50,15 @@ func pod(_ id: String = sandboxID(), name: String = "p") -> PodNetworkIdentity {
 
 /// Waits (without polling) for a readiness value on a watcher's stream, up to `timeout`.
 func waitForReadiness(_ stream: AsyncStream<NetworkReadiness>, ready: Bool, timeout: Duration = .seconds(10)) async -> Bool {
+    await waitForReadiness(stream, timeout: timeout) { $0.ready == ready }
+}
+
+/// Waits for the first update that `matches`; false when `timeout` passes first.
+func waitForReadiness(_ stream: AsyncStream<NetworkReadiness>, timeout: Duration = .seconds(10),
+                      _ matches: @escaping @Sendable (NetworkReadiness) -> Bool) async -> Bool {
     await withTaskGroup(of: Bool.self) { group in
         group.addTask {
-            for await r in stream where r.ready == ready { return true }
+            for await r in stream where matches(r) { return true }
             return false
         }
         group.addTask {

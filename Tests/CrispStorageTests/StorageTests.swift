@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 import GRDB
 import Logging
+import Synchronization
 import Testing
 @testable import CrispStorage
 
@@ -355,11 +356,24 @@ struct CancellationTests {
             let tar = try TarBuilder.build([TarEntry("f", .file(.pattern(size: 1 << 20, seed: 1)))])
             let digest = diffDigest(of: tar)
             let id = LayerID.chainID(parent: nil, diffDigest: digest)
-            // A stream that hands over half the tar and then stalls until cancelled.
-            let stalled = AsyncThrowingStream<[UInt8], any Error> { c in c.yield(Array(tar[0..<(tar.count / 2)])) }
+            // A stream that hands over half the tar and then stalls until cancelled; asking it for
+            // the second chunk says the first half has been taken in.
+            let (stalledAt, reachedStall) = AsyncStream.makeStream(of: Void.self)
+            let handed = Mutex(false)
+            let half = Array(tar[0..<(tar.count / 2)])
+            let stalled = AsyncThrowingStream<[UInt8], any Error> {
+                let first = handed.withLock { done in
+                    defer { done = true }
+                    return !done
+                }
+                if first { return half }
+                reachedStall.yield()
+                try await Task.sleep(for: .seconds(3600))
+                return nil
+            }
             let storage = f.storage
             let task = Task { try await storage.applyLayer(CreateLayerOptions(id: id, parent: nil, expectedDiffDigest: digest), chunks: stalled) }
-            try await Task.sleep(for: .milliseconds(200))
+            for await _ in stalledAt { break }
             task.cancel()
             await #expect(throws: (any Error).self) { try await task.value }
             #expect(try await storage.layer(id) == nil)

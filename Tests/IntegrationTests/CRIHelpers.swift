@@ -3,6 +3,7 @@ import CrispOS
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import Synchronization
 
 /// The CRI steps integration tests repeat: a crispd with busybox seeded, a pod, a started
 /// container, ExecSync, status, removal. Each is one or two RPCs, as the kubelet makes them.
@@ -57,15 +58,15 @@ enum CRI {
         return try await runtime.containerStatus(r).status
     }
 
-    /// Exits arrive through inotify; the test only waits for the daemon to have seen one.
+    /// Waits for crispd to report the container exited: woken by its stopped event, with the
+    /// status read once the event stream is open, so an exit just before it is not missed.
     static func waitExited(_ runtime: Client, _ id: String, within: Duration = .seconds(20)) async throws -> Runtime_V1_ContainerStatus {
-        let deadline = ContinuousClock.now + within
-        var s = try await status(runtime, id)
-        while s.state != .containerExited, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-            s = try await status(runtime, id)
-        }
-        return s
+        let events = try await EventRecorder.start(runtime)
+        defer { events.stop() }
+        let s = try await status(runtime, id)
+        if s.state == .containerExited { return s }
+        _ = await events.wait(within: within) { $0.contains { $0.containerID == id && $0.containerEventType == .containerStoppedEvent } }
+        return try await status(runtime, id)
     }
 
     static func removePod(_ runtime: Client, _ id: String) async throws {
@@ -82,5 +83,83 @@ enum CRI {
             guard Int(pid) != nil, let cmd = readSmallFile("/proc/\(pid)/cmdline") else { return false }
             return cmd.hasPrefix("/usr/bin/conmon") && cmd.contains(id)
         }.count
+    }
+}
+
+/// A GetContainerEvents stream, as the kubelet's evented PLEG holds one, whose events a test
+/// keeps and waits on. `start` returns once crispd has answered the call, which it does only
+/// after subscribing: every event from then on is seen.
+final class EventRecorder: Sendable {
+    typealias Event = Runtime_V1_ContainerEventResponse
+    private struct State {
+        var items: [Event] = []
+        var nextWaiter: UInt64 = 0
+        var waiters: [UInt64: AsyncStream<Void>.Continuation] = [:]
+    }
+    private let state = Mutex(State())
+    private let reader = Mutex<Task<Void, any Error>?>(nil)
+
+    private init() {}
+
+    static func start(_ runtime: CRI.Client) async throws -> EventRecorder {
+        let recorder = EventRecorder()
+        let (opened, open) = AsyncThrowingStream.makeStream(of: Void.self)
+        let task = Task {
+            defer { recorder.finished() }
+            do {
+                try await runtime.getContainerEvents(Runtime_V1_GetEventsRequest()) { response in
+                    open.finish()
+                    for try await e in response.messages { recorder.append(e) }
+                }
+            } catch {
+                open.finish(throwing: error)
+                throw error
+            }
+        }
+        recorder.reader.withLock { $0 = task }
+        for try await _ in opened {}
+        return recorder
+    }
+
+    var items: [Event] { state.withLock { $0.items } }
+
+    /// Waits until `condition` holds for the events so far; false when `within` passes first.
+    func wait(within: Duration, until condition: @escaping @Sendable ([Event]) -> Bool) async -> Bool {
+        let (changes, change) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let key = state.withLock { s in
+            s.nextWaiter += 1
+            s.waiters[s.nextWaiter] = change
+            return s.nextWaiter
+        }
+        defer { _ = state.withLock { $0.waiters.removeValue(forKey: key) } }
+        change.yield()
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await _ in changes where condition(self.items) { return true }
+                return false
+            }
+            group.addTask {
+                try? await Task.sleep(for: within)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
+    func stop() { reader.withLock { $0?.cancel() } }
+
+    private func append(_ e: Event) {
+        let waiters = state.withLock { s in
+            s.items.append(e)
+            return Array(s.waiters.values)
+        }
+        for w in waiters { w.yield() }
+    }
+
+    private func finished() {
+        let waiters = state.withLock { Array($0.waiters.values) }
+        for w in waiters { w.finish() }
     }
 }

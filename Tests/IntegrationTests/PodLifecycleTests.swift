@@ -1,10 +1,10 @@
 import CRIAPI
 import CrispOS
+import CrispRuntime
 import CrispTestSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
-import Synchronization
 import Testing
 
 /// Pods and containers through a real crispd, conmon and runc: namespaces pinned without an
@@ -17,16 +17,10 @@ import Testing
         if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
         let world = try await CRI.world()
         defer { world.cleanup() }
-        let events = EventLog()
-        try await world.crispd.withClients { runtime, _ in
+        let got = try await world.crispd.withClients { runtime, _ in
             // The kubelet's evented PLEG: one stream for the whole test.
-            let watcher = Task {
-                try await runtime.getContainerEvents(Runtime_V1_GetEventsRequest()) { response in
-                    for try await e in response.messages { events.items.withLock { $0.append(e) } }
-                }
-            }
-            defer { watcher.cancel() }
-            try await Task.sleep(for: .milliseconds(300))
+            let events = try await EventRecorder.start(runtime)
+            defer { events.stop() }
 
             let plain = try await CRI.runPod(runtime, "plain", world: world)
             var verbose = Runtime_V1_PodSandboxStatusRequest()
@@ -79,13 +73,9 @@ import Testing
             try await CRI.removePod(runtime, shared.id)
             #expect(!FileManager.default.fileExists(atPath: "/var/run/ipcns/crisp-" + plain.id))
 
-            let deadline = ContinuousClock.now + .seconds(5)
-            while events.items.withLock({ !$0.contains { $0.containerID == shared.id && $0.containerEventType == .containerDeletedEvent } }),
-                  ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            _ = await events.wait(within: .seconds(5)) { $0.contains { $0.containerID == shared.id && $0.containerEventType == .containerDeletedEvent } }
+            return events.items
         }
-        let got = events.items.withLock { $0 }
         func kinds(_ id: String) -> [Runtime_V1_ContainerEventType] { got.filter { $0.containerID == id }.map(\.containerEventType) }
         let life: [Runtime_V1_ContainerEventType] = [.containerCreatedEvent, .containerStartedEvent, .containerStoppedEvent, .containerDeletedEvent]
         #expect(kinds(plain0(got)) == life, "pod events: \(got.map { ($0.containerID.prefix(8), $0.containerEventType) })")
@@ -95,10 +85,6 @@ import Testing
             #expect(kinds(e.containerID) == life, "container \(e.containerID.prefix(12)): \(kinds(e.containerID))")
         }
         world.assertNoLeaks()
-    }
-
-    final class EventLog: Sendable {
-        let items = Mutex<[Runtime_V1_ContainerEventResponse]>([])
     }
 
     /// The first pod in the stream.
@@ -145,7 +131,8 @@ import Testing
         }
         let crashedAt = Int64(Date().timeIntervalSince1970 * 1e9)
         #expect(world.crispd.signal(SIGKILL) != 0)
-        try await Task.sleep(for: .seconds(3))
+        // conmon, which outlives crispd, writes the exit file when `late` exits.
+        #expect(try await FileAppearance.wait(for: world.crispd.runRoot + "/exits/" + late, timeout: .seconds(20)))
         let again = try await world.restart()
         try await again.withClients { runtime, _ in
             for id in running {
