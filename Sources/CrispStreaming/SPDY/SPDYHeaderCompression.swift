@@ -49,31 +49,20 @@ enum SPDYHeaderBlock {
 /// The sending side's header compression context. One per connection: every header block on it
 /// continues the same deflate stream, which is what lets later blocks refer back to earlier ones.
 final class SPDYHeaderDeflater {
-    // zlib keeps pointers into the z_stream, so it must never move: heap-allocated, not a stored struct.
-    private let stream: UnsafeMutablePointer<z_stream>
+    private let z: ZStream
+    private var stream: UnsafeMutablePointer<z_stream> { z.pointer }
 
     init() throws {
-        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-        stream.initialize(to: z_stream())
-        var rc = deflateInit_(stream, Z_DEFAULT_COMPRESSION, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-        if rc == Z_OK {
-            rc = spdy3HeaderDictionary.withUnsafeBufferPointer {
-                deflateSetDictionary(stream, $0.baseAddress, UInt32($0.count))
+        z = try ZStream(start: { stream in
+            var rc = deflateInit_(stream, Z_DEFAULT_COMPRESSION, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+            if rc == Z_OK {
+                rc = spdy3HeaderDictionary.withUnsafeBufferPointer {
+                    deflateSetDictionary(stream, $0.baseAddress, UInt32($0.count))
+                }
+                if rc != Z_OK { deflateEnd(stream) }
             }
-            if rc != Z_OK { deflateEnd(stream) }
-        }
-        guard rc == Z_OK else {
-            stream.deinitialize(count: 1)
-            stream.deallocate()
-            throw SPDYProtocolError.zlibFailure(code: rc)
-        }
-        self.stream = stream
-    }
-
-    deinit {
-        deflateEnd(stream)
-        stream.deinitialize(count: 1)
-        stream.deallocate()
+            return rc
+        }, end: { deflateEnd($0) })
     }
 
     /// Serialises and compresses `headers`, appending the compressed bytes to `out`.
@@ -115,24 +104,12 @@ final class SPDYHeaderDeflater {
 /// The receiving side's header decompression context, shared by every header block the peer
 /// sends on the connection (see `SPDYHeaderDeflater`).
 final class SPDYHeaderInflater {
-    private let stream: UnsafeMutablePointer<z_stream>
+    private let z: ZStream
+    private var stream: UnsafeMutablePointer<z_stream> { z.pointer }
 
     init() throws {
-        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-        stream.initialize(to: z_stream())
-        let rc = inflateInit_(stream, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-        guard rc == Z_OK else {
-            stream.deinitialize(count: 1)
-            stream.deallocate()
-            throw SPDYProtocolError.zlibFailure(code: rc)
-        }
-        self.stream = stream
-    }
-
-    deinit {
-        inflateEnd(stream)
-        stream.deinitialize(count: 1)
-        stream.deallocate()
+        z = try ZStream(start: { inflateInit_($0, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) },
+                        end: { inflateEnd($0) })
     }
 
     /// Inflates one compressed header block (all of `block`'s readable bytes) and parses it.
@@ -184,5 +161,31 @@ final class SPDYHeaderInflater {
             }
         }
         return plain
+    }
+}
+
+/// One zlib stream, started by `start` and ended by `end` exactly once. zlib keeps pointers into
+/// the z_stream, so it must never move: it is heap-allocated here, not a stored struct.
+final class ZStream {
+    let pointer: UnsafeMutablePointer<z_stream>
+    private let end: (UnsafeMutablePointer<z_stream>) -> Int32
+
+    init(start: (UnsafeMutablePointer<z_stream>) -> Int32, end: @escaping (UnsafeMutablePointer<z_stream>) -> Int32) throws {
+        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        let rc = start(stream)
+        guard rc == Z_OK else {
+            stream.deinitialize(count: 1)
+            stream.deallocate()
+            throw SPDYProtocolError.zlibFailure(code: rc)
+        }
+        pointer = stream
+        self.end = end
+    }
+
+    deinit {
+        _ = end(pointer)
+        pointer.deinitialize(count: 1)
+        pointer.deallocate()
     }
 }
