@@ -2,11 +2,17 @@ import CrispCore
 import Logging
 
 extension PodNetworkManager {
-    func setUpLocked(_ request: PodNetworkRequest) async throws(CrispError) -> PodNetworkAttachment {
+    /// The first half of a set-up: undoes what an interrupted one left, resolves the default
+    /// network's plugins and creates the netns. A pod already set up gets its cached attachment.
+    func prepareLocked(_ request: PodNetworkRequest) async throws(CrispError) -> PreparedPodNetwork {
         let pod = request.pod
         let name = netnsName(podID: pod.id)
         if let existing = try cache.load(podID: pod.id) {
-            if let doc = existing.result, namespaces.exists(name: name) { return try attachment(existing, doc) }
+            if let doc = existing.result, namespaces.exists(name: name) {
+                let a = try attachment(existing, doc)
+                return PreparedPodNetwork(request: request, network: try existing.network(), capabilityArgs: [:],
+                                          netnsPath: a.netnsPath, attached: a)
+            }
             // A setUp that crashed half-way: undo what it left before starting over.
             logger.info("cleaning up an interrupted pod network set-up", metadata: ["pod": "\(pod.id)"])
             try await tearDownLocked(podID: pod.id)
@@ -17,17 +23,25 @@ extension PodNetworkManager {
             let r = watcher.readiness
             throw .failedPrecondition("cannot set up the network of pod \(pod.namespace)/\(pod.name): \(r.message)")
         }
+        // A bad port mapping or a missing plugin fails here, before a netns or an IP exists.
         let caps = try CNICapabilities.arguments(portMappings: request.portMappings, annotations: request.annotations)
-        // A missing plugin fails here, before a netns or an IP exists.
         _ = try runner.resolve(network)
-
         let netns = try await namespaces.create(name: name, userNamespace: request.userNamespace)
+        return PreparedPodNetwork(request: request, network: network, capabilityArgs: caps, netnsPath: netns, attached: nil)
+    }
+
+    /// The second half: CNI ADD in the prepared netns, with the cache written before (so a crash
+    /// during ADD can still be undone with DEL) and after. On failure DEL runs, and the netns and
+    /// cache entry are removed.
+    func attachLocked(_ prepared: PreparedPodNetwork) async throws(CrispError) -> PodNetworkAttachment {
+        if let a = prepared.attached { return a }
+        let request = prepared.request, pod = request.pod, network = prepared.network, netns = prepared.netnsPath
+        let name = netnsName(podID: pod.id)
         let rt = CNIRuntimeConf(containerID: pod.id, netnsPath: netns, ifName: options.ifName, args: pod.cniArgs,
-                                capabilityArgs: caps)
+                                capabilityArgs: prepared.capabilityArgs)
         var stage = "cache"
         var added = false
         do throws(CrispError) {
-            // Written before ADD so that a crash during ADD can still be undone with DEL.
             try cache.store(CNICacheEntry(network: network, runtime: rt, pod: pod, result: nil), podID: pod.id)
             stage = "add"
             added = true

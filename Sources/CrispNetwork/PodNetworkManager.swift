@@ -51,6 +51,16 @@ public struct PodNetworkAttachment: Sendable, Equatable {
     public var ipv6: String? { ips.first { $0.contains(":") } }
 }
 
+/// A pod's netns, made by `PodNetworkManager.prepare`, with the network its ADD will use.
+public struct PreparedPodNetwork: Sendable {
+    let request: PodNetworkRequest
+    let network: CNINetworkConfigList
+    let capabilityArgs: [String: JSONValue]
+    public let netnsPath: String
+    /// Set when the pod was already attached: `attach` then returns it.
+    let attached: PodNetworkAttachment?
+}
+
 /// Pod networking for the sandbox service: a pinned netns per pod, CNI ADD/DEL with the result
 /// cache, and NetworkReady from a watched config directory. Host-network pods must not be passed
 /// here. All methods are safe to call concurrently; calls for the same pod are serialized.
@@ -98,16 +108,25 @@ public final class PodNetworkManager: Sendable {
     /// removed, cache entry removed) and the first error is thrown. Calling it again for a pod
     /// that is set up returns the cached attachment.
     public func setUp(_ request: PodNetworkRequest) async throws(CrispError) -> PodNetworkAttachment {
-        let id = request.pod.id
-        try CNIResultCache.checkName(id)
-        await serializer.acquire(id)
-        do {
-            let a = try await setUpLocked(request)
-            await serializer.release(id)
-            return a
-        } catch {
-            await serializer.release(id)
-            throw error
+        try CNIResultCache.checkName(request.pod.id)
+        return try await serializer.exclusively(request.pod.id) { () async throws(CrispError) -> PodNetworkAttachment in
+            try await attachLocked(try await prepareLocked(request))
+        }
+    }
+
+    /// `setUp` in two halves, so that a caller can use the netns while ADD runs (the infra
+    /// container joins it meanwhile). `prepare` creates the netns; `attach` runs ADD in it and on
+    /// failure undoes both. A caller that gives up between the two calls `tearDown`.
+    public func prepare(_ request: PodNetworkRequest) async throws(CrispError) -> PreparedPodNetwork {
+        try CNIResultCache.checkName(request.pod.id)
+        return try await serializer.exclusively(request.pod.id) { () async throws(CrispError) -> PreparedPodNetwork in
+            try await prepareLocked(request)
+        }
+    }
+
+    public func attach(_ prepared: PreparedPodNetwork) async throws(CrispError) -> PodNetworkAttachment {
+        try await serializer.exclusively(prepared.request.pod.id) { () async throws(CrispError) -> PodNetworkAttachment in
+            try await attachLocked(prepared)
         }
     }
 

@@ -9,13 +9,20 @@ public final class FakeCNIExecutor: CNIExecutor {
     /// Produces a plugin's output for a request (its stdin is the config the plugin would get).
     public typealias Responder = @Sendable (CNIExecRequest) throws(CrispError) -> CNIExecOutput
 
-    private let state = Mutex<(responders: [String: Responder], calls: [CNIExecRequest])>(([:], []))
+    private let state = Mutex<(responders: [String: Responder], calls: [CNIExecRequest], gates: [CNICommand: Gate])>(([:], [], [:]))
 
     public init() {}
 
     /// Installs or replaces the behaviour of plugin `type`.
     public func setPlugin(_ type: String, _ responder: @escaping Responder) {
         state.withLock { $0.responders[type] = responder }
+    }
+
+    /// Executions of `command` (after being recorded) wait at the returned gate until it is opened.
+    public func hold(_ command: CNICommand) -> Gate {
+        let gate = Gate()
+        state.withLock { $0.gates[command] = gate }
+        return gate
     }
 
     public func removePlugin(_ type: String) {
@@ -31,10 +38,11 @@ public final class FakeCNIExecutor: CNIExecutor {
     }
 
     public func execute(_ request: CNIExecRequest) async throws(CrispError) -> CNIExecOutput {
-        let responder = state.withLock { s in
+        let (responder, gate) = state.withLock { s in
             s.calls.append(request)
-            return s.responders[request.pluginType]
+            return (s.responders[request.pluginType], s.gates[request.command])
         }
+        if let gate { await gate.pass() }
         guard let responder else { throw Self.missingPlugin(request.pluginType, []) }
         return try responder(request)
     }

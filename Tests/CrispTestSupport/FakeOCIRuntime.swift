@@ -142,9 +142,16 @@ public final class FakeOCIRuntime: OCIRuntime {
     }
 }
 
-/// Holds whoever arrives until `open()`, then lets everyone through, then and after.
+/// Holds whoever arrives until `open()`, then lets everyone through, then and after. A test can
+/// wait for the first arrival with `reached()`.
 public final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiting: [CheckedContinuation<Void, Never>])>((false, []))
+    private struct State {
+        var open = false
+        var arrived = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+        var watching: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
 
     public init() {}
 
@@ -157,13 +164,28 @@ public final class Gate: Sendable {
         for w in waiting { w.resume() }
     }
 
-    func pass() async {
+    /// Returns once somebody has arrived at the gate (held or, when open, passed).
+    public func reached() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let now = state.withLock { s in
-                if s.open { return true }
-                s.waiting.append(c)
+                if s.arrived { return true }
+                s.watching.append(c)
                 return false
             }
+            if now { c.resume() }
+        }
+    }
+
+    func pass() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let (now, watchers) = state.withLock { s in
+                s.arrived = true
+                defer { s.watching = [] }
+                if s.open { return (true, s.watching) }
+                s.waiting.append(c)
+                return (false, s.watching)
+            }
+            for w in watchers { w.resume() }
             if now { c.resume() }
         }
     }

@@ -52,7 +52,12 @@ extension SandboxService {
             }
         }
         var undo: [() async -> Void] = [{ [m] in await self.finishReservation(m.key, keep: false) }]
-        func rollback() async { for u in undo.reversed() { await u() } }
+        // CNI ADD, running beside the namespace pins and the infra container.
+        var adding: Task<PodNetworkAttachment, any Error>?
+        func rollback() async {
+            _ = await adding?.result
+            for u in undo.reversed() { await u() }
+        }
 
         do throws(CrispError) {
             let runDir = settings.runRoot + "/sandboxes/" + id
@@ -84,15 +89,16 @@ extension SandboxService {
                 undo.append { [mcs = settings.security.mcs, level = sandbox.mcsLevel!] in mcs.release(level) }
             }
             if !request.hostNetwork, let network {
-                // CNI creates and pins the namespace, then ADDs; on failure it has already undone both.
-                let attachment = try await network.setUp(PodNetworkRequest(
+                // The netns first; ADD then runs while the other namespaces are pinned and the infra
+                // container starts in it (as the kubelet's dockershim did), which takes most of a
+                // pod's set-up time off its critical path. A failed ADD undoes itself.
+                let prepared = try await network.prepare(PodNetworkRequest(
                     pod: PodNetworkIdentity(id: id, name: m.name, namespace: m.namespace, uid: m.uid),
                     annotations: request.annotations, portMappings: request.portMappings, userNamespace: sandbox.usernsPath))
                 undo.append { try? await network.tearDown(podID: id) }
-                sandbox.ips = attachment.ips
-                sandbox.netnsPath = attachment.netnsPath
+                sandbox.netnsPath = prepared.netnsPath
+                adding = Task { try await network.attach(prepared) }
             }
-            try writePodFiles(sandbox, request: request)
             if !request.hostIPC {
                 try make(directory: sandbox.shmPath)
                 try host.mountShm(at: sandbox.shmPath)
@@ -104,6 +110,10 @@ extension SandboxService {
             if sandbox.hasInfra {
                 try await startInfra(&sandbox, request: request, handler: handler, undo: &undo)
             }
+            if let adding {
+                sandbox.ips = try await Self.attachment(from: adding).ips
+            }
+            try writePodFiles(sandbox, request: request)
             try persist(sandbox)
             reservations.finish(m.key, keep: true)
             logger.info("pod started", metadata: ["pod": "\(id)", "name": "\(m.namespace)/\(m.name)",
@@ -120,6 +130,12 @@ extension SandboxService {
     }
 
     func finishReservation(_ key: String, keep: Bool) { reservations.finish(key, keep: keep) }
+
+    static func attachment(from adding: Task<PodNetworkAttachment, any Error>) async throws(CrispError) -> PodNetworkAttachment {
+        do { return try await adding.value } catch let e as CrispError { throw e } catch {
+            throw CrispError(.internal, "pod network set-up failed", cause: error)
+        }
+    }
 
     /// IPC and UTS namespaces (the network one comes from CNI) pinned by crisp-pinns, so they
     /// outlive every container of the pod without a process holding them.
