@@ -104,4 +104,20 @@ import Testing
             #expect(world.recordDirectories().pods.isEmpty)
         }
     }
+
+    /// StopPodSandbox kills the infra and deletes it from the runtime (beside CNI DEL), so that
+    /// RemovePodSandbox has no runtime call left; a second stop asks the runtime nothing.
+    @Test func stopDeletesTheInfraAndRemoveAsksTheRuntimeNothing() async throws {
+        try await ServiceWorld.with { world in
+            let pod = try await world.sandboxes.run(world.podRequest(sharedPID: true, network: true))
+            try await world.containers.stopPod(pod.id)
+            #expect(world.runtime.calls.filter { $0.id == pod.id }.map(\.step) == [.create, .start, .stop, .delete])
+            #expect(world.runtime.containers[pod.id] == nil)
+            #expect(try await world.sandboxes.status(pod.id).infraDeleted == true)
+            try await world.containers.stopPod(pod.id)
+            try await world.containers.removePod(pod.id)
+            #expect(world.runtime.calls.filter { $0.id == pod.id }.map(\.step) == [.create, .start, .stop, .delete])
+            #expect(world.netns.live.isEmpty && world.recordDirectories().pods.isEmpty)
+        }
+    }
 }

@@ -160,9 +160,13 @@ import Testing
             let image = try await images.imageStatus(imageStatus).image
             #expect(image.pinned, "the pause image is pinned against the kubelet's image GC")
 
+            let root = crispd.root
+            let overlays = { (readSmallFile("/proc/self/mountinfo") ?? "").split(separator: "\n").filter { $0.contains(root) && $0.contains(" - overlay ") }.count }
+            #expect(overlays() == 1)
             var stop = Runtime_V1_StopPodSandboxRequest()
             stop.podSandboxID = pod
             _ = try await runtime.stopPodSandbox(stop)
+            #expect(overlays() == 0, "StopPodSandbox deletes the infra and releases the pause image's layer")
             var remove = Runtime_V1_RemovePodSandboxRequest()
             remove.podSandboxID = pod
             _ = try await runtime.removePodSandbox(remove)

@@ -65,6 +65,10 @@ public struct Sandbox: Codable, Sendable, Equatable {
     public var usernsPath: String?
     public var uidMap: IDMap?
     public var gidMap: IDMap?
+    /// StopPodSandbox has deleted the infra container from the runtime (after its exit, while
+    /// CNI DEL ran), so RemovePodSandbox has nothing left to ask the runtime. nil in records
+    /// written before this was kept, and for pods whose infra is still there.
+    public var infraDeleted: Bool?
 
     /// Like CRI-O without an infra container by default: one runs only to hold a PID namespace
     /// that the pod's containers share; every other namespace is pinned by crisp-pinns.

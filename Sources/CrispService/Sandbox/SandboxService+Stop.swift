@@ -22,11 +22,18 @@ extension SandboxService {
     func stopHeld(_ id: String) async throws(CrispError) {
         guard let s = sandboxes[id] else { return }
         let handler = try handler(named: s.runtimeHandler)
-        // The infra process is killed while CNI DEL runs, as containerd does: neither needs the
-        // other, and both are on the critical path of every pod stop.
+        // The infra process is killed and then deleted from the runtime while CNI DEL runs, as
+        // containerd deletes a sandbox's task once it exits: neither needs the other, and DEL
+        // (a chain of plugins) takes longer than both, so RemovePodSandbox is left with no
+        // runtime call at all.
         let network = s.netnsPath != nil ? self.network : nil
-        async let killed: CrispError? = s.hasInfra ? Self.failure { [runtime] () async throws(CrispError) in
+        let deleteInfra = s.hasInfra && s.infraDeleted != true
+        let infraImages = s.infraStorageID != nil ? self.infraImages : nil
+        async let killed: CrispError? = deleteInfra ? Self.failure { [runtime] () async throws(CrispError) in
             _ = try await runtime.stop(id: s.id, handler: handler, signal: .kill, timeout: .zero)
+            try await runtime.delete(id: s.id, handler: handler)
+            // The pause image's layer goes too: unmounting an overlay syncs its upper filesystem.
+            await infraImages?.release(podID: s.id)
         } : nil
         // DEL with the cached config and result, then the pinned namespace goes.
         async let deleted: CrispError? = Self.failure { () async throws(CrispError) in
@@ -34,6 +41,12 @@ extension SandboxService {
         }
         let (killError, deleteError) = await (killed, deleted)
         if deleteError == nil, network != nil { try change(id) { $0.netnsPath = nil } }
+        if killError == nil, deleteInfra {
+            try change(id) {
+                $0.infraDeleted = true
+                $0.infraStorageID = nil
+            }
+        }
         if let killError { throw killError }
         if let deleteError { throw deleteError }
         if s.shmMounted {
@@ -75,8 +88,10 @@ extension SandboxService {
                 try await stopHeld(s.id)
             }
             let handler = try handler(named: s.runtimeHandler)
-            if s.hasInfra { try await runtime.delete(id: s.id, handler: handler) }
-            if s.infraStorageID != nil { await infraImages?.release(podID: s.id) }
+            // A stop that ran before this remove has deleted the infra already (re-read: the
+            // stop above may just have done it).
+            if s.hasInfra, sandboxes[s.id]?.infraDeleted != true { try await runtime.delete(id: s.id, handler: handler) }
+            if sandboxes[s.id]?.infraStorageID != nil { await infraImages?.release(podID: s.id) }
             for dir in [s.runDirectory, "\(recordsDirectory)/\(s.id)", settings.exitDirectory + "/" + s.id] {
                 try? FileManager.default.removeItem(atPath: dir)
             }
