@@ -15,6 +15,8 @@ int crisp_set_child_subreaper(void);
  * write(2), which is async-signal-safe, and keeps errno. */
 int crisp_sigchld_notifier(void);
 int crisp_pidfd_open(int pid);
+/* pidfd_send_signal(2) with no siginfo and no flags. */
+int crisp_pidfd_send_signal(int pidfd, int sig);
 /* A pseudo-terminal pair, both ends close-on-exec and neither the caller's controlling
  * terminal; returns 0, or -1 with errno set. */
 int crisp_open_pty(int *master, int *slave);

@@ -68,11 +68,21 @@ public struct ConmonRuntime: OCIRuntime {
     public func stop(id: String, handler: RuntimeHandler, signal: Signal, timeout: Duration) async throws(CrispError) -> StopOutcome {
         if let done = await exits.exit(of: id) { return .exited(done) }
         let cli = RuncCLI(handler: handler)
+        // Signals go to the init process straight through a pidfd when runc's state file names
+        // it (a runc exec, ~8 ms of CPU, saved on every stop); anything else asks runc.
         if timeout > .zero {
-            do { try await cli.kill(id: id, signal: signal.rawValue) } catch where error.code == .notFound {
-                return await gone(id)
+            if RuncStateFile.signalInit(root: handler.root, id: id, signal.rawValue, wholeContainer: false) == nil {
+                do { try await cli.kill(id: id, signal: signal.rawValue) } catch where error.code == .notFound {
+                    return await gone(id)
+                }
             }
             if let e = await exits.wait(for: id, timeout: timeout) { return .exited(e) }
+        }
+        // SIGKILL to the init of a container with its own PID namespace ends all of it; in a
+        // shared one, runc finds every process of the container in its cgroup.
+        if RuncStateFile.signalInit(root: handler.root, id: id, Signal.kill.rawValue, wholeContainer: true) != nil {
+            if let e = await exits.wait(for: id, timeout: .seconds(10)) { return .exited(e) }
+            return .noExitRecorded
         }
         do { try await cli.kill(id: id, signal: Signal.kill.rawValue, all: true) } catch where error.code == .notFound {
             // No exit file is coming, so waiting for one would only cost 10 s per container.

@@ -1,0 +1,44 @@
+import CCrispShim
+public import CrispCore
+import Glibc
+
+/// A process that is not crisp's child, named by a PID and the start time someone recorded when
+/// it began (runc keeps its container's init start time). The PID alone could name another
+/// process by now; the start time tells, and the pidfd keeps the answer true until the signal.
+public enum ProcessIdentity {
+    public enum Delivery: Sendable, Equatable {
+        case sent
+        /// The process has exited (a zombie not yet reaped counts as sent: the signal is moot).
+        case gone
+    }
+
+    /// Sends `signal` to `pid` if it is still the process that started at `startTime` (clock
+    /// ticks after boot, field 22 of /proc/PID/stat).
+    public static func signal(pid: Int32, startedAt startTime: UInt64, _ signal: Int32) throws(SystemCallError) -> Delivery {
+        guard pid > 0 else { return .gone }
+        let fd = crisp_pidfd_open(pid)
+        if fd < 0 {
+            if errno == ESRCH { return .gone }
+            throw SystemCallError("pidfd_open", "\(pid)", errno: errno)
+        }
+        defer { close(fd) }
+        // Read with the pidfd open: if /proc/PID is still the process that started then, the
+        // pidfd is that process, and a later exit only makes the send fail with ESRCH.
+        guard let stat = readSmallFile("/proc/\(pid)/stat"), Self.startTime(stat: stat) == startTime else { return .gone }
+        if crisp_pidfd_send_signal(fd, signal) != 0 {
+            if errno == ESRCH { return .gone }
+            throw SystemCallError("pidfd_send_signal", "\(pid)", errno: errno)
+        }
+        return .sent
+    }
+
+    /// Field 22 of a /proc/PID/stat line. The command (field 2) may hold spaces and
+    /// parentheses, so the fields are counted from after its last ')'.
+    public static func startTime(stat: String) -> UInt64? {
+        guard let close = stat.utf8.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        // After ")": field 3 (state) is the first; the start time is field 22, the 20th.
+        let fields = stat.utf8[stat.utf8.index(after: close)...].split(separator: UInt8(ascii: " "))
+        guard fields.count >= 20 else { return nil }
+        return UInt64(String(decoding: fields[19], as: UTF8.self))
+    }
+}

@@ -1,0 +1,44 @@
+import CrispOS
+import Foundation
+
+/// What crisp reads from runc's own state file (`ROOT/ID/state.json`): the container's init
+/// process and whether it has a PID namespace of its own. It lets a stop signal the process
+/// directly, without a runc exec; crun keeps another format, and then the file is not there.
+struct RuncStateFile: Decodable, Equatable {
+    struct Namespace: Decodable, Equatable {
+        var type: String
+        var path: String?
+    }
+    struct Config: Decodable, Equatable {
+        var namespaces: [Namespace]?
+    }
+
+    var initProcessPID: Int32
+    var initProcessStart: UInt64
+    var config: Config?
+
+    enum CodingKeys: String, CodingKey {
+        case initProcessPID = "init_process_pid"
+        case initProcessStart = "init_process_start"
+        case config
+    }
+
+    /// Killing its init kills every process of the container only when the container has a PID
+    /// namespace of its own (a pod's shared one is joined by path).
+    var ownsPIDNamespace: Bool {
+        config?.namespaces?.contains { $0.type == "NEWPID" && ($0.path ?? "").isEmpty } ?? false
+    }
+
+    static func read(root: String, id: String) -> RuncStateFile? {
+        guard !root.isEmpty, !id.contains("/"),
+              let data = FileManager.default.contents(atPath: root + "/" + id + "/state.json") else { return nil }
+        return try? JSONDecoder().decode(RuncStateFile.self, from: data)
+    }
+
+    /// Signals the init process itself. nil when crisp cannot tell (no state file, or an
+    /// unexpected failure): the caller then asks the runtime.
+    static func signalInit(root: String, id: String, _ signal: Int32, wholeContainer: Bool) -> ProcessIdentity.Delivery? {
+        guard let state = read(root: root, id: id), !wholeContainer || state.ownsPIDNamespace else { return nil }
+        return try? ProcessIdentity.signal(pid: state.initProcessPID, startedAt: state.initProcessStart, signal)
+    }
+}
