@@ -51,6 +51,8 @@ int crisp_sigchld_notifier(void) {
 
 int crisp_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
+int crisp_set_pipe_size(int fd, int bytes) { return fcntl(fd, F_SETPIPE_SZ, bytes); }
+
 int crisp_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
 
 int crisp_open_pty(int *master, int *slave) {

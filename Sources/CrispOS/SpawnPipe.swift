@@ -2,6 +2,15 @@ public import CrispCore
 import CCrispShim
 import Glibc
 
+/// When `fd` is a pipe, lets it hold `bytes` (capped by /proc/sys/fs/pipe-max-size), so a
+/// reader gets larger pieces; false when it is not a pipe or the size was refused.
+@discardableResult
+public func enlargePipe(_ fd: Int32, to bytes: Int32) -> Bool {
+    var st = stat()
+    guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFIFO else { return false }
+    return crisp_set_pipe_size(fd, bytes) >= 0
+}
+
 /// A close-on-exec pipe whose ends are plain descriptors.
 public final class Pipe2: Sendable {
     public let read: Int32

@@ -137,8 +137,11 @@ enum Terminal {
         }
         defer { winch?.cancel() }
         if stdin {
+            // A piped stdin is read in large pieces: each piece is one message and one hop to the
+            // client's event loop, and a pipe hands out at most what it holds (64 KiB by default).
+            enlargePipe(0, to: 1 << 20)
             startThread(name: "crispctl-stdin") {
-                var buffer = [UInt8](repeating: 0, count: 32 << 10)
+                var buffer = [UInt8](repeating: 0, count: 1 << 20)
                 while true {
                     let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
                     if n < 0 && errno == EINTR { continue }

@@ -74,6 +74,16 @@ struct StreamingBenchmark {
                 lines.append("throughput_\(transport.rawValue) \(String(format: "%.1f", Double(got) / 1_048_576 / seconds))")
             }
             lines.append("throughput_cat_pipe \(String(format: "%.1f", try Self.catThroughput(bytes: total)))")
+            // The runtime's own ceiling: runc copies the command's stdio through pipes of its own.
+            lines.append("throughput_runc_exec \(String(format: "%.1f", try Self.catThroughput(bytes: total, through: Spawn.Options(path: "/usr/sbin/runc", arguments: ["--root", runcRoot, "exec", id, "cat"]))))")
+            // An optimised client: the test binary is a debug build.
+            if let crispctl = env["CRISPCTL_BIN"] {
+                for transport in StreamTransportKind.allCases {
+                    let command = Spawn.Options(path: crispctl, arguments: ["exec", "--socket", world.crispd.socket, "--transport",
+                                                                            transport.rawValue, "-i", id, "--", "cat"])
+                    lines.append("throughput_crispctl_\(transport.rawValue) \(String(format: "%.1f", try Self.catThroughput(bytes: total, through: command)))")
+                }
+            }
 
             // RSS with 50 sessions open (each `sleep 2`, started together).
             let rssIdle = PodBenchmark.rssKB(world.crispd.pid)
@@ -93,10 +103,11 @@ struct StreamingBenchmark {
 
     /// MB/s of `bytes` written into `cat` through a pipe and read back: the limit for the
     /// streaming throughput.
-    static func catThroughput(bytes total: Int) throws -> Double {
+    static func catThroughput(bytes total: Int, through command: Spawn.Options = Spawn.Options(path: "/bin/cat")) throws -> Double {
         let input = try Pipe2(), output = try Pipe2()
-        var o = Spawn.Options(path: "/bin/cat")
-        o.descriptors = [0: input.read, 1: output.write]
+        var o = command
+        // stderr is the test's: runc and crispctl would otherwise find fd 2 closed.
+        o.descriptors = [0: input.read, 1: output.write, 2: 2]
         let start = ContinuousClock.now
         let child = try Spawn.start(o)
         input.closeRead()
@@ -120,6 +131,7 @@ struct StreamingBenchmark {
         }
         output.closeRead()
         _ = child.waitBlocking()
+        #expect(got == total, "\(command.path) \(command.arguments.joined(separator: " ")) passed \(got) of \(total) bytes")
         return Double(got) / 1_048_576 / (PodBenchmark.ms(ContinuousClock.now - start) / 1000)
     }
 }

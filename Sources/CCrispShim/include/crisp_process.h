@@ -15,6 +15,9 @@ int crisp_set_child_subreaper(void);
  * write(2), which is async-signal-safe, and keeps errno. */
 int crisp_sigchld_notifier(void);
 int crisp_pidfd_open(int pid);
+/* F_SETPIPE_SZ (a GNU fcntl, and fcntl is variadic): grows a pipe to hold up to `bytes`; returns the
+ * new size, or -1 with errno. */
+int crisp_set_pipe_size(int fd, int bytes);
 /* pidfd_send_signal(2) with no siginfo and no flags. */
 int crisp_pidfd_send_signal(int pidfd, int sig);
 /* A pseudo-terminal pair, both ends close-on-exec and neither the caller's controlling
