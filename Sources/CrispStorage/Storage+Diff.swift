@@ -104,14 +104,7 @@ public enum TreeArchive {
         let writer = try TarStreamWriter(fd: fd)
         for path in wanted {
             let (dir, name) = path.split
-            let whiteout = dir.appending(RawPath(Array(".wh.".utf8) + name.bytes))
-            guard let entry = archive_entry_new() else { throw CrispError.internal("archive_entry_new failed") }
-            defer { archive_entry_free(entry) }
-            archive_entry_copy_pathname(entry, whiteout.c)
-            archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
-            archive_entry_set_perm(entry, 0o644)
-            archive_entry_set_size(entry, 0)
-            try writer.write(entry, path: whiteout)
+            try writer.writeWhiteout(at: dir.appending(RawPath(Array(".wh.".utf8) + name.bytes)))
         }
         try writer.finish()
         lseek(fd, 0, SEEK_SET)

@@ -69,6 +69,7 @@ struct CheckpointDiffTests {
     @Test("a tree archive round-trips, and removal cannot leave its root through a symlink")
     func treeArchiveAndContainedRemoval() throws {
         let tmp = try TempDirectory()
+        defer { tmp.remove() }
         let source = tmp.sub("source"), target = tmp.sub("target"), outside = tmp.sub("outside")
         for d in [source, source + "/checkpoint", target, outside] { #expect(mkdir(d, 0o755) == 0) }
         try writeFile(source + "/config.dump", Array("{}".utf8))

@@ -197,14 +197,7 @@ final class DiffExporter {
     /// keeps the stream deterministic for a given tree).
     private func writeWhiteout(_ path: RawPath, like st: stat) throws {
         try flushPendingDirectories()
-        guard let entry = archive_entry_new() else { throw CrispError.internal("archive_entry_new failed") }
-        defer { archive_entry_free(entry) }
-        archive_entry_copy_pathname(entry, path.c)
-        archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
-        archive_entry_set_perm(entry, 0o644)
-        archive_entry_set_size(entry, 0)
-        archive_entry_set_mtime(entry, st.st_mtim.tv_sec, st.st_mtim.tv_nsec)
-        try writer.write(entry, path: path)
+        try writer.writeWhiteout(at: path, mtime: st.st_mtim)
     }
 
     private func flushPendingDirectories() throws {

@@ -60,6 +60,19 @@ final class TarStreamWriter {
         if r != ARCHIVE_OK { throw Self.error(archive, "finishing the tar stream") }
     }
 
+    /// An AUFS-style whiteout: an empty regular file, mode 0644, at `path` (`DIR/.wh.NAME`),
+    /// stamped with `mtime` when given.
+    func writeWhiteout(at path: RawPath, mtime: timespec? = nil) throws {
+        guard let entry = archive_entry_new() else { throw CrispError.internal("archive_entry_new failed") }
+        defer { archive_entry_free(entry) }
+        archive_entry_copy_pathname(entry, path.c)
+        archive_entry_set_filetype(entry, UInt32(Glibc.S_IFREG))
+        archive_entry_set_perm(entry, 0o644)
+        archive_entry_set_size(entry, 0)
+        if let mtime { archive_entry_set_mtime(entry, mtime.tv_sec, mtime.tv_nsec) }
+        try write(entry, path: path)
+    }
+
     /// Writes the header of `entry` and, for regular files, `contentFD`'s data (exactly the size
     /// the header declares; a file that changed size meanwhile is cut or zero-padded).
     func write(_ entry: OpaquePointer, path: RawPath, contentFD: Int32? = nil) throws {
