@@ -301,11 +301,24 @@ let package = Package(
             name: "CrispRuntimeTests",
             dependencies: ["CrispRuntime", "CrispOCI", "CrispCore", "CrispSecurity"],
             swiftSettings: strict),
+        // Integration tests' own support: a crispd subprocess, the CRI steps tests repeat, and the
+        // world (pods, leaks, clean-up) they run in.
+        .target(
+            name: "IntegrationSupport",
+            dependencies: [
+                "CRIAPI", "CrispCore", "CrispOS", "CrispRuntime", "CrispStorage", "CrispTestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            ],
+            path: "Tests/IntegrationSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "CRIAPI", "CrispCore", "CrispConfig", "CrispOS", "CrispRuntime", "CrispStorage", "CrispTestSupport", "RegistryTestSupport",
-                "CrispStreaming",
+                "CrispStreaming", "IntegrationSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispOS
 import CrispRuntime
@@ -21,7 +22,7 @@ import Testing
     }
 
     @Test func disabledOrUnusableCRIUIsAClearError() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         for enabled in [false, true] {
             let world = try await Lifecycle.world(extra: ["--enable-criu-support", "\(enabled)"])
             defer { world.cleanup() }
@@ -44,7 +45,7 @@ import Testing
                 var create = Runtime_V1_CreateContainerRequest()
                 create.podSandboxID = pod.id
                 create.sandboxConfig = pod.config
-                create.config = ContainerTests.containerConfig("restored", [], logPath: "restored.log")
+                create.config = CRI.containerConfig("restored", [], logPath: "restored.log")
                 create.config.image.image = location
                 do {
                     _ = try await runtime.createContainer(create)
@@ -62,7 +63,7 @@ import Testing
     /// A counter checkpointed in one pod continues in another from where it was, with the file
     /// it wrote; the archive is an ordinary tar in CRI-O's layout.
     @Test func aCounterContinuesInANewPod() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         if let problem = await Criu.problem() { print("skipped: \(problem)"); return }
         let world = try await Lifecycle.world(extra: ["--enable-criu-support", "true"])
         defer { world.cleanup() }
@@ -87,7 +88,7 @@ import Testing
             var create = Runtime_V1_CreateContainerRequest()
             create.podSandboxID = second.id
             create.sandboxConfig = second.config
-            create.config = ContainerTests.containerConfig("counter", [], logPath: "counter.log")
+            create.config = CRI.containerConfig("counter", [], logPath: "counter.log")
             create.config.image.image = location
             let restored = try await runtime.createContainer(create).containerID
             var start = Runtime_V1_StartContainerRequest()

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispCore
 import CrispStorage
@@ -11,70 +12,25 @@ import Testing
 /// Containers through a real crispd, conmon and runc, from a busybox image seeded into crispd's
 /// storage before it starts (pulling is covered by the image tests).
 @Suite(.serialized) struct ContainerTests {
-    static let image = "localhost/busybox:crisp-test"
-
-    /// Writes a one-layer busybox image into `root/storage`, as a pull would have.
-    static func seedBusybox(root: String, runRoot: String) async throws {
-        guard let busybox = ["/bin/busybox", "/usr/bin/busybox"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw TestFailure("busybox is not installed")
-        }
-        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: busybox)))
-        var entries: [TarEntry] = [.dir("bin"), TarEntry("bin/busybox", .file(.bytes(bytes)), mode: 0o755),
-                                   .dir("etc"), .dir("tmp", mode: 0o1777), .dir("proc"), .dir("sys"), .dir("dev"),
-                                   .file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n"),
-                                   .file("etc/group", "root:x:0:\nnogroup:x:65534:\naudio:x:29:nobody\n")]
-        for applet in ["sh", "echo", "sleep", "cat", "id", "ls", "grep", "ps", "true", "false", "mkdir", "mount"] {
-            entries.append(.symlink("bin/" + applet, to: "busybox"))
-        }
-        let tar = try TarBuilder.build(entries)
-        let tarPath = runRoot + "-seed.tar"
-        try Data(tar).write(to: URL(fileURLWithPath: tarPath))
-        defer { try? FileManager.default.removeItem(atPath: tarPath) }
-        let storage = try await Storage.open(StorageOptions(root: root + "/storage", runRoot: runRoot + "/storage"),
-                                             logger: Logger(label: "seed"))
-        let diff = diffDigest(of: tar)
-        let fd = open(tarPath, O_RDONLY | O_CLOEXEC)
-        defer { close(fd) }
-        let layer = try await storage.applyLayer(CreateLayerOptions(id: LayerID(uncheckedRawValue: diff.hex), parent: nil,
-                                                                    expectedDiffDigest: diff), fileDescriptor: fd)
-        let config = Array(#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin","FROM_IMAGE=yes"],"Cmd":["/bin/sh"],"WorkingDir":"/tmp","Volumes":{"/data":{}}},"rootfs":{"type":"layers","diff_ids":["\#(diff)"]}}"#.utf8)
-        _ = try await storage.createImage(CreateImageOptions(id: diffDigest(of: config), names: [image],
-                                                             topLayer: layer.id, config: config))
-        await storage.close()
-    }
-
-    static func containerConfig(_ name: String, _ command: [String], logPath: String) -> Runtime_V1_ContainerConfig {
-        var c = Runtime_V1_ContainerConfig()
-        c.metadata.name = name
-        c.image.image = image
-        c.command = command
-        c.logPath = logPath
-        var env = Runtime_V1_KeyValue()
-        env.key = "FROM_REQUEST"
-        env.value = "yes"
-        c.envs = [env]
-        return c
-    }
-
     @Test func containerLifecycleLogsExecAndExitCodes() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let crispd = try CrispdProcess()
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
-        try await Self.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try await CRI.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
         try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        let world = CRIWorld(crispd: crispd, cgroupParent: cgroupParent)
         defer { world.cleanup() }
 
         try await crispd.withClients { runtime, _ in
             var run = Runtime_V1_RunPodSandboxRequest()
-            run.config = PodSandboxTests.podConfig("app", cgroupParent: cgroupParent)
+            run.config = CRI.podConfig("app", cgroupParent: cgroupParent)
             run.config.logDirectory = crispd.dir + "/pod-logs"
             let pod = try await runtime.runPodSandbox(run).podSandboxID
 
             var create = Runtime_V1_CreateContainerRequest()
             create.podSandboxID = pod
             create.sandboxConfig = run.config
-            create.config = Self.containerConfig("main", ["/bin/sh", "-c",
+            create.config = CRI.containerConfig("main", ["/bin/sh", "-c",
                 "trap 'exit 0' TERM; echo hi; echo \"$FROM_IMAGE $FROM_REQUEST $(pwd)\"; while true; do echo tick; sleep 0.2; done"],
                 logPath: "main.log")
             create.config.linux.resources.cpuShares = 512
@@ -169,7 +125,7 @@ import Testing
             #expect(log.contains(" stdout F yes yes /tmp\n"))
             #expect(!log.isEmpty)
 
-            create.config = Self.containerConfig("fails", ["/bin/sh", "-c", "exit 7"], logPath: "fails.log")
+            create.config = CRI.containerConfig("fails", ["/bin/sh", "-c", "exit 7"], logPath: "fails.log")
             let fails = try await runtime.createContainer(create).containerID
             start.containerID = fails
             _ = try await runtime.startContainer(start)
@@ -220,27 +176,27 @@ import Testing
     }
 
     @Test func createInAMissingPodOrWithAMissingImageFails() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let crispd = try CrispdProcess()
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
         try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        let world = CRIWorld(crispd: crispd, cgroupParent: cgroupParent)
         defer { world.cleanup() }
         try await crispd.withClients { runtime, _ in
             var create = Runtime_V1_CreateContainerRequest()
             create.podSandboxID = String(repeating: "0", count: 64)
-            create.config = Self.containerConfig("x", ["/bin/true"], logPath: "x.log")
+            create.config = CRI.containerConfig("x", ["/bin/true"], logPath: "x.log")
             await #expect(throws: RPCError.self) { _ = try await runtime.createContainer(create) }
 
             var run = Runtime_V1_RunPodSandboxRequest()
-            run.config = PodSandboxTests.podConfig("noimage", cgroupParent: cgroupParent)
+            run.config = CRI.podConfig("noimage", cgroupParent: cgroupParent)
             create.podSandboxID = try await runtime.runPodSandbox(run).podSandboxID
             do {
                 _ = try await runtime.createContainer(create)
                 Issue.record("created a container from an image that is not there")
             } catch let e as RPCError {
                 #expect(e.code == .notFound)
-                #expect(e.message.contains(Self.image))
+                #expect(e.message.contains(CRI.busyboxImage))
             }
             var removePod = Runtime_V1_RemovePodSandboxRequest()
             removePod.podSandboxID = create.podSandboxID
@@ -254,7 +210,7 @@ import Testing
     /// makes under a bidirectional volume shows on the host, and host-to-container propagation from
     /// a private host mount is refused.
     @Test func privilegedContainerAndBidirectionalPropagation() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await CRI.world()
         defer { world.cleanup() }
         // One shared and one private bind mount of their own, whatever the host's / is.
@@ -310,7 +266,7 @@ import Testing
     /// plain directory in the container's layer; with `ignore` it is not there.
     @Test(arguments: ["bind", "mkdir", "ignore"])
     func imageVolumesFollowTheSetting(_ mode: String) async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await CRI.world(extra: ["--image-volumes", mode])
         defer { world.cleanup() }
         let crispd = world.crispd
@@ -342,7 +298,7 @@ import Testing
     /// recursive read-only support and the supplemental-groups policy; both then behave as
     /// advertised.
     @Test func recursiveReadOnlyMountsAndSupplementalGroupsPolicy() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await CRI.world()
         defer { world.cleanup() }
         // A host directory with a tmpfs mounted inside it.
@@ -409,7 +365,7 @@ import Testing
     /// `log_size_max`: conmon truncates the CRI log once it would pass the limit, so a chatty
     /// container's log file stays under it.
     @Test func logSizeMaxBoundsTheLogFile() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await CRI.world(extra: ["--log-size-max", "4096"])
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispCore
 import CrispOCI
@@ -22,7 +23,7 @@ import Testing
     }
 
     @Test func listsInspectsLogsAndRemoves() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         guard FileManager.default.isExecutableFile(atPath: Self.crispctl) else {
             Issue.record("crispctl is not built next to crispd at \(Self.crispctl)")
             return
@@ -90,11 +91,11 @@ import Testing
     /// `crispctl run --rm IMAGE -- CMD` prints the command's output, exits with its status and
     /// leaves no pod behind.
     @Test func runPrintsOutputAndRemovesThePod() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await Lifecycle.world()
         defer { world.cleanup() }
         let socket = world.crispd.socket
-        let hi = try await Self.run(socket, ["run", "--rm", ContainerTests.image, "--", "/bin/sh", "-c", "echo hi; exit 3"])
+        let hi = try await Self.run(socket, ["run", "--rm", CRI.busyboxImage, "--", "/bin/sh", "-c", "echo hi; exit 3"])
         #expect(hi.out == "hi\n", "\(hi)")
         #expect(hi.code == 3, "\(hi)")
         #expect(try await Self.run(socket, ["pods", "-q"]).out.isEmpty)

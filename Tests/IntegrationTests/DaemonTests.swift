@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispConfig
 import Foundation

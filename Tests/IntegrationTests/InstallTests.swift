@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispOS
 import Foundation
@@ -39,7 +40,7 @@ import Testing
     }
 
     @Test func installedCrispdRunsAsANotifyServiceAndUninstallRemovesIt() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let root = Self.packageRoot
         let bin = (CrispdProcess.binary as NSString).deletingLastPathComponent
         let crispd = try CrispdProcess()
@@ -66,7 +67,7 @@ import Testing
         defer { close(notify) }
         crispd.executable = dest + "/usr/bin/crispd"
         crispd.environment += ["NOTIFY_SOCKET=\(crispd.dir)/notify.sock"]
-        try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try await CRI.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
         try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"], waitForSocket: false)
         var buffer = [UInt8](repeating: 0, count: 512)
         let n = recv(notify, &buffer, buffer.count, 0)
@@ -74,7 +75,7 @@ import Testing
         #expect(message.hasPrefix("READY=1\n"), "\(message)")
         try await crispd.waitUntilServing()
         // A pod's IPC/UTS namespaces are pinned by crisp-pinns, found in /usr/libexec/crisp.
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
+        let world = CRIWorld(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         try await crispd.withClients { runtime, _ in
             let pod = try await CRI.runPod(runtime, "installed", world: world)
             try await CRI.removePod(runtime, pod.id)

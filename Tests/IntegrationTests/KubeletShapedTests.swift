@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispOS
 import CrispTestSupport
@@ -264,7 +265,7 @@ import Testing
             for dir in Self.cgroupTree(world.cgroupParent) { rmdir(dir) }
             PodNetworkTests.deleteBridge(bridge)
         }
-        let userImage = ContainerTests.image
+        let userImage = CRI.busyboxImage
         let poller = Poller()
         try await crispd.withClients { runtime, images in
             let polling = Task { await poller.run(runtime) }
@@ -434,7 +435,7 @@ import Testing
     /// runs, its output reaches the log (a terminal writes everything to stdout).
     @Test(arguments: [(tty: true, stdin: true), (tty: false, stdin: true), (tty: true, stdin: false)])
     func stdinAndTerminalVariantsRun(_ variant: (tty: Bool, stdin: Bool)) async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await Lifecycle.world()
         defer {
             world.cleanup()
@@ -442,7 +443,7 @@ import Testing
         }
         try await world.crispd.withClients { runtime, images in
             var imageStatus = Runtime_V1_ImageStatusRequest()
-            imageStatus.image.image = ContainerTests.image
+            imageStatus.image.image = CRI.busyboxImage
             let imageID = try await images.imageStatus(imageStatus).image.id
             var pod = try Self.makePod("kube-io", qos: .besteffort, node: world.crispd.dir, cgroupRoot: world.cgroupParent)
             pod.config.linux.securityContext.namespaceOptions.network = .node
@@ -451,7 +452,7 @@ import Testing
             run.config = pod.config
             pod.id = try await runtime.runPodSandbox(run).podSandboxID
             let id = try await Self.create(runtime, pod, try Self.containerConfig(
-                pod, name: "shell", attempt: 0, imageID: imageID, userImage: ContainerTests.image,
+                pod, name: "shell", attempt: 0, imageID: imageID, userImage: CRI.busyboxImage,
                 command: ["/bin/sh", "-c", "echo started; [ -t 1 ] && echo terminal; exec sleep 3600"], tty: variant.tty, stdin: variant.stdin))
             try await Self.start(runtime, id)
             #expect(try await Lifecycle.status(runtime, id).state == .containerRunning)

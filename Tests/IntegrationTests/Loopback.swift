@@ -1,3 +1,4 @@
+import IntegrationSupport
 import Foundation
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.

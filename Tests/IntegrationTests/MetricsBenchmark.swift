@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import Foundation
 import Testing

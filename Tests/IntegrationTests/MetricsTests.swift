@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import Foundation
 import GRPCCore
@@ -10,7 +11,7 @@ import Testing
     typealias Lifecycle = CRI
 
     @Test func descriptorsAndValuesForARunningContainer() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await Lifecycle.world()
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in
@@ -41,7 +42,7 @@ import Testing
             #expect(values["container_spec_memory_limit_bytes"]?.value.value == 64 << 20)
             #expect(values["container_cpu_usage_seconds_total"]?.metricType == .counter)
             #expect(values["container_memory_rss"]?.metricType == .gauge)
-            #expect(values["container_memory_rss"]?.labelValues == ["measured", id, ContainerTests.image, "measured", "default", "metrics"])
+            #expect(values["container_memory_rss"]?.labelValues == ["measured", id, CRI.busyboxImage, "measured", "default", "metrics"])
 
             let streamed = try await runtime.streamPodSandboxMetrics(Runtime_V1_StreamPodSandboxMetricsRequest()) { response in
                 var all: [Runtime_V1_PodSandboxMetrics] = []

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispRuntime
 import CrispOS
@@ -33,7 +34,7 @@ struct PodBenchmark {
     }
 
     @Test func lifecycle() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let env = ProcessInfo.processInfo.environment
         let out = try #require(env["CRISP_BENCH_OUT"])
         let n = Int(env["CRISP_BENCH_N"] ?? "") ?? 50

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispOS
 import CrispRuntime
@@ -14,7 +15,7 @@ import Testing
     typealias Client = CRI.Client
 
     @Test func namespacesArePinnedWithoutInfraAndPIDIsSharedOnlyWhenAsked() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await CRI.world()
         defer { world.cleanup() }
         let got = try await world.crispd.withClients { runtime, _ in
@@ -93,7 +94,7 @@ import Testing
     }
 
     @Test func memoryLimitKillsWithOOMKilled() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await CRI.world()
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in
@@ -114,7 +115,7 @@ import Testing
     }
 
     @Test func restartKeepsRunningContainersAndReportsExitsThatHappenedWhileDown() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await CRI.world()
         defer { world.cleanup() }
         let (pod, running, early, late) = try await world.crispd.withClients { runtime, _ in
@@ -157,12 +158,12 @@ import Testing
             try await CRI.removePod(runtime, pod.id)
             #expect(try await runtime.listContainers(Runtime_V1_ListContainersRequest()).containers.isEmpty)
         }
-        PodSandboxTests.World(crispd: again, cgroupParent: world.cgroupParent).assertNoLeaks()
+        CRIWorld(crispd: again, cgroupParent: world.cgroupParent).assertNoLeaks()
         again.signal(SIGTERM)
     }
 
     @Test func twentyPodsInParallel() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await CRI.world()
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import Foundation
 import GRPCCore
@@ -16,7 +17,7 @@ import Testing
     }
 
     static func skipReason() -> String? {
-        if let r = PodSandboxTests.skipReason() { return r }
+        if let r = CRI.skipReason() { return r }
         for p in ["/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/portmap"]
         where !FileManager.default.isExecutableFile(atPath: p) {
             return "\(p) is not installed (apt containernetworking-plugins)"
@@ -41,7 +42,7 @@ import Testing
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
         let extra = ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"]
         try await crispd.start(extra: extra)
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        let world = CRIWorld(crispd: crispd, cgroupParent: cgroupParent)
         var restarted: CrispdProcess?
         defer {
             restarted?.signal(SIGTERM)
@@ -50,7 +51,7 @@ import Testing
         }
         let (id, ip): (String, String) = try await crispd.withClients { runtime, _ in
             var run = Runtime_V1_RunPodSandboxRequest()
-            run.config = PodSandboxTests.podConfig("crashnet", cgroupParent: cgroupParent, hostNetwork: false)
+            run.config = CRI.podConfig("crashnet", cgroupParent: cgroupParent, hostNetwork: false)
             let id = try await runtime.runPodSandbox(run).podSandboxID
             var statusReq = Runtime_V1_PodSandboxStatusRequest()
             statusReq.podSandboxID = id
@@ -94,7 +95,7 @@ import Testing
         try conflist.write(toFile: crispd.networkDir + "/10-it.conflist", atomically: true, encoding: .utf8)
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
         try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        let world = CRIWorld(crispd: crispd, cgroupParent: cgroupParent)
         defer {
             world.cleanup()
             PodNetworkTests.deleteBridge(bridge)
@@ -104,7 +105,7 @@ import Testing
             #expect(ready?.status == true)
 
             var run = Runtime_V1_RunPodSandboxRequest()
-            run.config = PodSandboxTests.podConfig("net", cgroupParent: cgroupParent, hostNetwork: false)
+            run.config = CRI.podConfig("net", cgroupParent: cgroupParent, hostNetwork: false)
             let id = try await runtime.runPodSandbox(run).podSandboxID
             var statusReq = Runtime_V1_PodSandboxStatusRequest()
             statusReq.podSandboxID = id

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import Foundation
 import GRPCCore
@@ -26,14 +27,14 @@ import Testing
             """.write(toFile: crispd.networkDir + "/10-it.conflist", atomically: true, encoding: .utf8)
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
         try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", plugins])
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        let world = CRIWorld(crispd: crispd, cgroupParent: cgroupParent)
         defer {
             world.cleanup()
             PodNetworkTests.deleteBridge(bridge)
         }
         try await crispd.withClients { runtime, _ in
             var run = Runtime_V1_RunPodSandboxRequest()
-            run.config = PodSandboxTests.podConfig("stopfail", cgroupParent: cgroupParent, hostNetwork: false)
+            run.config = CRI.podConfig("stopfail", cgroupParent: cgroupParent, hostNetwork: false)
             let id = try await runtime.runPodSandbox(run).podSandboxID
             var statusReq = Runtime_V1_PodSandboxStatusRequest()
             statusReq.podSandboxID = id

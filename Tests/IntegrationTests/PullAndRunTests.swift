@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispCore
 import CrispOS
@@ -11,7 +12,7 @@ import Testing
 /// 127.0.0.1), inspect the image, run a container from it, and remove the image.
 @Suite(.serialized) struct PullAndRunTests {
     @Test func pullInspectRunAndRemove() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         guard TestRegistry.available else { print("skipped: \(TestRegistry.binary) is not installed"); return }
         let registry = try await TestRegistry()
         defer { registry.stop() }
@@ -31,7 +32,7 @@ import Testing
             """.write(toFile: crispd.dir + "/registries.conf", atomically: true, encoding: .utf8)
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
         try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        let world = CRIWorld(crispd: crispd, cgroupParent: cgroupParent)
         defer { world.cleanup() }
         let name = "\(registry.host)/test/busybox:1"
 
@@ -55,7 +56,7 @@ import Testing
             fsBefore = fsAfter
 
             var run = Runtime_V1_RunPodSandboxRequest()
-            run.config = PodSandboxTests.podConfig("pulled", cgroupParent: cgroupParent)
+            run.config = CRI.podConfig("pulled", cgroupParent: cgroupParent)
             let pod = try await runtime.runPodSandbox(run).podSandboxID
             var create = Runtime_V1_CreateContainerRequest()
             create.podSandboxID = pod
@@ -111,7 +112,7 @@ import Testing
 /// `pause_image`: a pod that needs an infra container gets it from that image, pulled on first use.
 @Suite(.serialized) struct PauseImageTests {
     @Test func sharedPIDPodRunsItsInfraFromThePauseImage() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         guard TestRegistry.available else { print("skipped: \(TestRegistry.binary) is not installed"); return }
         let registry = try await TestRegistry()
         defer { registry.stop() }
@@ -135,11 +136,11 @@ import Testing
         try crispd.writeConfig("[crisp.image]\npause_image = \"\(pauseImage)\"\n")
         let cgroupParent = "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"
         try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: cgroupParent)
+        let world = CRIWorld(crispd: crispd, cgroupParent: cgroupParent)
         defer { world.cleanup() }
         try await crispd.withClients { runtime, images in
             var run = Runtime_V1_RunPodSandboxRequest()
-            run.config = PodSandboxTests.podConfig("infra-from-image", cgroupParent: cgroupParent)
+            run.config = CRI.podConfig("infra-from-image", cgroupParent: cgroupParent)
             run.config.linux.securityContext.namespaceOptions.pid = .pod
             let pod = try await runtime.runPodSandbox(run).podSandboxID
             var status = Runtime_V1_PodSandboxStatusRequest()

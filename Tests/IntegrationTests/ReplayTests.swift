@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispCore
 import Foundation
@@ -34,12 +35,12 @@ import Testing
     }
 
     @Test func twinsOfRunPodSandboxCreateContainerAndStartContainerRunOnce() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await CRI.world()
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in
             var run = Runtime_V1_RunPodSandboxRequest()
-            run.config = PodSandboxTests.podConfig("twins", cgroupParent: world.cgroupParent)
+            run.config = CRI.podConfig("twins", cgroupParent: world.cgroupParent)
             run.config.linux.securityContext.namespaceOptions.pid = .container
             let pods = Self.split(await Self.concurrently(4) { [run] in try await runtime.runPodSandbox(run).podSandboxID })
             let pod = try #require(pods.ok.first, "no RunPodSandbox succeeded: \(pods.messages)")
@@ -51,7 +52,7 @@ import Testing
             var create = Runtime_V1_CreateContainerRequest()
             create.podSandboxID = pod
             create.sandboxConfig = run.config
-            create.config = ContainerTests.containerConfig("c", ["/bin/sleep", "600"], logPath: "c.log")
+            create.config = CRI.containerConfig("c", ["/bin/sleep", "600"], logPath: "c.log")
             let created = Self.split(await Self.concurrently(4) { [create] in try await runtime.createContainer(create).containerID })
             let container = try #require(created.ok.first, "no CreateContainer succeeded: \(created.messages)")
             #expect(created.ok.count == 1)

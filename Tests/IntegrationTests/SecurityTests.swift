@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispOS
 import Foundation
@@ -34,7 +35,7 @@ import Testing
     /// fails with EPERM; Unconfined with CAP_SYS_ADMIN can; a privileged container runs
     /// without a filter, may mount, and sees the host's devices.
     @Test func runtimeDefaultUnconfinedAndPrivileged() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await Lifecycle.world()
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in
@@ -87,7 +88,7 @@ import Testing
     /// profile, or an AppArmor profile on this AppArmor-less host, fails CreateContainer with
     /// InvalidArgument naming the problem, and leaves no container behind.
     @Test func localhostProfilesAndClearRefusals() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await Lifecycle.world()
         defer { world.cleanup() }
         let dir = world.crispd.dir + "/seccomp"
@@ -146,7 +147,7 @@ import Testing
     /// crisp-default, and an SELinux container runs as container_t with its pod's MCS level.
     /// This host has neither: the test says so and checks nothing else.
     @Test func appArmorAndSELinuxConfineWhereTheHostHasThem() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let appArmor = readSmallFile("/sys/module/apparmor/parameters/enabled")?.hasPrefix("Y") == true
             && FileManager.default.fileExists(atPath: "/sys/kernel/security/apparmor")
         let selinux = FileManager.default.fileExists(atPath: "/sys/fs/selinux/enforce")

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispOS
 import CrispStreaming
@@ -15,7 +16,7 @@ import Testing
     typealias Pod = (id: String, config: Runtime_V1_PodSandboxConfig)
 
     static func skipReason() -> String? {
-        if let r = PodSandboxTests.skipReason() { return r }
+        if let r = CRI.skipReason() { return r }
         if !["/bin/busybox", "/usr/bin/busybox"].contains(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
             return "busybox is not installed (apt busybox-static)"
         }
@@ -65,7 +66,7 @@ import Testing
 
     /// A crispd with busybox, a host-network pod and a `sleep` container in it; the pod is removed
     /// and leaks are checked after `body`, and everything is cleaned up also when it fails.
-    static func withContainer(_ name: String, _ body: @Sendable (Client, PodSandboxTests.World, Pod, String) async throws -> Void) async throws {
+    static func withContainer(_ name: String, _ body: @Sendable (Client, CRIWorld, Pod, String) async throws -> Void) async throws {
         let world = try await CRI.world()
         defer { world.cleanup() }
         try await world.crispd.withClients { runtime, _ in
@@ -241,7 +242,7 @@ import Testing
             var create = Runtime_V1_CreateContainerRequest()
             create.podSandboxID = pod.id
             create.sandboxConfig = pod.config
-            create.config = ContainerTests.containerConfig("created", ["/bin/true"], logPath: "created.log")
+            create.config = CRI.containerConfig("created", ["/bin/true"], logPath: "created.log")
             let created = try await runtime.createContainer(create).containerID
             let exited = try await CRI.startContainer(runtime, pod: pod, "exited", ["/bin/true"])
             #expect(try await CRI.waitExited(runtime, exited).state == .containerExited)
@@ -454,7 +455,7 @@ import Testing
     @Test func portForwardIntoACNIPod() async throws {
         if let why = PodNetworkTests.skipReason() ?? Self.skipReason() { print("skipped: \(why)"); return }
         let crispd = try CrispdProcess()
-        try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try await CRI.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
         let n = Int.random(in: 10...250)
         let bridge = "cris\(n)"
         try """
@@ -462,7 +463,7 @@ import Testing
               {"type": "bridge", "bridge": "\(bridge)", "isGateway": true, "ipMasq": false,
                "ipam": {"type": "host-local", "dataDir": "\(crispd.dir)/ipam", "ranges": [[{"subnet": "10.251.\(n).0/24"}]]}}]}
             """.write(toFile: crispd.networkDir + "/10-it.conflist", atomically: true, encoding: .utf8)
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
+        let world = CRIWorld(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         defer {
             world.cleanup()
             PodNetworkTests.deleteBridge(bridge)

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispCore
 import CrispOS
@@ -54,7 +55,7 @@ import Testing
         var create = Runtime_V1_CreateContainerRequest()
         create.podSandboxID = pod
         create.sandboxConfig = podConfig
-        create.config = ContainerTests.containerConfig("fz", ["/bin/true"], logPath: "fz/0.log")
+        create.config = CRI.containerConfig("fz", ["/bin/true"], logPath: "fz/0.log")
         create.config.args = ["a", "b"]
         create.config.workingDir = "/tmp"
         create.config.labels = ["l": "v"]
@@ -106,12 +107,12 @@ import Testing
         pull.auth.username = "u"
         pull.auth.password = "p"
         var imageStatus = Runtime_V1_ImageStatusRequest()
-        imageStatus.image.image = ContainerTests.image
+        imageStatus.image.image = CRI.busyboxImage
         imageStatus.verbose = true
         var removeImage = Runtime_V1_RemoveImageRequest()
         removeImage.image.image = "docker.io/library/nothing:1"
         var listImages = Runtime_V1_ListImagesRequest()
-        listImages.filter.image.image = ContainerTests.image
+        listImages.filter.image.image = CRI.busyboxImage
 
         let unary: [(MethodDescriptor, [UInt8])] = [
             (R.Version.descriptor, id({ var v = Runtime_V1_VersionRequest(); v.version = "v1"; return v }())),
@@ -221,7 +222,7 @@ import Testing
     static func entries(_ dir: String) -> Set<String> { Set((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []) }
 
     @Test func mutatedRequestsGetTypedErrorsAndTouchNothingOutside() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let rounds = StressSize.pick(quick: 3, full: 12)
         let perMethod = StressSize.pick(quick: 5, full: 20)
         let world = try await Lifecycle.world()
@@ -291,7 +292,7 @@ import Testing
 
     /// Requests aimed at known weak spots, each with the status it must get.
     @Test func hostileRequestsGetTheRightStatus() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await Lifecycle.world()
         defer { world.cleanup() }
         let crispd = world.crispd
@@ -360,7 +361,7 @@ import Testing
     /// Clients that send garbage are dropped, clients that stall mid-frame hold only their own
     /// connection, and neither keeps crispd from answering everyone else promptly.
     @Test func garbageAndStalledClientsDoNotStopOthers() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await Lifecycle.world()
         defer { world.cleanup() }
         let crispd = world.crispd

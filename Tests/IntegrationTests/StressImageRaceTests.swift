@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispOS
 import CrispTestSupport
@@ -53,7 +54,7 @@ import Testing
                     var create = Runtime_V1_CreateContainerRequest()
                     create.podSandboxID = pod.id
                     create.sandboxConfig = pod.config
-                    create.config = ContainerTests.containerConfig("c\(n)-\(i)", ["/bin/busybox", "true"], logPath: "c\(n)-\(i).log")
+                    create.config = CRI.containerConfig("c\(n)-\(i)", ["/bin/busybox", "true"], logPath: "c\(n)-\(i).log")
                     create.config.image.image = name
                     let id = try await runtime.createContainer(create).containerID
                     if Bool.random() { _ = try await Lifecycle.status(runtime, id) }
@@ -71,7 +72,7 @@ import Testing
     }
 
     @Test func racingImageOperationsLoseNothing() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         guard TestRegistry.available else { print("skipped: \(TestRegistry.binary) is not installed"); return }
         let seconds = StressSize.pick(quick: 10, full: 120)
         let registry = try await TestRegistry()
@@ -95,7 +96,7 @@ import Testing
         try "[[registry]]\nlocation = \"\(registry.host)\"\ninsecure = true\n"
             .write(toFile: crispd.dir + "/registries.conf", atomically: true, encoding: .utf8)
         try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"])
-        let world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
+        let world = CRIWorld(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         defer { world.cleanup() }
         let findings = StressFindings()
         let started = ContinuousClock.now
@@ -121,7 +122,7 @@ import Testing
                 var create = Runtime_V1_CreateContainerRequest()
                 create.podSandboxID = pod.id
                 create.sandboxConfig = pod.config
-                create.config = ContainerTests.containerConfig("check-\(image.id.suffix(8))", ["/bin/busybox", "cat", "/etc/middle"], logPath: "check.log")
+                create.config = CRI.containerConfig("check-\(image.id.suffix(8))", ["/bin/busybox", "cat", "/etc/middle"], logPath: "check.log")
                 create.config.image.image = image.id
                 do {
                     let id = try await runtime.createContainer(create).containerID

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispCore
 import CrispOCI
@@ -31,7 +32,7 @@ import Testing
     }
 
     /// Pods and containers made and unmade until crispd dies; where it stops is random.
-    static func podWorkload(_ runtime: Client, world: PodSandboxTests.World, alive: @escaping @Sendable () -> Bool,
+    static func podWorkload(_ runtime: Client, world: CRIWorld, alive: @escaping @Sendable () -> Bool,
                             findings: Findings, seed: Int) async {
         var n = 0
         while alive() {
@@ -138,7 +139,7 @@ import Testing
         // Every generation stays referenced to the end: a CrispdProcess removes its directory
         // when it goes away, and the next generation runs in the same one.
         var generations = [crispd]
-        try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try await CRI.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
         try "[[registry]]\nlocation = \"\(registry.host)\"\ninsecure = true\n"
             .write(toFile: crispd.dir + "/registries.conf", atomically: true, encoding: .utf8)
         let bridgeNumber = Int.random(in: 10...250)
@@ -152,7 +153,7 @@ import Testing
         defer { PodNetworkTests.deleteBridge(bridge) }
         let extra = ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"]
         try await crispd.start(extra: extra)
-        var world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
+        var world = CRIWorld(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         defer { world.cleanup() }
         let findings = Findings()
 
@@ -183,7 +184,7 @@ import Testing
             try await crispd.start(extra: extra)
             // crispd logs at start-up what an interrupted create or run had left and it removed.
             cleanedUp += crispd.log.components(separatedBy: "removed what an interrupted").count - 1
-            world = PodSandboxTests.World(crispd: crispd, cgroupParent: world.cgroupParent)
+            world = CRIWorld(crispd: crispd, cgroupParent: world.cgroupParent)
 
             let cgroupParent = world.cgroupParent
             try await crispd.withClients { [crispd] runtime, images in

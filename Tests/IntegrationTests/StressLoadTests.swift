@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispOS
 import Foundation
@@ -14,7 +15,7 @@ import Testing
 
     /// A crispd with busybox, runc state in the test directory and its own CNI bridge and IPAM.
     struct NetworkWorld {
-        let world: PodSandboxTests.World
+        let world: CRIWorld
         let bridge: String
         let ipamDir: String
 
@@ -28,9 +29,9 @@ import Testing
                   {"type": "bridge", "bridge": "\(bridge)", "isGateway": true, "ipMasq": false,
                    "ipam": {"type": "host-local", "dataDir": "\(ipamDir)", "ranges": [[{"subnet": "10.251.\(n).0/24"}]]}}]}
                 """.write(toFile: crispd.networkDir + "/10-stress.conflist", atomically: true, encoding: .utf8)
-            try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+            try await CRI.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
             try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
-            world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
+            world = CRIWorld(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         }
 
         /// Addresses host-local still holds for pods.
@@ -73,7 +74,7 @@ import Testing
                 for i in 0..<pods {
                     group.addTask {
                         var run = Runtime_V1_RunPodSandboxRequest()
-                        run.config = PodSandboxTests.podConfig(Self.podName("load", i), cgroupParent: world.cgroupParent, hostNetwork: false)
+                        run.config = CRI.podConfig(Self.podName("load", i), cgroupParent: world.cgroupParent, hostNetwork: false)
                         run.config.logDirectory = world.crispd.dir + "/pod-logs/load\(i)"
                         run.config.linux.securityContext.namespaceOptions.pid = .container
                         let id = try await timings.time("RunPodSandbox") { try await runtime.runPodSandbox(run).podSandboxID }
@@ -84,7 +85,7 @@ import Testing
                             var create = Runtime_V1_CreateContainerRequest()
                             create.podSandboxID = id
                             create.sandboxConfig = run.config
-                            create.config = ContainerTests.containerConfig(name, ["/bin/sleep", "600"], logPath: name + ".log")
+                            create.config = CRI.containerConfig(name, ["/bin/sleep", "600"], logPath: name + ".log")
                             let c = try await timings.time("CreateContainer") { try await runtime.createContainer(create).containerID }
                             var start = Runtime_V1_StartContainerRequest()
                             start.containerID = c
@@ -143,14 +144,14 @@ import Testing
             var samples: [ProcessSample] = []
             for i in 1...cycles {
                 var run = Runtime_V1_RunPodSandboxRequest()
-                run.config = PodSandboxTests.podConfig("cycle\(i)", cgroupParent: world.cgroupParent, hostNetwork: false)
+                run.config = CRI.podConfig("cycle\(i)", cgroupParent: world.cgroupParent, hostNetwork: false)
                 run.config.linux.securityContext.namespaceOptions.pid = .container
                 let id = try await timings.time("RunPodSandbox") { try await runtime.runPodSandbox(run).podSandboxID }
                 if i % 10 == 0 {
                     var create = Runtime_V1_CreateContainerRequest()
                     create.podSandboxID = id
                     create.sandboxConfig = run.config
-                    create.config = ContainerTests.containerConfig("c", ["/bin/true"], logPath: "c.log")
+                    create.config = CRI.containerConfig("c", ["/bin/true"], logPath: "c.log")
                     _ = try await timings.time("CreateContainer") { try await runtime.createContainer(create) }
                 }
                 var stop = Runtime_V1_StopPodSandboxRequest()

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispCore
 import CrispOS
@@ -89,7 +90,7 @@ import Testing
         }
     }
 
-    static func workload(_ crispd: CrispdProcess, world: PodSandboxTests.World, image: String, ledger: Ledger,
+    static func workload(_ crispd: CrispdProcess, world: CRIWorld, image: String, ledger: Ledger,
                          until stop: @escaping @Sendable () -> Bool, findings: StressFindings) async {
         do {
             try await crispd.withClients { [world] runtime, images in
@@ -169,7 +170,7 @@ import Testing
         try verifier.writeConfig("[crisp]\nstorage_sync = \"\(mode)\"\n[crisp.image]\npause_image = \"\"\n")
         verifier.environment.append("CRISP_BOOT_ID=\(UUID().uuidString)")  // as after a reboot
         try await verifier.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(verifier.dir)/runc-root"])
-        let world = PodSandboxTests.World(crispd: verifier, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
+        let world = CRIWorld(crispd: verifier, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         defer { world.cleanup() }
         try await verifier.withClients { [world] runtime, images in
             let report = try await verifier.withCrispImages { try await $0.checkStore(Crisp_V1_CheckStoreRequest()) }
@@ -225,7 +226,7 @@ import Testing
 
     /// Kills crispd and removes what its containers hold on the host, as a power cut would have
     /// (containers, mounts, namespace pins), keeping its on-disk state.
-    static func cutPower(_ crispd: CrispdProcess, world: PodSandboxTests.World) {
+    static func cutPower(_ crispd: CrispdProcess, world: CRIWorld) {
         // Also the pods whose RunPodSandbox the cut interrupted: only their run directory names
         // them, and a reboot would have taken their pins with /run.
         let pods = world.podIDs + ((try? FileManager.default.contentsOfDirectory(atPath: crispd.runRoot + "/sandboxes")) ?? [])
@@ -240,7 +241,7 @@ import Testing
                 umount2(String(fields[4]), Int32(MNT_DETACH))
             }
         }
-        for path in pods.flatMap(PodSandboxTests.World.pinPaths) where FileManager.default.fileExists(atPath: path) {
+        for path in pods.flatMap(CRIWorld.pinPaths) where FileManager.default.fileExists(atPath: path) {
             umount2(path, Int32(MNT_DETACH))
             unlink(path)
         }
@@ -249,7 +250,7 @@ import Testing
 
     @Test(arguments: [("ext4", "filesystem"), ("xfs", "none")])
     func powerLossNeedsNoWipe(fs: String, mode: String) async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         guard TestRegistry.available else { print("skipped: \(TestRegistry.binary) is not installed"); return }
         let mkfs = "/usr/sbin/mkfs.\(fs)"
         guard FileManager.default.isExecutableFile(atPath: mkfs) else { print("skipped: \(mkfs) is not installed"); return }
@@ -288,10 +289,10 @@ import Testing
         try "[[registry]]\nlocation = \"\(registry.host)\"\ninsecure = true\n"
             .write(toFile: crispd.dir + "/registries.conf", atomically: true, encoding: .utf8)
         try crispd.writeConfig("[crisp]\nstorage_sync = \"\(mode)\"\n[crisp.image]\npause_image = \"\"\n")
-        try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try await CRI.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
         let extra = ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"]
         try await crispd.start(extra: extra)
-        var world = PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
+        var world = CRIWorld(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
         defer { world.cleanup() }
         let findings = StressFindings()
         let ledger = Ledger()
@@ -354,7 +355,7 @@ import Testing
             crispd.root = current.root
             generations.append(crispd)
             try await crispd.start(extra: extra)
-            world = PodSandboxTests.World(crispd: crispd, cgroupParent: world.cgroupParent)
+            world = CRIWorld(crispd: crispd, cgroupParent: world.cgroupParent)
             let report = try await crispd.withCrispImages { try await $0.checkStore(Crisp_V1_CheckStoreRequest()) }
             for f in report.findings where f.severity == "error" { findings.add("\(label): the original after restart: \(f.subject): \(f.problem)") }
             print("  \(label): copied in \(cut.end - cut.start), checked in \(restartStart - verifyStart), original back in \(ContinuousClock.now - restartStart)\(mustHave ? ", a finished pull had to survive" : "")")

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CrispOS
 import Foundation
 import Synchronization

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispOS
 import Foundation
@@ -28,7 +29,7 @@ import Testing
     }
 
     @Test func conmonIsAdoptedAndReapedAndOwnStatusesSurvive() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await Lifecycle.world()
         defer { world.cleanup() }
         let crispd = world.crispd.processIdentifier

@@ -1,3 +1,4 @@
+import IntegrationSupport
 import CRIAPI
 import CrispOS
 import Foundation
@@ -13,18 +14,18 @@ import Testing
     /// A crispd with busybox seeded and a CNI bridge network of its own (`BRIDGE_PREFIX` plus a
     /// random number, subnet `10.NET.N.0/24`). The caller deletes the bridge after `world.cleanup()`.
     static func bridgeWorld(bridgePrefix: String, net: Int,
-                            extraPlugins: [String] = []) async throws -> (world: PodSandboxTests.World, bridge: String) {
+                            extraPlugins: [String] = []) async throws -> (world: CRIWorld, bridge: String) {
         let crispd = try CrispdProcess()
         let n = Int.random(in: 10...250)
         let bridge = "\(bridgePrefix)\(n)"
-        try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try await CRI.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
         try """
             {"cniVersion": "1.0.0", "name": "crisp-it", "plugins": [
               {"type": "bridge", "bridge": "\(bridge)", "isGateway": true, "ipMasq": false,
                "ipam": {"type": "host-local", "dataDir": "\(crispd.dir)/ipam", "ranges": [[{"subnet": "10.\(net).\(n).0/24"}]]}}\(extraPlugins.map { ", " + $0 }.joined())]}
             """.write(toFile: crispd.networkDir + "/10-it.conflist", atomically: true, encoding: .utf8)
         try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root", "--plugin-dirs", "/usr/lib/cni"])
-        return (PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"), bridge)
+        return (CRIWorld(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())"), bridge)
     }
 
     /// The kubelet's name for a page size (`HugePageUnitSizeFromByteSize`): 2048 kB → "2MB".
@@ -86,7 +87,7 @@ import Testing
     /// host, CPU shares, quota and period, a memory limit. runc failed it ("cannot set hugetlb
     /// limit") while crisp passed the hugepage limits on to a host without a hugetlb hierarchy.
     @Test func kubeletLimitsStartAContainer() async throws {
-        if let why = PodSandboxTests.skipReason() { print("skipped: \(why)"); return }
+        if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await Lifecycle.world()
         defer { world.cleanup() }
         let pageSizes = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/kernel/mm/hugepages")) ?? [])

@@ -1,27 +1,27 @@
-import CRIAPI
-import CrispOS
-import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
+public import CRIAPI
+public import CrispOS
+public import Foundation
+public import GRPCCore
+public import GRPCNIOTransportHTTP2Posix
 import Synchronization
 
 /// The CRI steps integration tests repeat: a crispd with busybox seeded, a pod, a started
 /// container, ExecSync, status, removal. Each is one or two RPCs, as the kubelet makes them.
-enum CRI {
-    typealias Client = Runtime_V1_RuntimeService.Client<HTTP2ClientTransport.Posix>
+public enum CRI {
+    public typealias Client = Runtime_V1_RuntimeService.Client<HTTP2ClientTransport.Posix>
 
     /// A crispd with busybox seeded and runc's state in the test directory.
-    static func world(extra: [String] = []) async throws -> PodSandboxTests.World {
+    public static func world(extra: [String] = []) async throws -> CRIWorld {
         let crispd = try CrispdProcess()
-        try await ContainerTests.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try await CRI.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
         try await crispd.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"] + extra)
-        return PodSandboxTests.World(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
+        return CRIWorld(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
     }
 
-    static func runPod(_ runtime: Client, _ name: String, world: PodSandboxTests.World, sharedPID: Bool = false,
+    public static func runPod(_ runtime: Client, _ name: String, world: CRIWorld, sharedPID: Bool = false,
                        configure: (inout Runtime_V1_PodSandboxConfig) -> Void = { _ in }) async throws -> (id: String, config: Runtime_V1_PodSandboxConfig) {
         var run = Runtime_V1_RunPodSandboxRequest()
-        run.config = PodSandboxTests.podConfig(name, cgroupParent: world.cgroupParent)
+        run.config = CRI.podConfig(name, cgroupParent: world.cgroupParent)
         run.config.logDirectory = world.crispd.dir + "/pod-logs/" + name
         // The kubelet asks for CONTAINER unless the pod spec shares the process namespace.
         run.config.linux.securityContext.namespaceOptions.pid = sharedPID ? .pod : .container
@@ -29,12 +29,12 @@ enum CRI {
         return (try await runtime.runPodSandbox(run).podSandboxID, run.config)
     }
 
-    static func startContainer(_ runtime: Client, pod: (id: String, config: Runtime_V1_PodSandboxConfig), _ name: String,
+    public static func startContainer(_ runtime: Client, pod: (id: String, config: Runtime_V1_PodSandboxConfig), _ name: String,
                                _ command: [String], configure: (inout Runtime_V1_ContainerConfig) -> Void = { _ in }) async throws -> String {
         var create = Runtime_V1_CreateContainerRequest()
         create.podSandboxID = pod.id
         create.sandboxConfig = pod.config
-        create.config = ContainerTests.containerConfig(name, command, logPath: name + ".log")
+        create.config = CRI.containerConfig(name, command, logPath: name + ".log")
         configure(&create.config)
         let id = try await runtime.createContainer(create).containerID
         var start = Runtime_V1_StartContainerRequest()
@@ -43,7 +43,7 @@ enum CRI {
         return id
     }
 
-    static func exec(_ runtime: Client, _ id: String, _ script: String) async throws -> (code: Int32, out: String) {
+    public static func exec(_ runtime: Client, _ id: String, _ script: String) async throws -> (code: Int32, out: String) {
         var exec = Runtime_V1_ExecSyncRequest()
         exec.containerID = id
         exec.cmd = ["/bin/sh", "-c", script]
@@ -52,7 +52,7 @@ enum CRI {
         return (r.exitCode, String(decoding: r.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    static func status(_ runtime: Client, _ id: String) async throws -> Runtime_V1_ContainerStatus {
+    public static func status(_ runtime: Client, _ id: String) async throws -> Runtime_V1_ContainerStatus {
         var r = Runtime_V1_ContainerStatusRequest()
         r.containerID = id
         return try await runtime.containerStatus(r).status
@@ -60,7 +60,7 @@ enum CRI {
 
     /// Waits for crispd to report the container exited: woken by its stopped event, with the
     /// status read once the event stream is open, so an exit just before it is not missed.
-    static func waitExited(_ runtime: Client, _ id: String, within: Duration = .seconds(20)) async throws -> Runtime_V1_ContainerStatus {
+    public static func waitExited(_ runtime: Client, _ id: String, within: Duration = .seconds(20)) async throws -> Runtime_V1_ContainerStatus {
         let events = try await EventRecorder.start(runtime)
         defer { events.stop() }
         let s = try await status(runtime, id)
@@ -69,7 +69,7 @@ enum CRI {
         return try await status(runtime, id)
     }
 
-    static func removePod(_ runtime: Client, _ id: String) async throws {
+    public static func removePod(_ runtime: Client, _ id: String) async throws {
         var stop = Runtime_V1_StopPodSandboxRequest()
         stop.podSandboxID = id
         _ = try await runtime.stopPodSandbox(stop)
@@ -78,7 +78,7 @@ enum CRI {
         _ = try await runtime.removePodSandbox(remove)
     }
 
-    static func conmonCount(mentioning id: String) -> Int {
+    public static func conmonCount(mentioning id: String) -> Int {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
             guard Int(pid) != nil, let cmd = readSmallFile("/proc/\(pid)/cmdline") else { return false }
             return cmd.hasPrefix("/usr/bin/conmon") && cmd.contains(id)
@@ -89,8 +89,8 @@ enum CRI {
 /// A GetContainerEvents stream, as the kubelet's evented PLEG holds one, whose events a test
 /// keeps and waits on. `start` returns once crispd has answered the call, which it does only
 /// after subscribing: every event from then on is seen.
-final class EventRecorder: Sendable {
-    typealias Event = Runtime_V1_ContainerEventResponse
+public final class EventRecorder: Sendable {
+    public typealias Event = Runtime_V1_ContainerEventResponse
     private struct State {
         var items: [Event] = []
         var nextWaiter: UInt64 = 0
@@ -101,7 +101,7 @@ final class EventRecorder: Sendable {
 
     private init() {}
 
-    static func start(_ runtime: CRI.Client) async throws -> EventRecorder {
+    public static func start(_ runtime: CRI.Client) async throws -> EventRecorder {
         let recorder = EventRecorder()
         let (opened, open) = AsyncThrowingStream.makeStream(of: Void.self)
         let task = Task {
@@ -121,10 +121,10 @@ final class EventRecorder: Sendable {
         return recorder
     }
 
-    var items: [Event] { state.withLock { $0.items } }
+    public var items: [Event] { state.withLock { $0.items } }
 
     /// Waits until `condition` holds for the events so far; false when `within` passes first.
-    func wait(within: Duration, until condition: @escaping @Sendable ([Event]) -> Bool) async -> Bool {
+    public func wait(within: Duration, until condition: @escaping @Sendable ([Event]) -> Bool) async -> Bool {
         let (changes, change) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let key = state.withLock { s in
             s.nextWaiter += 1
@@ -148,7 +148,7 @@ final class EventRecorder: Sendable {
         }
     }
 
-    func stop() { reader.withLock { $0?.cancel() } }
+    public func stop() { reader.withLock { $0?.cancel() } }
 
     private func append(_ e: Event) {
         let waiters = state.withLock { s in
