@@ -12,6 +12,11 @@
 #   CRITEST=/path/critest CRICTL=/path/crictl scripts/bench-critest.sh
 #   ANCHOR_ENDPOINTS="containerd=unix:///run/containerd/containerd.sock crio=unix:///run/crio/crio.sock" \
 #     scripts/bench-critest.sh      # also benchmarks those (already running) runtimes; ratios to them
+#   LOOPS=10 scripts/bench-critest.sh   # the 2-parallel run 10 times against one crispd (make stress):
+#                                       # a crispd that dies fails the run, with its backtrace
+#
+# crispd runs with the Swift runtime's backtracer on: a crash writes its backtrace to crispd's log,
+# kept in /var/tmp/crisp-bench-critest-last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -92,7 +97,11 @@ JSON
 cp "$SHARED/benchmark-params.yaml" "$tmp/params-parallel.yaml"
 sed -E 's/^([A-Za-z]+NumberParallel):[[:space:]]*[0-9]+/\1: 1/' "$SHARED/benchmark-params.yaml" >"$tmp/params-serial.yaml"
 
-"$CRISPD" --config "$tmp/crisp.conf" --config-dir "$tmp/conf.d" --root "$tmp/root" --runroot "$tmp/run" \
+# crispd is linked with the static Swift runtime, whose backtracer must be named. Fast symbols and
+# the crashed thread only: a full symbolication of crispd's 200 MB of DWARF takes minutes.
+backtracer=/opt/swift/usr/libexec/swift/linux/swift-backtrace-static
+[ -x "$backtracer" ] || backtracer=$(dirname "$(command -v swift || echo /)")/../libexec/swift/linux/swift-backtrace-static
+SWIFT_BACKTRACE="enable=yes,interactive=no,color=no,symbolicate=fast,threads=crashed,swift-backtrace=$backtracer" "$CRISPD" --config "$tmp/crisp.conf" --config-dir "$tmp/conf.d" --root "$tmp/root" --runroot "$tmp/run" \
   --listen "$sock" --registries-conf "$SHARED/registries.conf" --network-dir "$tmp/net.d" \
   --signature-policy "$tmp/policy.json" --runtimes "runc:/usr/sbin/runc:$tmp/runc-root" \
   >"$tmp/crispd.log" 2>&1 &
@@ -140,12 +149,24 @@ for i in "${!names[@]}"; do
   cri "$e" rmp -f "$(cri "$e" runp "$tmp/pod1.json")" >/dev/null
 done
 
+crispd_alive() {
+  kill -0 "$crispd_pid" 2>/dev/null && return 0
+  echo "bench-critest: crispd died; the end of its log:" >&2
+  tail -60 "$tmp/crispd.log" >&2
+  return 1
+}
+
 # Serial first for every runtime, then 2-parallel, so that each comparison sees the same machine.
-for mode in serial parallel; do
+# With LOOPS=N the 2-parallel run is repeated N times (the tables use the last).
+modes="serial parallel"
+for n in $(seq 2 "${LOOPS:-1}"); do modes+=" parallel"; done
+run=0
+for mode in $modes; do
+  run=$((run + 1))
   for i in "${!names[@]}"; do
     out=$tmp/results/${names[$i]}/$mode
-    mkdir -p "$out"
-    echo "bench-critest: critest -benchmark, ${names[$i]}, $mode" >&2
+    rm -rf "$out" && mkdir -p "$out"
+    echo "bench-critest: critest -benchmark, ${names[$i]}, $mode (run $run)" >&2
     if ! timeout 1800 "$CRITEST" -benchmark -runtime-endpoint "${endpoints[$i]}" -image-endpoint "${endpoints[$i]}" \
          -benchmarking-params-file "$tmp/params-$mode.yaml" -benchmarking-output-dir "$out" >"$out/critest.log" 2>&1; then
       echo "bench-critest: critest failed for ${names[$i]} ($mode); end of its output:" >&2
@@ -154,6 +175,7 @@ for mode in serial parallel; do
       RESULTS_FAILED=1
     fi
   done
+  crispd_alive || exit 1
 done
 
 # Statistics and tables. Reference figures: serial critest runs on this machine kind, 2026-11-27.
