@@ -285,9 +285,10 @@ let package = Package(
         .testTarget(
             name: "CrispServerTests",
             dependencies: [
-                "CrispServer", "CrispCore", "CRIAPI", "CrispService", "CrispTestSupport",
+                "CrispServer", "CrispCore", "CRIAPI", "CrispService", "CrispTestSupport", "CrispImage",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .testTarget(
