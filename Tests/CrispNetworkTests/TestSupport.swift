@@ -1,5 +1,6 @@
 import CrispCore
 import CrispNetwork
+import CrispTestSupport
 import Foundation
 import Glibc
 import Logging
@@ -56,17 +57,7 @@ func waitForReadiness(_ stream: AsyncStream<NetworkReadiness>, ready: Bool, time
 /// Waits for the first update that `matches`; false when `timeout` passes first.
 func waitForReadiness(_ stream: AsyncStream<NetworkReadiness>, timeout: Duration = .seconds(10),
                       _ matches: @escaping @Sendable (NetworkReadiness) -> Bool) async -> Bool {
-    await withTaskGroup(of: Bool.self) { group in
-        group.addTask {
-            for await r in stream where matches(r) { return true }
-            return false
-        }
-        group.addTask {
-            try? await Task.sleep(for: timeout)
-            return false
-        }
-        let first = await group.next() ?? false
-        group.cancelAll()
-        return first
-    }
-}
+    await answer(within: timeout) {
+        for await r in stream where matches(r) { return true }
+        return false
+    }}

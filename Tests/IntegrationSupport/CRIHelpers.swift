@@ -1,5 +1,6 @@
 public import CRIAPI
 public import CrispOS
+import CrispTestSupport
 public import Foundation
 public import GRPCCore
 public import GRPCNIOTransportHTTP2Posix
@@ -133,18 +134,9 @@ public final class EventRecorder: Sendable {
         }
         defer { _ = state.withLock { $0.waiters.removeValue(forKey: key) } }
         change.yield()
-        return await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for await _ in changes where condition(self.items) { return true }
-                return false
-            }
-            group.addTask {
-                try? await Task.sleep(for: within)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
+        return await answer(within: within) {
+            for await _ in changes where condition(self.items) { return true }
+            return false
         }
     }
 

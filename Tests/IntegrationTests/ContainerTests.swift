@@ -164,12 +164,7 @@ import Testing
             _ = try await runtime.removeContainer(remove)
             _ = try await runtime.removeContainer(remove)
             // Removing the pod removes the container left in it.
-            var stopPod = Runtime_V1_StopPodSandboxRequest()
-            stopPod.podSandboxID = pod
-            _ = try await runtime.stopPodSandbox(stopPod)
-            var removePod = Runtime_V1_RemovePodSandboxRequest()
-            removePod.podSandboxID = pod
-            _ = try await runtime.removePodSandbox(removePod)
+            try await CRI.removePod(runtime, pod)
             #expect(try await runtime.listContainers(Runtime_V1_ListContainersRequest()).containers.isEmpty)
         }
         world.assertNoLeaks()

@@ -70,8 +70,9 @@ public struct ConmonRuntime: OCIRuntime {
         let cli = RuncCLI(handler: handler)
         // Signals go to the init process straight through a pidfd when runc's state file names
         // it (a runc exec, ~8 ms of CPU, saved on every stop); anything else asks runc.
+        let state = RuncStateFile.read(root: handler.root, id: id)
         if timeout > .zero {
-            if RuncStateFile.signalInit(root: handler.root, id: id, signal.rawValue, wholeContainer: false) == nil {
+            if state?.signalInit(signal.rawValue, wholeContainer: false) == nil {
                 do { try await cli.kill(id: id, signal: signal.rawValue) } catch where error.code == .notFound {
                     return await gone(id)
                 }
@@ -80,7 +81,7 @@ public struct ConmonRuntime: OCIRuntime {
         }
         // SIGKILL to the init of a container with its own PID namespace ends all of it; in a
         // shared one, runc finds every process of the container in its cgroup.
-        if RuncStateFile.signalInit(root: handler.root, id: id, Signal.kill.rawValue, wholeContainer: true) != nil {
+        if state?.signalInit(Signal.kill.rawValue, wholeContainer: true) != nil {
             if let e = await exits.wait(for: id, timeout: .seconds(10)) { return .exited(e) }
             return .noExitRecorded
         }

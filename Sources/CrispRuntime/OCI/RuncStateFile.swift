@@ -35,10 +35,10 @@ struct RuncStateFile: Decodable, Equatable {
         return try? JSONDecoder().decode(RuncStateFile.self, from: data)
     }
 
-    /// Signals the init process itself. nil when crisp cannot tell (no state file, or an
-    /// unexpected failure): the caller then asks the runtime.
-    static func signalInit(root: String, id: String, _ signal: Int32, wholeContainer: Bool) -> ProcessIdentity.Delivery? {
-        guard let state = read(root: root, id: id), !wholeContainer || state.ownsPIDNamespace else { return nil }
-        return try? ProcessIdentity.signal(pid: state.initProcessPID, startedAt: state.initProcessStart, signal)
+    /// Signals the init process itself. nil when crisp cannot tell (the whole of a container
+    /// in a shared PID namespace, or an unexpected failure): the caller then asks the runtime.
+    func signalInit(_ signal: Int32, wholeContainer: Bool) -> ProcessIdentity.Delivery? {
+        guard !wholeContainer || ownsPIDNamespace else { return nil }
+        return try? ProcessIdentity.signal(pid: initProcessPID, startedAt: initProcessStart, signal)
     }
 }
