@@ -1,5 +1,6 @@
 import CrispCore
 import CrispTestSupport
+import Foundation
 import Glibc
 import Testing
 @testable import CrispOS
@@ -64,9 +65,26 @@ struct CrispOSTests {
         let tmp = try TempDirectory()
         defer { tmp.remove() }
         let first = try FileLock(exclusive: tmp.sub("lock"))
-        #expect(throws: CrispError.self) { _ = try FileLock(exclusive: tmp.sub("lock")) }
+        #expect(throws: CrispError.self) { _ = try FileLock(exclusive: tmp.sub("lock"), grace: .milliseconds(20)) }
         first.unlock()
         let second = try FileLock(exclusive: tmp.sub("lock"))
+        second.unlock()
+    }
+
+    /// Found in CI: a storage closed and opened again at once was refused, because a child that
+    /// another test was spawning still shared the lock's file description. A holder that lets go
+    /// within the grace is waited for.
+    @Test("a lock released during the grace is taken")
+    func fileLockGrace() throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        let first = try FileLock(exclusive: tmp.sub("lock"))
+        let started = ContinuousClock.now
+        // The delay is the scenario (a holder that lets go late), not a wait for an event.
+        let releaser = Thread { usleep(50_000); first.unlock() }
+        releaser.start()
+        let second = try FileLock(exclusive: tmp.sub("lock"), grace: .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(5))
         second.unlock()
     }
 
