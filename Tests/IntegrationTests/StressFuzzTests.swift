@@ -239,6 +239,7 @@ import Testing
 
         let findings = StressFindings()
         let codes = Mutex<[String: Int]>([:])
+        var spent: [String: Duration] = [:]
         let started = ContinuousClock.now
         try await withGRPCClient(transport: .http2NIOPosix(target: .unixDomainSocket(path: crispd.socket), transportSecurity: .plaintext)) { client in
             let runtime = Runtime_V1_RuntimeService.Client(wrapping: client)
@@ -251,7 +252,9 @@ import Testing
                     for _ in 0..<perMethod {
                         let request = Self.confine(mutator.mutate(target.template), method: target.method, logDir: logDir,
                                                    cgroupParent: world.cgroupParent)
+                        let callStart = ContinuousClock.now
                         let code = await Self.call(client, target, request)
+                        spent[target.method.method, default: .zero] += ContinuousClock.now - callStart
                         findings.count()
                         codes.withLock { $0[code.map { "\($0)" } ?? "ok", default: 0] += 1 }
                         // A registry that cannot be reached is Unavailable by design (crisp's pull errors).
@@ -283,7 +286,8 @@ import Testing
         let problems = findings.all
         print("stress fuzz: \(rounds) rounds × \(Self.targets(pod: "", podConfig: .init(), container: "", logDir: "", canary: "").count) methods × \(perMethod) mutants, "
               + "\(findings.operationCount) requests, codes \(codes.withLock { $0 }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")), "
-              + "\(problems.count) problems, \(ContinuousClock.now - started)")
+              + "\(problems.count) problems, \(ContinuousClock.now - started); the slowest methods: "
+              + spent.sorted { $0.value > $1.value }.prefix(6).map { "\($0.key) \($0.value.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))" }.joined(separator: ", "))
         let causes = crispd.log.split(separator: "\n").filter {
             $0.contains("rpc failed") && ($0.contains("code=internal") || $0.contains("code=unknown") || $0.contains("code=unavailable"))
         }

@@ -22,10 +22,27 @@ final class MetadataStore: Sendable {
         var config = Configuration()
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(10)
-        let synchronous = durable ? "FULL" : "NORMAL"
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         pool = try DatabasePool(path: path, configuration: config)
+        // Set on the writer after the pool exists: GRDB's pool sets NORMAL itself when it turns
+        // WAL on, after `prepareDatabase`, so a level set there is silently replaced. Found by the
+        // power-loss stress scenario: with `storage_sync = filesystem` a pull that had returned
+        // was missing after the cut, because its commit was never fsynced.
+        let level = durable ? Self.durableLevel : Self.relaxedLevel
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = \(level)")
+            let now = try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            guard now == level else { throw CrispError(.internal, "SQLite kept synchronous = \(now ?? -1) on \(path); \(level) was asked") }
+        }
         try Self.migrator.migrate(pool)
+    }
+
+    /// SQLite's `synchronous` levels: FULL fsyncs the WAL at every commit, NORMAL only at
+    /// checkpoints.
+    static let durableLevel = 2, relaxedLevel = 1
+
+    /// The writer's `synchronous` level, as SQLite reports it.
+    func synchronousLevel() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// Makes every commit so far durable even when commits are not (`durable` false): in WAL
