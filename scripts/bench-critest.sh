@@ -14,6 +14,8 @@
 #     scripts/bench-critest.sh      # also benchmarks those (already running) runtimes; ratios to them
 #   LOOPS=10 scripts/bench-critest.sh   # the 2-parallel run 10 times against one crispd (make stress):
 #                                       # a crispd that dies fails the run, with its backtrace
+#   RUNTIME=runc scripts/bench-critest.sh   # the OCI runtime crispd's default handler runs (crispd's
+#                                           # own default when unset: crun where installed, else runc)
 #
 # crispd runs with the Swift runtime's backtracer on: a crash writes its backtrace to crispd's log,
 # kept in /var/tmp/crisp-bench-critest-last.
@@ -71,6 +73,7 @@ cleanup() {
   fi
   # Whatever a crashed crispd left behind: runc containers, mounts, the bridge.
   for c in $(/usr/sbin/runc --root "$tmp/runc-root" list -q 2>/dev/null); do /usr/sbin/runc --root "$tmp/runc-root" delete -f "$c"; done
+  for c in $(/usr/bin/crun --root "$tmp/crun-root" list -q 2>/dev/null); do /usr/bin/crun --root "$tmp/crun-root" delete -f "$c"; done
   awk -v t="$tmp/" 'index($2, t) == 1 {print $2}' /proc/self/mounts | sort -r | xargs -r -n1 umount -l
   ip link del crispbench0 2>/dev/null
   # The last run's logs and critest's JSON stay for a look at what went wrong (a few hundred kB).
@@ -79,7 +82,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$tmp"/{root,run,runc-root,net.d,conf.d,cni,logs,results}
+mkdir -p "$tmp"/{root,run,runc-root,crun-root,net.d,conf.d,cni,logs,results}
+runtime_flags=(--runtimes "runc:/usr/sbin/runc:$tmp/runc-root")
+[ -x /usr/bin/crun ] && runtime_flags+=(--runtimes "crun:/usr/bin/crun:$tmp/crun-root")
+[ -n "${RUNTIME:-}" ] && runtime_flags+=(--default-runtime "$RUNTIME")
 : >"$tmp/crictl.yaml"
 : >"$tmp/crisp.conf"   # an empty main file and drop-in dir: /etc/crisp must not change the numbers
 echo '{"default": [{"type": "insecureAcceptAnything"}]}' >"$tmp/policy.json"
@@ -103,7 +109,7 @@ backtracer=/opt/swift/usr/libexec/swift/linux/swift-backtrace-static
 [ -x "$backtracer" ] || backtracer=$(dirname "$(command -v swift || echo /)")/../libexec/swift/linux/swift-backtrace-static
 SWIFT_BACKTRACE="enable=yes,interactive=no,color=no,symbolicate=fast,threads=crashed,swift-backtrace=$backtracer" "$CRISPD" --config "$tmp/crisp.conf" --config-dir "$tmp/conf.d" --root "$tmp/root" --runroot "$tmp/run" \
   --listen "$sock" --registries-conf "$SHARED/registries.conf" --network-dir "$tmp/net.d" \
-  --signature-policy "$tmp/policy.json" --runtimes "runc:/usr/sbin/runc:$tmp/runc-root" \
+  --signature-policy "$tmp/policy.json" "${runtime_flags[@]}" \
   >"$tmp/crispd.log" 2>&1 &
 crispd_pid=$!
 for _ in $(seq 300); do

@@ -53,7 +53,7 @@ extension CRI {
     public static let busyboxImage = "localhost/busybox:crisp-test"
 
     /// Writes a one-layer busybox image into `root/storage`, as a pull would have.
-    public static func seedBusybox(root: String, runRoot: String) async throws {
+    public static func seedBusybox(root: String, runRoot: String, driver: String = "overlay") async throws {
         guard let busybox = ["/bin/busybox", "/usr/bin/busybox"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw TestFailure("busybox is not installed")
         }
@@ -69,7 +69,7 @@ extension CRI {
         let tarPath = runRoot + "-seed.tar"
         try Data(tar).write(to: URL(fileURLWithPath: tarPath))
         defer { try? FileManager.default.removeItem(atPath: tarPath) }
-        let storage = try await Storage.open(StorageOptions(root: root + "/storage", runRoot: runRoot + "/storage"),
+        let storage = try await Storage.open(StorageOptions(root: root + "/storage", runRoot: runRoot + "/storage", driver: driver),
                                              logger: Logger(label: "seed"))
         let diff = diffDigest(of: tar)
         let fd = open(tarPath, O_RDONLY | O_CLOEXEC)

@@ -148,6 +148,10 @@ import Testing
         }
     }
 
+    static func config(mode: String, driver: String) -> String {
+        "[crisp]\nstorage_sync = \"\(mode)\"\nstorage_driver = \"\(driver)\"\n[crisp.image]\npause_image = \"\"\n"
+    }
+
     /// Checks the copy: fsck, mount, a crispd on it with a fresh runroot; its store, its images
     /// and, with `mustHaveImage`, the image a finished pull had stored. Removes all it made.
     static func verifyCopy(_ copy: String, fs: String, mode: String, image: String, mustHaveImage: Bool,
@@ -160,7 +164,16 @@ import Testing
         let verifier = try CrispdProcess()
         let fsCopy = LoopFilesystem(image: copy, mountPoint: NSTemporaryDirectory() + "crisp-copy-\(UUID().uuidString.prefix(8))")
         defer { fsCopy.detach() }
+        // btrfs: the kernel mounts a copy whose fsid is in use under a temporary fsid (6.7+).
         try await fsCopy.attach(copy: fs == "xfs")
+        if fs == "btrfs" {
+            // The mount above replayed the log tree, as after a reboot; check it unmounted.
+            umount2(fsCopy.mountPoint, 0)
+            let r = try await shell(["/usr/bin/btrfs", "check", "--readonly", fsCopy.device])
+            if r.status != 0 { findings.add("\(label): btrfs check \(r.status): \(r.output.suffix(500))") }
+            let m = try await shell(["/bin/mount", fsCopy.device, fsCopy.mountPoint])
+            guard m.status == 0 else { throw TestFailure("remount \(fsCopy.device): \(m.output)") }
+        }
         if fs == "xfs" {
             // xfs_repair refuses a dirty log; the mount above replayed it. Check it unmounted.
             umount2(fsCopy.mountPoint, 0)
@@ -171,7 +184,7 @@ import Testing
         }
         verifier.root = fsCopy.mountPoint + "/root"
         try FileManager.default.copyItem(atPath: template.dir + "/registries.conf", toPath: verifier.dir + "/registries.conf")
-        try verifier.writeConfig("[crisp]\nstorage_sync = \"\(mode)\"\n[crisp.image]\npause_image = \"\"\n")
+        try verifier.writeConfig(config(mode: mode, driver: fs == "btrfs" ? "btrfs" : "overlay"))
         verifier.environment.append("CRISP_BOOT_ID=\(UUID().uuidString)")  // as after a reboot
         try await verifier.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(verifier.dir)/runc-root"])
         let world = CRIWorld(crispd: verifier, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
@@ -252,7 +265,9 @@ import Testing
         try? FileManager.default.removeItem(atPath: crispd.runRoot)
     }
 
-    @Test(arguments: [("ext4", "filesystem"), ("xfs", "none")])
+    /// btrfs runs crisp's btrfs storage driver (layers as subvolumes and snapshots); the others
+    /// the overlay driver.
+    @Test(arguments: [("ext4", "filesystem"), ("xfs", "none"), ("btrfs", "filesystem")])
     func powerLossNeedsNoWipe(fs: String, mode: String) async throws {
         if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         guard TestRegistry.available else { print("skipped: \(TestRegistry.binary) is not installed"); return }
@@ -299,13 +314,14 @@ import Testing
         }
         try await Self.shell(["/usr/bin/truncate", "-s", "1G", disk.image])
         let made = try await Self.shell([mkfs, "-q"] + (fs == "ext4" ? ["-F"] : ["-f"]) + [disk.image])
+        let driver = fs == "btrfs" ? "btrfs" : "overlay"
         guard made.status == 0 else { throw TestFailure("\(mkfs): \(made.output)") }
         try await disk.attach()
         crispd.root = disk.mountPoint + "/root"
         try "[[registry]]\nlocation = \"\(registry.host)\"\ninsecure = true\n"
             .write(toFile: crispd.dir + "/registries.conf", atomically: true, encoding: .utf8)
-        try crispd.writeConfig("[crisp]\nstorage_sync = \"\(mode)\"\n[crisp.image]\npause_image = \"\"\n")
-        try await CRI.seedBusybox(root: crispd.root, runRoot: crispd.runRoot)
+        try crispd.writeConfig(Self.config(mode: mode, driver: driver))
+        try await CRI.seedBusybox(root: crispd.root, runRoot: crispd.runRoot, driver: driver)
         let extra = ["--runtimes", "runc:/usr/sbin/runc:\(crispd.dir)/runc-root"]
         try await crispd.start(extra: extra)
         var world = CRIWorld(crispd: crispd, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
