@@ -14,8 +14,8 @@
 #     scripts/bench-critest.sh      # also benchmarks those (already running) runtimes; ratios to them
 #   LOOPS=10 scripts/bench-critest.sh   # the 2-parallel run 10 times against one crispd (make stress):
 #                                       # a crispd that dies fails the run, with its backtrace
-#   RUNTIME=runc scripts/bench-critest.sh   # the OCI runtime crispd's default handler runs (crispd's
-#                                           # own default when unset: crun where installed, else runc)
+#   RUNTIME=crun scripts/bench-critest.sh   # the handler crispd runs containers with (default: runc,
+#                                           # crispd's own default; crun is configured where installed)
 #
 # crispd runs with the Swift runtime's backtracer on: a crash writes its backtrace to crispd's log,
 # kept in /var/tmp/crisp-bench-critest-last.

@@ -148,6 +148,9 @@ import Testing
         }
     }
 
+    /// crisp's btrfs storage driver on btrfs, overlay elsewhere.
+    static func driver(for fs: String) -> String { fs == "btrfs" ? "btrfs" : "overlay" }
+
     static func config(mode: String, driver: String) -> String {
         "[crisp]\nstorage_sync = \"\(mode)\"\nstorage_driver = \"\(driver)\"\n[crisp.image]\npause_image = \"\"\n"
     }
@@ -166,25 +169,19 @@ import Testing
         defer { fsCopy.detach() }
         // btrfs: the kernel mounts a copy whose fsid is in use under a temporary fsid (6.7+).
         try await fsCopy.attach(copy: fs == "xfs")
-        if fs == "btrfs" {
-            // The mount above replayed the log tree, as after a reboot; check it unmounted.
+        // xfs_repair refuses a dirty log and btrfs check a log tree not replayed: the mount above
+        // replayed them, as after a reboot; the check runs unmounted.
+        let checker: [String]? = fs == "xfs" ? ["/usr/sbin/xfs_repair", "-n"] : fs == "btrfs" ? ["/usr/bin/btrfs", "check", "--readonly"] : nil
+        if let checker {
             umount2(fsCopy.mountPoint, 0)
-            let r = try await shell(["/usr/bin/btrfs", "check", "--readonly", fsCopy.device])
-            if r.status != 0 { findings.add("\(label): btrfs check \(r.status): \(r.output.suffix(500))") }
-            let m = try await shell(["/bin/mount", fsCopy.device, fsCopy.mountPoint])
-            guard m.status == 0 else { throw TestFailure("remount \(fsCopy.device): \(m.output)") }
-        }
-        if fs == "xfs" {
-            // xfs_repair refuses a dirty log; the mount above replayed it. Check it unmounted.
-            umount2(fsCopy.mountPoint, 0)
-            let r = try await shell(["/usr/sbin/xfs_repair", "-n", fsCopy.device])
-            if r.status != 0 { findings.add("\(label): xfs_repair -n \(r.status): \(r.output.suffix(500))") }
-            let m = try await shell(["/bin/mount", "-o", "nouuid", fsCopy.device, fsCopy.mountPoint])  // xfs only here
+            let r = try await shell(checker + [fsCopy.device])
+            if r.status != 0 { findings.add("\(label): \(checker.joined(separator: " ")) \(r.status): \(r.output.suffix(500))") }
+            let m = try await shell(["/bin/mount"] + (fs == "xfs" ? ["-o", "nouuid"] : []) + [fsCopy.device, fsCopy.mountPoint])
             guard m.status == 0 else { throw TestFailure("remount \(fsCopy.device): \(m.output)") }
         }
         verifier.root = fsCopy.mountPoint + "/root"
         try FileManager.default.copyItem(atPath: template.dir + "/registries.conf", toPath: verifier.dir + "/registries.conf")
-        try verifier.writeConfig(config(mode: mode, driver: fs == "btrfs" ? "btrfs" : "overlay"))
+        try verifier.writeConfig(config(mode: mode, driver: driver(for: fs)))
         verifier.environment.append("CRISP_BOOT_ID=\(UUID().uuidString)")  // as after a reboot
         try await verifier.start(extra: ["--runtimes", "runc:/usr/sbin/runc:\(verifier.dir)/runc-root"])
         let world = CRIWorld(crispd: verifier, cgroupParent: "/crisp-it-\(UUID().uuidString.prefix(8).lowercased())")
@@ -314,7 +311,7 @@ import Testing
         }
         try await Self.shell(["/usr/bin/truncate", "-s", "1G", disk.image])
         let made = try await Self.shell([mkfs, "-q"] + (fs == "ext4" ? ["-F"] : ["-f"]) + [disk.image])
-        let driver = fs == "btrfs" ? "btrfs" : "overlay"
+        let driver = Self.driver(for: fs)
         guard made.status == 0 else { throw TestFailure("\(mkfs): \(made.output)") }
         try await disk.attach()
         crispd.root = disk.mountPoint + "/root"

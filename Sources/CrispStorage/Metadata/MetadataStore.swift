@@ -28,11 +28,9 @@ final class MetadataStore: Sendable {
         // power-loss stress scenario: with `storage_sync = filesystem` a pull that had returned
         // was missing after the cut, because its commit was never fsynced.
         let level = durable ? Self.durableLevel : Self.relaxedLevel
-        try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = \(level)")
-            let now = try Int.fetchOne(db, sql: "PRAGMA synchronous")
-            guard now == level else { throw CrispError(.internal, "SQLite kept synchronous = \(now ?? -1) on \(path); \(level) was asked") }
-        }
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(level)") }
+        let now = try synchronousLevel()
+        guard now == level else { throw CrispError(.internal, "SQLite kept synchronous = \(now) on \(path); \(level) was asked") }
         try Self.migrator.migrate(pool)
     }
 
