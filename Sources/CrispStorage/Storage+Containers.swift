@@ -16,7 +16,15 @@ extension Storage {
         let driver = self.driver
         do {
             let chain = try parent.map { try metadata.chain($0).map(\.id) } ?? []
-            _ = try await runOnThread { try driver.createLayer(layerID, parentChain: chain) }
+            let durable = self.options.sync == .filesystem
+            _ = try await runOnThread {
+                let target = try driver.createLayer(layerID, parentChain: chain)
+                // The row commits durably under `sync = filesystem`, so the layer it names must be
+                // on disk first, as for image layers: a power cut would otherwise leave a container
+                // record whose storage is dropped at the next open (the vfs driver's copy, a
+                // btrfs log tree without the new subvolume).
+                if durable { try syncFilesystem(of: target.root) }
+            }
             return try metadata.commitContainer(options, layerID: layerID)
         } catch {
             try? driver.removeLayer(layerID)

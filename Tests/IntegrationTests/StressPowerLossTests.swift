@@ -81,11 +81,22 @@ import Testing
         func set() { value.withLock { $0 = true } }
     }
 
-    /// What the workload saw: when each pull of the image returned and each removal began.
+    /// What the workload saw: when each pull of the image returned and each removal began, and
+    /// when each container's create returned and its pod's removal began.
     final class Ledger: Sendable {
         private let events = Mutex<[(at: ContinuousClock.Instant, pulled: Bool)]>([])
+        private let containers = Mutex<[(at: ContinuousClock.Instant, id: String, pod: String)]>([])
+        private let podRemovals = Mutex<[String: ContinuousClock.Instant]>([:])
         func pulled() { events.withLock { $0.append((.now, true)) } }
         func removing() { events.withLock { $0.append((.now, false)) } }
+        func created(container id: String, pod: String) { containers.withLock { $0.append((.now, id, pod)) } }
+        func removing(pod: String) { podRemovals.withLock { $0[pod] = .now } }
+        /// Containers whose create returned before `start` and whose pod's removal had not begun
+        /// by `end`: with storage_sync = filesystem the copy must hold them, storage included.
+        func mustHaveContainers(cutStart start: ContinuousClock.Instant, end: ContinuousClock.Instant) -> [String] {
+            let removals = podRemovals.withLock { $0 }
+            return containers.withLock { $0 }.filter { c in c.at < start && !(removals[c.pod].map { $0 < end } ?? false) }.map(\.id)
+        }
         /// Whether a pull returned before `start` with no removal begun between it and `end`.
         func mustHave(cutStart start: ContinuousClock.Instant, end: ContinuousClock.Instant) -> Bool {
             let all = events.withLock { $0 }
@@ -128,13 +139,18 @@ import Testing
                             do {
                                 let pod = try await Lifecycle.runPod(runtime, "pl-\(UUID().uuidString.prefix(6))-\(n)", world: world)
                                 let c = try await Lifecycle.startContainer(runtime, pod: pod, "c", ["/bin/sleep", "600"])
+                                ledger.created(container: c, pod: pod.id)
                                 findings.count(2)
                                 if Bool.random() {
                                     var stopC = Runtime_V1_StopContainerRequest()
                                     stopC.containerID = c
                                     _ = try await runtime.stopContainer(stopC)
                                 }
-                                if Bool.random() { try await Lifecycle.removePod(runtime, pod.id); findings.count() }
+                                if Bool.random() {
+                                    ledger.removing(pod: pod.id)
+                                    try await Lifecycle.removePod(runtime, pod.id)
+                                    findings.count()
+                                }
                             } catch {
                                 if !stop() { findings.add("pod workload: \(error)") }
                                 return
@@ -158,6 +174,7 @@ import Testing
     /// Checks the copy: fsck, mount, a crispd on it with a fresh runroot; its store, its images
     /// and, with `mustHaveImage`, the image a finished pull had stored. Removes all it made.
     static func verifyCopy(_ copy: String, fs: String, mode: String, image: String, mustHaveImage: Bool,
+                           mustHaveContainers: [String] = [],
                            template: CrispdProcess, findings: StressFindings, label: String) async throws {
         if fs == "ext4" {
             // -y replays the journal as a mount would and repairs; 4 or more is damage it could not mend.
@@ -195,8 +212,18 @@ import Testing
                 findings.add("\(label): \(image) was pulled before the cut, but the copy lists \(listed.map(\.repoTags)); start-up:\n\(startUp)")
             }
             let pods = try await runtime.listPodSandbox(Runtime_V1_ListPodSandboxRequest()).items
-            for c in try await runtime.listContainers(Runtime_V1_ListContainersRequest()).containers {
+            let containers = try await runtime.listContainers(Runtime_V1_ListContainersRequest()).containers
+            for c in containers {
                 _ = try await Lifecycle.status(runtime, c.id)
+            }
+            let listedIDs = Set(containers.map(\.id))
+            let lostStorage = verifier.log.split(separator: "\n").filter { $0.contains("container storage lost") }
+            for id in mustHaveContainers {
+                if !listedIDs.contains(id) {
+                    findings.add("\(label): container \(id) was created before the cut, but the copy does not list it")
+                } else if let line = lostStorage.first(where: { $0.contains(id) }) {
+                    findings.add("\(label): container \(id) was created before the cut, but its storage was lost: \(line)")
+                }
             }
             if !listed.isEmpty {
                 let pod = try await Lifecycle.runPod(runtime, "verify", world: world)
@@ -326,6 +353,7 @@ import Testing
         let findings = StressFindings()
         let ledger = Ledger()
         var mustHaves = 0
+        var containersChecked = 0
         let started = ContinuousClock.now
 
         for n in 1...copies {
@@ -373,7 +401,10 @@ import Testing
             let verifyStart = ContinuousClock.now
             let mustHave = mode == "filesystem" && ledger.mustHave(cutStart: cut.start, end: cut.end)
             if mustHave { mustHaves += 1 }
-            try await Self.verifyCopy(copy, fs: fs, mode: mode, image: image, mustHaveImage: mustHave, template: crispd,
+            let mustHaveContainers = mode == "filesystem" ? ledger.mustHaveContainers(cutStart: cut.start, end: cut.end) : []
+            containersChecked += mustHaveContainers.count
+            try await Self.verifyCopy(copy, fs: fs, mode: mode, image: image, mustHaveImage: mustHave,
+                                      mustHaveContainers: mustHaveContainers, template: crispd,
                                       findings: findings, label: label)
             let restartStart = ContinuousClock.now
             // The first crispd comes back on its own disk, as after a reboot.
@@ -405,7 +436,8 @@ import Testing
         let problems = findings.all
         let unfrozen = copies - copies / 2
         print("stress power loss \(fs), storage_sync = \(mode): \(copies) copies (\(unfrozen) as written back, \(copies - unfrozen) frozen), "
-              + "\(findings.operationCount) operations, \(mustHaves) with a finished pull that had to survive, \(problems.count) problems, \(elapsed)")
+              + "\(findings.operationCount) operations, \(mustHaves) with a finished pull that had to survive, "
+              + "\(containersChecked) created containers checked for their storage, \(problems.count) problems, \(elapsed)")
         #expect(problems.isEmpty, "\(problems.prefix(20).joined(separator: "\n"))")
     }
 }

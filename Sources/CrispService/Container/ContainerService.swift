@@ -124,9 +124,18 @@ public actor ContainerService {
             reservations.restore(c.reservationKey, for: c.id)
             if let e = await exits.exit(of: c.id) { exited(e) }
         }
+        let stored = try? await storage.containers()
         // The pods' infra containers are the sandbox service's own.
-        for s in (try? await storage.containers()) ?? [] where containers[s.id.rawValue] == nil && !s.name.hasPrefix("k8s_POD_infra_") {
+        for s in stored ?? [] where containers[s.id.rawValue] == nil && !s.name.hasPrefix("k8s_POD_infra_") {
             interrupted.insert(s.id.rawValue)
+        }
+        // Storage drops a container whose layer did not reach the disk before a power cut (it
+        // cannot happen under storage_sync = filesystem). The record stays, so that the kubelet
+        // sees the container and removes it; starting it fails.
+        let storedIDs = Set((stored ?? []).map(\.id.rawValue))
+        for c in containers.values where stored != nil && !storedIDs.contains(c.id) {
+            logger.warning("container storage lost: the record remains, its root filesystem is gone; it can be removed, not started",
+                           metadata: ["container": "\(c.id)", "name": "\(c.name)"])
         }
         for id in interrupted.sorted() { await discardInterruptedCreate(id) }
         if !containers.isEmpty { logger.info("restored containers", metadata: ["count": "\(containers.count)"]) }
