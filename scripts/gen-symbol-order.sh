@@ -24,8 +24,13 @@ valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/cg.out" "$wo
 vg=$!
 for _ in $(seq 1 120); do [ -S "$work/crisp.sock" ] && break; sleep 1; done
 [ -S "$work/crisp.sock" ] || { echo "crispd did not start under valgrind" >&2; tail "$work/valgrind.log" >&2; kill "$vg"; exit 1; }
-.build/release/crispctl version --socket "$work/crisp.sock" >/dev/null
-.build/release/crispctl status --socket "$work/crisp.sock" >/dev/null
+# What an idle node's crispd serves: the kubelet's Status, ImageFsInfo and list calls (crictl's
+# info and imagefsinfo, where CRICTL names one; the bench measures idle RSS after those two).
+for c in version status images pods "ps -a"; do .build/release/crispctl $c --socket "$work/crisp.sock" >/dev/null; done
+CRICTL=${CRICTL:-$(command -v crictl || echo /opt/critools/bin/crictl)}
+if [ -x "$CRICTL" ]; then
+  for c in info imagefsinfo pods ps images; do "$CRICTL" -r "unix://$work/crisp.sock" -i "unix://$work/crisp.sock" -t 60s $c >/dev/null; done
+fi
 kill -TERM "$vg"
 wait "$vg" || true
 python3 - "$work/cg.out" "$work/crispd" scripts/crispd.order <<'PY'
