@@ -118,3 +118,8 @@ int crisp_memfd(const char *name) {
     /* memfd_create is behind _GNU_SOURCE in glibc's headers, which Swift's Glibc module does not see. */
     return memfd_create(name, MFD_CLOEXEC);
 }
+
+#include <malloc.h>
+
+// <malloc.h> is not part of Swift's Glibc module.
+int crisp_malloc_arena_max(int count) { return mallopt(M_ARENA_MAX, count); }

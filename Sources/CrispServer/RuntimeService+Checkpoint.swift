@@ -10,7 +10,7 @@ extension RuntimeService {
         guard !r.location.isEmpty else { throw CrispError.invalidArgument("CheckpointContainer: location is empty; name the archive to write") }
         guard r.timeout >= 0 else { throw CrispError.invalidArgument("CheckpointContainer: timeout \(r.timeout) is negative") }
         // The kubelet sends its request timeout (2 minutes unless set); crictl may send none.
-        try await containers.checkpoint(r.containerID, location: r.location, timeout: .seconds(r.timeout > 0 ? r.timeout : 300))
+        try await containers.checkpoint(r.containerID, location: r.location, timeout: CRITimeout.duration(seconds: r.timeout > 0 ? r.timeout : 300))
         return Runtime_V1_CheckpointContainerResponse()
     }
 }

@@ -66,7 +66,7 @@ extension RuntimeService {
     }
 
     func stopContainer(_ r: Runtime_V1_StopContainerRequest) async throws -> Runtime_V1_StopContainerResponse {
-        try await containers.stop(r.containerID, timeout: .seconds(max(0, r.timeout)))
+        try await containers.stop(r.containerID, timeout: CRITimeout.duration(seconds: r.timeout))
         return Runtime_V1_StopContainerResponse()
     }
 
@@ -207,7 +207,7 @@ extension RuntimeService {
 
     func execSync(_ r: Runtime_V1_ExecSyncRequest) async throws -> Runtime_V1_ExecSyncResponse {
         let result = try await containers.execSync(r.containerID, command: r.cmd,
-                                                   timeout: r.timeout > 0 ? .seconds(r.timeout) : nil)
+                                                   timeout: r.timeout > 0 ? CRITimeout.duration(seconds: r.timeout) : nil)
         var out = Runtime_V1_ExecSyncResponse()
         out.stdout = Data(result.stdout)
         out.stderr = Data(result.stderr)

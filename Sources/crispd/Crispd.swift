@@ -2,6 +2,7 @@ import ArgumentParser
 import CrispConfig
 import CrispCore
 import CrispNetwork
+import CrispOS
 import Foundation
 
 /// The process entry. The command runs on the cooperative pool while the main thread waits: an
@@ -11,6 +12,7 @@ import Foundation
 @main
 enum CrispdMain {
     static func main() {
+        MallocArenas.limit(to: 2)
         let done = DispatchSemaphore(value: 0)
         Task.detached {
             do {

@@ -344,6 +344,20 @@ import Testing
             await expectCode(.invalidArgument, "a container with negative CPU shares") {
                 _ = try await Lifecycle.startContainer(runtime, pod: pod, "negcpu", ["/bin/true"]) { $0.linux.resources.cpuShares = -1 }
             }
+            // Timeouts of Int64.max seconds are no limit, not a crash (the fuzzer's ExecSync one
+            // trapped in Task.sleep and killed crispd).
+            let longExec = await code {
+                var r = Runtime_V1_ExecSyncRequest(); r.containerID = victim; r.cmd = ["/bin/true"]; r.timeout = .max
+                _ = try await runtime.execSync(r)
+            }
+            #expect(longExec == "ok", "ExecSync with a timeout of Int64.max seconds: \(longExec)")
+            let stoppable = try await Lifecycle.startContainer(runtime, pod: pod, "stoppable",
+                                                               ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"])
+            let longStop = await code {
+                var r = Runtime_V1_StopContainerRequest(); r.containerID = stoppable; r.timeout = .max
+                _ = try await runtime.stopContainer(r)
+            }
+            #expect(longStop == "ok", "StopContainer with a timeout of Int64.max seconds: \(longStop)")
             // 100,000 labels (about 2.5 MB) are a large but valid request.
             let labels = Dictionary(uniqueKeysWithValues: (0..<100_000).map { ("k\($0)", "v\($0)") })
             let many = await code { _ = try await Lifecycle.startContainer(runtime, pod: pod, "labels", ["/bin/true"]) { $0.labels = labels } }

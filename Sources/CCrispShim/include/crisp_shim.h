@@ -57,4 +57,7 @@ int crisp_btrfs_subvol_delete(int dirfd, const char *name);
 /* statfs f_type of an open file, or 0 with errno set. */
 long crisp_fstatfs_type(int fd);
 
+/* mallopt(M_ARENA_MAX, count): 1 on success. */
+int crisp_malloc_arena_max(int count);
+
 #endif
