@@ -222,6 +222,12 @@ extension RuntimeService {
     /// UpdateContainerResources alike.
     /// Values the kernel would refuse, or read as something else, are refused here with the field
     /// named; they used to be clamped or passed on, so a negative limit was accepted and ignored.
+    /// The kernel's largest CFS quota (2^44 - 1 µs); a larger one fails in the runtime.
+    static let maximumCPUQuota: Int64 = (1 << 44) - 1
+    /// CRI-O's floor: a container limited below 12 MiB is killed before it starts, or the kernel
+    /// refuses the limit of one that already uses more.
+    static let minimumMemoryLimit: Int64 = 12 << 20
+
     static func resources(_ l: Runtime_V1_LinuxContainerResources) throws(CrispError) -> ContainerResourceRequest {
         func refuse(_ field: String, _ value: Int64, _ rule: String) -> CrispError {
             .invalidArgument("linux resources: \(field) \(value) is out of range (\(rule))")
@@ -230,10 +236,12 @@ extension RuntimeService {
         guard l.cpuPeriod == 0 || (1000...1_000_000).contains(l.cpuPeriod) else {
             throw refuse("cpu_period", l.cpuPeriod, "0 for unset, or 1000 to 1000000 microseconds")
         }
-        guard l.cpuQuota >= -1, l.cpuQuota <= 0 || l.cpuQuota >= 1000 else {
-            throw refuse("cpu_quota", l.cpuQuota, "-1 for unlimited, 0 for unset, or at least 1000 microseconds")
+        guard l.cpuQuota >= -1, l.cpuQuota <= 0 || (1000...maximumCPUQuota).contains(l.cpuQuota) else {
+            throw refuse("cpu_quota", l.cpuQuota, "-1 for unlimited, 0 for unset, or 1000 to \(maximumCPUQuota) microseconds")
         }
-        guard l.memoryLimitInBytes >= 0 else { throw refuse("memory_limit_in_bytes", l.memoryLimitInBytes, "0 for unset, or positive") }
+        guard l.memoryLimitInBytes == 0 || l.memoryLimitInBytes >= minimumMemoryLimit else {
+            throw refuse("memory_limit_in_bytes", l.memoryLimitInBytes, "0 for unset, or at least \(minimumMemoryLimit) bytes (12 MiB)")
+        }
         guard l.memorySwapLimitInBytes >= -1 else {
             throw refuse("memory_swap_limit_in_bytes", l.memorySwapLimitInBytes, "-1 for unlimited, 0 for unset, or positive")
         }

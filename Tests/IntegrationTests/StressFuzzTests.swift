@@ -341,6 +341,16 @@ import Testing
                 r.linux.memoryLimitInBytes = -5
                 _ = try await runtime.updateContainerResources(r)
             }
+            await expectCode(.invalidArgument, "a memory limit of 4 bytes") {
+                var r = Runtime_V1_UpdateContainerResourcesRequest(); r.containerID = victim
+                r.linux.memoryLimitInBytes = 4
+                _ = try await runtime.updateContainerResources(r)
+            }
+            await expectCode(.invalidArgument, "a CPU quota of Int64.max microseconds") {
+                var r = Runtime_V1_UpdateContainerResourcesRequest(); r.containerID = victim
+                r.linux.cpuPeriod = 100_000; r.linux.cpuQuota = .max
+                _ = try await runtime.updateContainerResources(r)
+            }
             await expectCode(.invalidArgument, "a container with negative CPU shares") {
                 _ = try await Lifecycle.startContainer(runtime, pod: pod, "negcpu", ["/bin/true"]) { $0.linux.resources.cpuShares = -1 }
             }

@@ -58,8 +58,12 @@ public struct RuncCLI: Sendable {
     }
 
     /// Applies new resources from a JSON file in the runtime's `update --resources` format.
+    /// A runtime that ran and refused the limits (the kernel would not take them: a memory limit
+    /// below what the container uses, say) is the request's fault: FailedPrecondition, with its words.
     public func update(id: String, resourcesFile: String) async throws(CrispError) {
-        try check("update", id, try await run(["update", "--resources", resourcesFile, id]))
+        do { try check("update", id, try await run(["update", "--resources", resourcesFile, id])) } catch where error.code == .internal {
+            throw CrispError(.failedPrecondition, error.message)
+        }
     }
 
     /// Runs a process in a running container, capturing its output; kills it after `timeout`.
