@@ -218,16 +218,16 @@ extension RuntimeService {
 
 /// UpdateContainerResources and ReopenContainerLog.
 extension RuntimeService {
-    /// CRI resources as the spec builder takes them, for CreateContainer and
-    /// UpdateContainerResources alike.
-    /// Values the kernel would refuse, or read as something else, are refused here with the field
-    /// named; they used to be clamped or passed on, so a negative limit was accepted and ignored.
     /// The kernel's largest CFS quota (2^44 - 1 µs); a larger one fails in the runtime.
     static let maximumCPUQuota: Int64 = (1 << 44) - 1
     /// CRI-O's floor: a container limited below 12 MiB is killed before it starts, or the kernel
     /// refuses the limit of one that already uses more.
     static let minimumMemoryLimit: Int64 = 12 << 20
 
+    /// CRI resources as the spec builder takes them, for CreateContainer and
+    /// UpdateContainerResources alike.
+    /// Values the kernel would refuse, or read as something else, are refused here with the field
+    /// named; they used to be clamped or passed on, so a negative limit was accepted and ignored.
     static func resources(_ l: Runtime_V1_LinuxContainerResources) throws(CrispError) -> ContainerResourceRequest {
         func refuse(_ field: String, _ value: Int64, _ rule: String) -> CrispError {
             .invalidArgument("linux resources: \(field) \(value) is out of range (\(rule))")

@@ -17,7 +17,7 @@ extension Storage {
         do {
             let chain = try parent.map { try metadata.chain($0).map(\.id) } ?? []
             let durable = self.options.sync == .filesystem
-            _ = try await runOnThread {
+            try await runOnThread {
                 let target = try driver.createLayer(layerID, parentChain: chain)
                 // The row commits durably under `sync = filesystem`, so the layer it names must be
                 // on disk first, as for image layers: a power cut would otherwise leave a container

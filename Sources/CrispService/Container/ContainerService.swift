@@ -132,10 +132,12 @@ public actor ContainerService {
         // Storage drops a container whose layer did not reach the disk before a power cut (it
         // cannot happen under storage_sync = filesystem). The record stays, so that the kubelet
         // sees the container and removes it; starting it fails.
-        let storedIDs = Set((stored ?? []).map(\.id.rawValue))
-        for c in containers.values where stored != nil && !storedIDs.contains(c.id) {
-            logger.warning("container storage lost: the record remains, its root filesystem is gone; it can be removed, not started",
-                           metadata: ["container": "\(c.id)", "name": "\(c.name)"])
+        if let stored {
+            let storedIDs = Set(stored.map(\.id.rawValue))
+            for c in containers.values where !storedIDs.contains(c.id) {
+                logger.warning("container storage lost: the record remains, its root filesystem is gone; it can be removed, not started",
+                               metadata: ["container": "\(c.id)", "name": "\(c.name)"])
+            }
         }
         for id in interrupted.sorted() { await discardInterruptedCreate(id) }
         if !containers.isEmpty { logger.info("restored containers", metadata: ["count": "\(containers.count)"]) }
