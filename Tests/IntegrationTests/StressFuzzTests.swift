@@ -363,8 +363,13 @@ import Testing
                 _ = try await runtime.execSync(r)
             }
             #expect(longExec == "ok", "ExecSync with a timeout of Int64.max seconds: \(longExec)")
+            // The init is PID 1, which ignores a TERM that arrives before its trap is set: the
+            // ExecSync returns once the trap is in place (it marks that), so the stop can end.
             let stoppable = try await Lifecycle.startContainer(runtime, pod: pod, "stoppable",
-                                                               ["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"])
+                                                               ["/bin/sh", "-c", "trap 'exit 0' TERM; touch /tmp/trapped; while true; do sleep 0.2; done"])
+            var ready = Runtime_V1_ExecSyncRequest(); ready.containerID = stoppable; ready.timeout = 30
+            ready.cmd = ["/bin/sh", "-c", "while [ ! -e /tmp/trapped ]; do sleep 0.05; done"]
+            _ = try await runtime.execSync(ready)
             let longStop = await code {
                 var r = Runtime_V1_StopContainerRequest(); r.containerID = stoppable; r.timeout = .max
                 _ = try await runtime.stopContainer(r)
