@@ -42,3 +42,21 @@ public enum ProcessIdentity {
         return UInt64(String(decoding: fields[19], as: UTF8.self))
     }
 }
+
+extension ProcessIdentity {
+    /// SIGKILLs `pid` and blocks until its whole thread group has exited (its pidfd turns
+    /// readable), for at most `timeoutMilliseconds`. `stillMeant` is asked with the pidfd open,
+    /// so a PID reused since the caller read it is left alone. True once the process is gone.
+    public static func killAndWait(pid: Int32, timeoutMilliseconds: Int32, stillMeant: (Int32) -> Bool) -> Bool {
+        guard pid > 0 else { return true }
+        let fd = crisp_pidfd_open(pid)
+        if fd < 0 { return errno == ESRCH }
+        defer { close(fd) }
+        guard stillMeant(pid) else { return true }
+        if crisp_pidfd_send_signal(fd, SIGKILL) != 0 && errno != ESRCH { return false }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        var rc: Int32
+        repeat { rc = poll(&p, 1, timeoutMilliseconds) } while rc < 0 && errno == EINTR
+        return rc > 0
+    }
+}

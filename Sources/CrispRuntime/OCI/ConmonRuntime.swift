@@ -56,7 +56,7 @@ public struct ConmonRuntime: OCIRuntime {
             return LaunchedContainer(pid: created.pid, monitorPID: created.conmonPID)
         } catch {
             // conmon failed before or during `runtime create`: remove what the runtime may have left.
-            try? await RuncCLI(handler: launch.handler).delete(id: launch.id)
+            try? await delete(id: launch.id, handler: launch.handler)
             throw error
         }
     }
@@ -120,8 +120,25 @@ public struct ConmonRuntime: OCIRuntime {
                           truncated: out.stdoutTruncated || out.stderrTruncated)
     }
 
+    /// Deletes the container from the runtime, then removes whatever of its cgroups the runtime
+    /// left (see `CgroupLeftovers`); runc's record of them goes with its state, so it is read first.
     public func delete(id: String, handler: RuntimeHandler) async throws(CrispError) {
-        try await RuncCLI(handler: handler).delete(id: id)
+        let cgroups = RuncStateFile.read(root: handler.root, id: id)?.cgroupPaths
+        let cli = RuncCLI(handler: handler)
+        var failure: CrispError?
+        // runc fails the delete of a stopped container whose cgroups it could not remove (and
+        // drops its state all the same); crisp removes them, then asks runc again.
+        do { try await cli.delete(id: id) } catch { failure = error }
+        guard let cgroups else {
+            if let failure { throw failure }
+            return
+        }
+        let stays = await CgroupLeftovers.remove(cgroups.values)
+        guard stays.isEmpty else {
+            let list = stays.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
+            throw CrispError(.internal, "\(handler.name) deleted container \(id), but its cgroups could not be removed: \(list)")
+        }
+        if failure != nil { try await cli.delete(id: id) }
     }
 
     public func state(id: String, handler: RuntimeHandler) async throws(CrispError) -> RuntimeContainerState {

@@ -2,8 +2,9 @@ import CrispOS
 import Foundation
 
 /// What crisp reads from runc's own state file (`ROOT/ID/state.json`): the container's init
-/// process and whether it has a PID namespace of its own. It lets a stop signal the process
-/// directly, without a runc exec; crun keeps another format, and then the file is not there.
+/// process, whether it has a PID namespace of its own, and its cgroup directories. It lets a stop
+/// signal the process directly, without a runc exec, and a delete find the cgroups runc failed to
+/// remove; crun keeps another format, and then the file is not there.
 struct RuncStateFile: Decodable, Equatable {
     struct Namespace: Decodable, Equatable {
         var type: String
@@ -16,11 +17,14 @@ struct RuncStateFile: Decodable, Equatable {
     var initProcessPID: Int32
     var initProcessStart: UInt64
     var config: Config?
+    /// Controller → absolute directory (`memory` → /sys/fs/cgroup/memory/PARENT/crisp-ID).
+    var cgroupPaths: [String: String]?
 
     enum CodingKeys: String, CodingKey {
         case initProcessPID = "init_process_pid"
         case initProcessStart = "init_process_start"
         case config
+        case cgroupPaths = "cgroup_paths"
     }
 
     /// Killing its init kills every process of the container only when the container has a PID
