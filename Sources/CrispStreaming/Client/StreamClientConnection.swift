@@ -102,6 +102,8 @@ enum StreamClientConnection {
                     case .webSocket:
                         upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 24, automaticErrorHandling: true) { ch, response in
                             ch.eventLoop.makeCompletedFuture {
+                                let ops = ch.pipeline.syncOperations
+                                try ops.addHandler(WebSocketFrameWriter(), position: .before(try ops.handler(type: WebSocketFrameEncoder.self)))
                                 try makeHandler(ch, response.headers["Sec-WebSocket-Protocol"].first ?? "")
                                 upgraded.succeed()
                             }

@@ -16,6 +16,8 @@ final class WebSocketClientHandler: ChannelInboundHandler, StreamClientHandler {
     private var errorText = ""
     private var sawPreamble: Set<UInt8> = []
     private var portErrors: [Int: String] = [:]
+    /// Writes data frames with fast masking, when the pipeline has one (see WebSocketFrameWriter).
+    private var writer: WebSocketFrameWriter?
 
     init(mode: StreamClientMode, protocolName: String, loop: any EventLoop, events: AsyncStream<StreamClientEvent>.Continuation) {
         self.loop = loop
@@ -26,6 +28,7 @@ final class WebSocketClientHandler: ChannelInboundHandler, StreamClientHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        writer = try? context.pipeline.syncOperations.handler(type: WebSocketFrameWriter.self)
         Self.watchClose(context) { [weak self] in self?.closed() }
     }
 
@@ -33,7 +36,7 @@ final class WebSocketClientHandler: ChannelInboundHandler, StreamClientHandler {
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .binary:
-            var d = frame.unmaskedData
+            var d = WebSocketUnmasking.unmaskedData(frame)
             guard let channel = d.readInteger(as: UInt8.self) else { return }
             message(channel, d)
         case .connectionClose:
@@ -44,7 +47,7 @@ final class WebSocketClientHandler: ChannelInboundHandler, StreamClientHandler {
             let reply = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: data)
             context.writeAndFlush(wrapOutboundOut(reply)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         case .ping:
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)),
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: WebSocketUnmasking.unmaskedData(frame))),
                                   promise: nil)
         default:
             break
@@ -121,7 +124,8 @@ final class WebSocketClientHandler: ChannelInboundHandler, StreamClientHandler {
         var buffer = context.channel.allocator.buffer(capacity: bytes.count + 1)
         buffer.writeInteger(channel)
         buffer.writeBytes(bytes)
-        return context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, maskKey: .random(), data: buffer)))
+        let frame = WebSocketFrame(fin: true, opcode: .binary, maskKey: .random(), data: buffer)
+        return writer?.send(frame) ?? context.writeAndFlush(wrapOutboundOut(frame))
     }
 
     func send(_ channel: StreamChannel, _ bytes: [UInt8]) -> EventLoopFuture<Void> { sendRaw(channel.rawValue, bytes) }

@@ -70,16 +70,16 @@ final class WebSocketStreamHandler: ChannelInboundHandler, RemoteCommandTranspor
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .ping:
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: WebSocketUnmasking.unmaskedData(frame))), promise: nil)
         case .connectionClose:
             if closing { context.close(promise: nil) } else { closeConnection(code: .normalClosure) }
         case .binary, .text:
-            if frame.fin { message(frame.unmaskedData, text: frame.opcode == .text) } else {
-                fragments = frame.unmaskedData
+            if frame.fin { message(WebSocketUnmasking.unmaskedData(frame), text: frame.opcode == .text) } else {
+                fragments = WebSocketUnmasking.unmaskedData(frame)
                 fragmentsAreText = frame.opcode == .text
             }
         case .continuation:
-            var data = frame.unmaskedData
+            var data = WebSocketUnmasking.unmaskedData(frame)
             fragments?.writeBuffer(&data)
             if frame.fin, let whole = fragments {
                 fragments = nil

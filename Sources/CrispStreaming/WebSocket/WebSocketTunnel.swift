@@ -25,9 +25,9 @@ final class WebSocketTunnel: ChannelDuplexHandler {
         let f = unwrapInboundIn(data)
         switch f.opcode {
         case .binary, .continuation:
-            context.fireChannelRead(wrapInboundOut(f.unmaskedData))
+            context.fireChannelRead(wrapInboundOut(WebSocketUnmasking.unmaskedData(f)))
         case .ping:
-            context.writeAndFlush(wrapOutboundOut(frame(.pong, f.unmaskedData)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(frame(.pong, WebSocketUnmasking.unmaskedData(f))), promise: nil)
         case .connectionClose:
             if closing {
                 context.close(promise: nil)
