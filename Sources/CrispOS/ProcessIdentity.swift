@@ -54,9 +54,6 @@ extension ProcessIdentity {
         defer { close(fd) }
         guard stillMeant(pid) else { return true }
         if crisp_pidfd_send_signal(fd, SIGKILL) != 0 && errno != ESRCH { return false }
-        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        var rc: Int32
-        repeat { rc = poll(&p, 1, timeoutMilliseconds) } while rc < 0 && errno == EINTR
-        return rc > 0
+        return awaitExit(pidfd: fd, timeoutMilliseconds: timeoutMilliseconds)
     }
 }

@@ -30,8 +30,7 @@ public final class SpawnedChild: Sendable {
 
     /// Blocks the calling thread until the child has exited, then reaps it.
     public func waitBlocking() -> Int32 {
-        var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-        while poll(&p, 1, -1) < 0 && errno == EINTR {}
+        _ = awaitExit(pidfd: pidfd, timeoutMilliseconds: -1)
         return reap()
     }
 
@@ -47,4 +46,13 @@ public final class SpawnedChild: Sendable {
             return code
         }
     }
+}
+
+/// Blocks until the process of `pidfd` has exited (with every thread of it), or for at most
+/// `timeoutMilliseconds` (-1: no limit). True once it has.
+func awaitExit(pidfd: Int32, timeoutMilliseconds: Int32) -> Bool {
+    var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+    var rc: Int32
+    repeat { rc = poll(&p, 1, timeoutMilliseconds) } while rc < 0 && errno == EINTR
+    return rc > 0
 }

@@ -1,6 +1,5 @@
 import CrispCore
 import CrispOS
-import Foundation
 import Glibc
 
 /// What runc leaves of a container's cgroups. `runc delete` kills a created container, sees its
@@ -27,15 +26,14 @@ public enum CgroupLeftovers {
     }
 
     static func isDirectory(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        (try? FileStatus(of: path).kind) == .directory
     }
 
     /// rmdir of `dir` and the cgroups under it, deepest first; nil when it is gone.
     static func removeTree(_ dir: String, deadline: ContinuousClock.Instant) -> String? {
-        let children = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).map { dir + "/" + $0 }.filter(isDirectory)
-        for child in children {
-            if let why = removeTree(child, deadline: deadline) { return why }
+        // Nested cgroups are the only directories in one; cgroupfs fills in d_type.
+        for entry in (try? DirectoryWalk.entries(atPath: dir)) ?? [] where entry.type == UInt8(DT_DIR) {
+            if let why = removeTree(dir + "/" + entry.name.description, deadline: deadline) { return why }
         }
         while true {
             if rmdir(dir) == 0 || errno == ENOENT { return nil }
