@@ -1,60 +1,95 @@
 #!/usr/bin/env bash
-# Regenerates scripts/crispd.order, the symbol ordering file lld uses to lay out crispd's
-# start-up functions together (see Package.swift): idle RSS is mostly code pages start-up touched
-# once, and without the ordering they are spread over ~20 MB of text.
+# Regenerates scripts/crispd.order, the symbol ordering file lld uses to lay out crispd's functions
+# (see Package.swift). crispd's RSS is mostly code pages of its own binary, and the kernel maps a
+# file's pages 64 kB (or a whole large folio) at a time around each fault: functions that run
+# should sit together, or every one of them brings its own 64 kB in.
 #
-# Runs a release crispd under valgrind's callgrind until it serves the CRI socket, asks it for
-# Version and Status, stops it, and lists every crispd function that ran, in first-run order.
-# (valgrind 3.19 does not know openat2, so pulls and pods cannot be profiled this way; start-up is
-# what decides idle memory.) Needs root; installs valgrind with apt when missing.
+# Runs a release crispd under scripts/function-coverage.py (an entry probe on every function) with
+# what the benchmarks measure RSS on, in three phases whose functions are listed in that order,
+# each in first-run order:
+#   1. start-up and an idle node's calls (Version, Status, ImageFsInfo, the lists);
+#   2. a pull from the conformance registry and 10 pods, each with a running container;
+#   3. stopping and removing them, and crispd's shutdown.
+# What no phase ran stays where the linker puts it. Needs root, Linux 6.6 or later (BPF
+# uprobe_multi), crictl, and the shared conformance registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+REPO=$PWD
+SHARED=${SHARED:-$(dirname "$REPO")/shared}/conformance
 export PATH=/opt/swift/usr/bin:$PATH
-command -v valgrind >/dev/null || apt-get install -y -qq valgrind >/dev/null
-make -s build >&2
-work=$(mktemp -d /tmp/crisp-order.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-# valgrind cannot read the DWARF 5 debug info; the symbol table is enough.
-strip --strip-debug -o "$work/crispd" .build/release/crispd
-cp .build/release/crisp-pinns .build/release/crisp-pause "$work/"
-mkdir -p "$work/net.d"
-valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/cg.out" "$work/crispd" \
-  --root "$work/root" --runroot "$work/run" --listen "$work/crisp.sock" --network-dir "$work/net.d" \
-  >"$work/crispd.log" 2>"$work/valgrind.log" &
-vg=$!
-for _ in $(seq 1 120); do [ -S "$work/crisp.sock" ] && break; sleep 1; done
-[ -S "$work/crisp.sock" ] || { echo "crispd did not start under valgrind" >&2; tail "$work/valgrind.log" >&2; kill "$vg"; exit 1; }
-# What an idle node's crispd serves: the kubelet's Status, ImageFsInfo and list calls (crictl's
-# info and imagefsinfo, where CRICTL names one; the bench measures idle RSS after those two).
-for c in version status images pods "ps -a"; do .build/release/crispctl $c --socket "$work/crisp.sock" >/dev/null; done
 CRICTL=${CRICTL:-$(command -v crictl || echo /opt/critools/bin/crictl)}
-if [ -x "$CRICTL" ]; then
-  for c in info imagefsinfo pods ps images; do "$CRICTL" -r "unix://$work/crisp.sock" -i "unix://$work/crisp.sock" -t 60s $c >/dev/null; done
-fi
-kill -TERM "$vg"
-wait "$vg" || true
-python3 - "$work/cg.out" "$work/crispd" scripts/crispd.order <<'PY'
-import re, subprocess, sys
-out, binary, target = sys.argv[1:]
-names, executed, seen, objects, current = {}, [], set(), {}, None
-for line in open(out, errors="replace"):
-    line = line.rstrip("\n")
-    m = re.match(r"^(c?ob)=\((\d+)\)(?: (.*))?$", line)
-    if m:
-        if m.group(3): objects[m.group(2)] = m.group(3)
-        if m.group(1) == "ob": current = objects.get(m.group(2))
-        continue
-    m = re.match(r"^(c?fn)=\((\d+)\)(?: (.*))?$", line)
-    if m:
-        if m.group(3): names[m.group(2)] = m.group(3)
-        if m.group(1) == "fn" and current == binary and m.group(2) not in seen:
-            seen.add(m.group(2)); executed.append(m.group(2))
-defined = set(subprocess.run(["nm", "--defined-only", binary], capture_output=True, text=True).stdout.split())
-order, done = [], set()
-for i in executed:
-    n = names.get(i, "").split("'")[0]
-    if n and not n.startswith("0x") and n in defined and n not in done:
-        done.add(n); order.append(n)
-open(target, "w").write("\n".join(order) + "\n")
-print(f"{len(order)} functions written to {target}")
+[ -x "$CRICTL" ] || { echo "gen-symbol-order: crictl not found (set CRICTL=)" >&2; exit 1; }
+if [ "$(id -u)" != 0 ]; then echo "gen-symbol-order: needs root" >&2; exit 1; fi
+make -s build >&2
+work=$(mktemp -d /var/tmp/crisp-order.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+  set +e
+  pid=$(cat "$work/crispd.pid" 2>/dev/null)
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+  for c in $(/usr/sbin/runc --root "$work/runc-root" list -q 2>/dev/null); do /usr/sbin/runc --root "$work/runc-root" delete -f "$c"; done
+  awk -v t="$work/" 'index($2, t) == 1 {print $2}' /proc/self/mounts | sort -r | xargs -r -n1 umount -l
+  ip link del crisporder0 2>/dev/null
+  rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
+# A copy: the probes count every process that runs the file, and `make build` may replace it.
+cp .build/release/crispd .build/release/crisp-pinns .build/release/crisp-pause "$work/"
+mkdir -p "$work"/{root,run,runc-root,net.d,conf.d,cni,logs}
+: >"$work/crisp.conf"
+echo '{"default": [{"type": "insecureAcceptAnything"}]}' >"$work/policy.json"
+cat >"$work/net.d/10-crisporder.conflist" <<JSON
+{"cniVersion": "1.0.0", "name": "crisporder", "plugins": [
+  {"type": "loopback"},
+  {"type": "bridge", "bridge": "crisporder0", "isGateway": true, "ipMasq": false,
+   "ipam": {"type": "host-local", "dataDir": "$work/cni", "ranges": [[{"subnet": "10.94.0.0/16"}]]}}]}
+JSON
+"$SHARED/registry.sh" start >&2
+
+# The workload, run under the probes; it records CLOCK_MONOTONIC (the probes' clock) at each phase's end.
+cat >"$work/workload.sh" <<'SH'
+#!/usr/bin/env bash
+set -euo pipefail
+work=$1 shared=$2 crictl=$3
+sock=$work/run/crisp.sock
+mark() { python3 -c 'import time; print(time.monotonic_ns())' >"$work/phase-$1"; }
+C() { "$crictl" --config /dev/null -t 120s -r "unix://$sock" -i "unix://$sock" "$@"; }
+"$work/crispd" --config "$work/crisp.conf" --config-dir "$work/conf.d" --root "$work/root" --runroot "$work/run" \
+  --listen "$sock" --registries-conf "$shared/registries.conf" --network-dir "$work/net.d" \
+  --signature-policy "$work/policy.json" --runtimes "runc:/usr/sbin/runc:$work/runc-root" >"$work/crispd.log" 2>&1 &
+echo $! >"$work/crispd.pid"
+for _ in $(seq 600); do C version >/dev/null 2>&1 && break; sleep 0.1; done
+for c in version info imagefsinfo pods ps images; do C $c >/dev/null; done
+mark 1
+image=registry.k8s.io/e2e-test-images/busybox:1.29-2
+C pull "$image" >/dev/null
+for i in $(seq 10); do
+  mkdir -p "$work/logs/$i"
+  printf '{"metadata": {"name": "order-%s", "namespace": "crisp-order", "uid": "crisp-order-%s", "attempt": 0}, "log_directory": "%s", "linux": {}}\n' \
+    "$i" "$i" "$work/logs/$i" >"$work/pod$i.json"
+  printf '{"metadata": {"name": "sleep"}, "image": {"image": "%s"}, "command": ["sleep", "600"], "log_path": "sleep.log", "linux": {}}\n' \
+    "$image" >"$work/ctr$i.json"
+  pod=$(C runp "$work/pod$i.json")
+  ctr=$(C create --no-pull "$pod" "$work/ctr$i.json" "$work/pod$i.json")
+  C start "$ctr" >/dev/null
+done
+mark 2
+C rmp -fa >/dev/null
+pid=$(cat "$work/crispd.pid")
+kill -TERM "$pid"
+while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+SH
+chmod +x "$work/workload.sh"
+python3 scripts/function-coverage.py "$work/crispd" "$work/ran.txt" -- "$work/workload.sh" "$work" "$SHARED" "$CRICTL"
+python3 - "$work" scripts/crispd.order <<'PY'
+import sys
+work, target = sys.argv[1:]
+ends = [int(open(f"{work}/phase-{p}").read()) for p in (1, 2)]
+phases = [[], [], []]
+for line in open(f"{work}/ran.txt"):
+    t, name = line.split()
+    phases[sum(int(t) > e for e in ends)].append(name)
+open(target, "w").write("".join(n + "\n" for p in phases for n in p))
+print(f"{sum(map(len, phases))} functions written to {target} (start-up and idle {len(phases[0])}, "
+      f"pull and pods {len(phases[1])}, removal and shutdown {len(phases[2])})")
 PY

@@ -22,7 +22,8 @@ extension RegistryClient {
     /// Fetches a manifest by tag or digest. When `reference` is a digest the served bytes must
     /// hash to it.
     func manifest(_ reference: String, on source: PullSource, credentials: RegistryCredentials?) async throws -> FetchedManifest {
-        let what = "manifest \(source.reference.name):\(reference)".replacingOccurrences(of: ":sha256:", with: "@sha256:")
+        // A digest reference (algorithm:hex) is written name@digest, a tag name:tag.
+        let what = "manifest \(source.reference.name)\(reference.contains(":") ? "@" : ":")\(reference)"
         let r = try await get("/v2/\(source.reference.repository)/manifests/\(reference)", on: source,
                               accept: MediaType.manifestAccept, credentials: credentials, what: what)
         let bytes = try await Self.collect(r.body, limit: Self.manifestLimit, what: what)

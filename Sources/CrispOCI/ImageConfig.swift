@@ -89,14 +89,13 @@ public struct ImageConfiguration: Codable, Sendable, Equatable {
         }
     }
 
-    /// The config's `created` time, if it parses as RFC 3339.
+    /// The config's `created` time, if it parses as RFC 3339 (with or without a fraction of any
+    /// length, `Z` or an offset). FoundationEssentials' parser, not `ISO8601DateFormatter`: that
+    /// one goes through CoreFoundation to ICU, whose calendar and time-zone data a pull then keeps
+    /// mapped in crispd (about 1 MB of RSS for one date).
     public var createdDate: Date? {
         guard let created else { return nil }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: created) { return d }
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: created)
+        return try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(created)
     }
 }
 

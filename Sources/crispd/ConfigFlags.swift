@@ -106,5 +106,7 @@ private func doc(_ path: String, list: Bool = false) -> ArgumentHelp {
     if case .choice(let options) = key.kind { text += " One of: \(options.joined(separator: ", "))." }
     if list { text += " Comma-separated." }
     text += " [\(path)]"
-    return ArgumentHelp(text, valueName: key.name.replacingOccurrences(of: "_", with: "-"))
+    // Not Foundation's replacingOccurrences: it goes through CoreFoundation's string search, code
+    // that crispd would otherwise never map (this runs at every start, so it counts in idle RSS).
+    return ArgumentHelp(text, valueName: String(key.name.map { $0 == "_" ? "-" : $0 }))
 }

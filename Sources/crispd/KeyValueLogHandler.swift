@@ -48,8 +48,19 @@ struct KeyValueLogHandler: LogHandler {
 
     static func quote(_ s: String) -> String {
         if !s.isEmpty, !s.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline }) { return s }
-        return "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n") + "\""
+        // Escaped by hand, not with Foundation's replacingOccurrences: that is CoreFoundation's
+        // string search, three passes per value and code crispd would otherwise not map.
+        var out = "\""
+        out.reserveCapacity(s.utf8.count + 2)
+        for c in s.unicodeScalars {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out + "\""
     }
 
     static func timestamp() -> String {

@@ -47,9 +47,8 @@ enum CheckpointArchive {
     static let zeroTime = "0001-01-01T00:00:00Z"
 
     static func time(nanoseconds: Int64) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        let seconds = f.string(from: Date(timeIntervalSince1970: TimeInterval(nanoseconds / 1_000_000_000)))
+        // FoundationEssentials' formatter: ISO8601DateFormatter would load ICU into crispd.
+        let seconds = Date.ISO8601FormatStyle().format(Date(timeIntervalSince1970: TimeInterval(nanoseconds / 1_000_000_000)))
         let fraction = nanoseconds % 1_000_000_000
         return fraction == 0 ? seconds : seconds.dropLast() + String(format: ".%09d", fraction) + "Z"
     }
