@@ -201,7 +201,7 @@ done
 # sample is RunPodSandbox, PodSandboxStatus, StopPodSandbox and RemovePodSandbox as four crictl
 # runs, so crictl's own start-up (the same for every runtime) is in every figure.
 POD_LOOPS=${POD_LOOPS:-20}
-pod_lifecycle() {  # endpoint pid-mode (1 = POD, shared; 0 = CONTAINER) -> ms per sample, one a line
+pod_lifecycle() {  # endpoint pid-mode (CRI NamespaceMode: 0 = POD, shared; 1 = CONTAINER) -> ms per sample, one a line
   local e=$1 mode=$2 i pod s t
   for i in $(seq "$POD_LOOPS"); do
     printf '{"metadata": {"name": "loop-%s", "namespace": "crisp-bench", "uid": "crisp-bench-loop-%s-%s", "attempt": 0},
@@ -283,7 +283,7 @@ print("| %-10s | %-28s | %4s | %8s | %8s | %8s |" % ("runtime", "pod", "n", "mea
 print("|------------|------------------------------|------|----------|----------|----------|")
 loops = {}
 for n in names:
-    for mode, label in (("1", "pid = POD (shared)"), ("0", "pid = CONTAINER (kubelet's)")):
+    for mode, label in (("0", "pid = POD (shared)"), ("1", "pid = CONTAINER (kubelet's)")):
         try:
             ms = sorted(int(x) / 1000 for x in open(os.path.join(res, n, f"podloop-{mode}.txt")).read().split())
         except OSError:
@@ -294,7 +294,7 @@ for n in names:
         print("| %-10s | %-28s | %4d | %8.1f | %8.1f | %8.1f |" % (n, label, len(ms), loops[(n, mode)], pct(0.5), pct(0.9)))
 idle, pods = int(os.environ["RSS_IDLE"]) / 1024, int(os.environ["RSS_PODS"]) / 1024
 for a in anchors:
-    for mode, label in (("1", "pid = POD"), ("0", "pid = CONTAINER")):
+    for mode, label in (("0", "pid = POD"), ("1", "pid = CONTAINER")):
         if ("crisp", mode) in loops and (a, mode) in loops:
             row(f"pod lifecycle via crictl, {label}, crisp / {a}", loops[("crisp", mode)], loops[(a, mode)])
 row("crispd RSS idle after Status+ImageFsInfo (MB)", idle, 28, 1.0)
