@@ -241,10 +241,14 @@ def stats(name, mode, fname, ops):
     except (OSError, ValueError):
         return None
     idx = [data["operationsNames"].index(o) for o in ops]  # by name: the file says what each slot is
-    ms = sorted(sum(d["operationsDurationsNs"][i] for i in idx) / 1e6 for d in data["datapoints"])
+    return summary([sum(d["operationsDurationsNs"][i] for i in idx) / 1e6 for d in data["datapoints"]])
+
+def summary(samples):
+    """n, mean, p50 and p90 (nearest rank) of samples in ms; None when there are none."""
+    ms = sorted(samples)
     if not ms: return None
-    pct = lambda q: ms[max(0, math.ceil(q * len(ms)) - 1)]  # nearest rank
-    return {"n": len(ms), "par": data.get("numParallel", 1), "mean": statistics.fmean(ms), "p50": pct(0.5), "p90": pct(0.9)}
+    pct = lambda q: ms[max(0, math.ceil(q * len(ms)) - 1)]
+    return {"n": len(ms), "mean": statistics.fmean(ms), "p50": pct(0.5), "p90": pct(0.9)}
 
 S = {(n, m, op): stats(n, m, f, ops) for n in names for m in MODES for op, f, ops in OPS}
 f1 = lambda v: "-" if v is None else f"{v:.1f}"
@@ -281,20 +285,21 @@ for m in MODES:
 print("\npod lifecycle through crictl (run + status + stop + remove, four crictl runs a sample), ms")
 print("| %-10s | %-28s | %4s | %8s | %8s | %8s |" % ("runtime", "pod", "n", "mean", "p50", "p90"))
 print("|------------|------------------------------|------|----------|----------|----------|")
+PID_MODES = {"0": "pid = POD", "1": "pid = CONTAINER"}  # CRI's NamespaceMode
 loops = {}
 for n in names:
-    for mode, label in (("0", "pid = POD (shared)"), ("1", "pid = CONTAINER (kubelet's)")):
+    for mode, label in PID_MODES.items():
         try:
-            ms = sorted(int(x) / 1000 for x in open(os.path.join(res, n, f"podloop-{mode}.txt")).read().split())
+            s = summary(int(x) / 1000 for x in open(os.path.join(res, n, f"podloop-{mode}.txt")).read().split())
         except OSError:
             continue
-        if not ms: continue
-        pct = lambda q: ms[max(0, math.ceil(q * len(ms)) - 1)]
-        loops[(n, mode)] = statistics.fmean(ms)
-        print("| %-10s | %-28s | %4d | %8.1f | %8.1f | %8.1f |" % (n, label, len(ms), loops[(n, mode)], pct(0.5), pct(0.9)))
+        if not s: continue
+        loops[(n, mode)] = s["mean"]
+        label += " (shared)" if mode == "0" else " (kubelet's)"
+        print("| %-10s | %-28s | %4d | %8.1f | %8.1f | %8.1f |" % (n, label, s["n"], s["mean"], s["p50"], s["p90"]))
 idle, pods = int(os.environ["RSS_IDLE"]) / 1024, int(os.environ["RSS_PODS"]) / 1024
 for a in anchors:
-    for mode, label in (("0", "pid = POD"), ("1", "pid = CONTAINER")):
+    for mode, label in PID_MODES.items():
         if ("crisp", mode) in loops and (a, mode) in loops:
             row(f"pod lifecycle via crictl, {label}, crisp / {a}", loops[("crisp", mode)], loops[(a, mode)])
 row("crispd RSS idle after Status+ImageFsInfo (MB)", idle, 28, 1.0)
