@@ -1,3 +1,4 @@
+public import CrispCore
 import CCrispShim
 import Glibc
 import Synchronization
@@ -10,20 +11,52 @@ import Synchronization
 /// records every child it starts (under the same lock, so a child is known before it can exit)
 /// and forgets it once reaped; the reaper takes only zombies it does not know. It wakes on
 /// SIGCHLD through a self-pipe, never on a timer.
+///
+/// A process that a child of crispd's leaves behind on purpose (the command of `runc exec
+/// --detach`) is an orphan too, but its owner wants its exit status: an `OrphanHold` keeps the
+/// reaper off every orphan from before that child starts until the owner has adopted the
+/// process, so the status cannot be taken in between.
 public enum ChildReaper {
-    static let own = Mutex<Set<Int32>>([])
+    struct State {
+        var own: Set<Int32> = []
+        var holds = 0
+        var running = false
+    }
+    static let state = Mutex(State())
 
     /// Runs `spawn` (which returns the new pid, or a value ≤ 0 on failure) with the registry
     /// locked, and records the pid.
     static func spawning(_ spawn: () -> Int32) -> Int32 {
-        own.withLock { set in
+        state.withLock { s in
             let pid = spawn()
-            if pid > 0 { set.insert(pid) }
+            if pid > 0 { s.own.insert(pid) }
             return pid
         }
     }
 
-    static func forget(_ pid: Int32) { _ = own.withLock { $0.remove(pid) } }
+    static func forget(_ pid: Int32) { _ = state.withLock { $0.own.remove(pid) } }
+
+    /// Whether `start` made this process a subreaper, so that orphans below it can be adopted.
+    public static var isRunning: Bool { state.withLock { $0.running } }
+
+    /// Keeps the reaper off orphans until the hold is released (nil when this process is not a
+    /// subreaper, and an orphan would go to init instead).
+    public static func holdOrphans() -> OrphanHold? {
+        state.withLock { s in
+            guard s.running else { return nil }
+            s.holds += 1
+            return OrphanHold()
+        }
+    }
+
+    static func release() {
+        let last = state.withLock { s in
+            s.holds -= 1
+            return s.holds == 0
+        }
+        // Orphans that exited during the hold sent their SIGCHLD while the reaper stood back.
+        if last { reapOrphans() }
+    }
 
     /// Makes this process a subreaper and starts the reaping thread.
     /// - Returns: a message saying why not, or nil once running.
@@ -31,6 +64,7 @@ public enum ChildReaper {
         let notifier = crisp_sigchld_notifier()
         guard notifier >= 0 else { return "SIGCHLD notifier: \(String(cString: strerror(errno)))" }
         guard crisp_set_child_subreaper() == 0 else { return "PR_SET_CHILD_SUBREAPER: \(String(cString: strerror(errno)))" }
+        state.withLock { $0.running = true }
         startThread(name: "crisp-reaper") {
             var drain = [UInt8](repeating: 0, count: 64)
             while true {
@@ -48,9 +82,10 @@ public enum ChildReaper {
     /// Reaps every zombie child this process did not start through `Spawn`; returns their pids.
     @discardableResult
     static func reapOrphans() -> [Int32] {
-        own.withLock { set in
+        state.withLock { s in
             var reaped: [Int32] = []
-            for pid in zombieChildren() where !set.contains(pid) {
+            guard s.holds == 0 else { return reaped }
+            for pid in zombieChildren() where !s.own.contains(pid) {
                 var status: Int32 = 0
                 if waitpid(pid, &status, WNOHANG) == pid { reaped.append(pid) }
             }
@@ -72,5 +107,41 @@ public enum ChildReaper {
             }
         }
         return out
+    }
+}
+
+/// The reaper standing back from orphans (see `ChildReaper`). Released once, explicitly or when
+/// dropped, so a forgotten hold cannot stop orphan reaping for good.
+public final class OrphanHold: Sendable {
+    private let released = Atomic<Bool>(false)
+
+    init() {}
+
+    deinit { release() }
+
+    public func release() {
+        if !released.exchange(true, ordering: .acquiringAndReleasing) { ChildReaper.release() }
+    }
+
+    /// Makes `pid`, an orphan this process has inherited as subreaper, a child it waits for
+    /// like one it spawned. Fails when `pid` is not (or no longer) a child of this process.
+    public func adopt(_ pid: Int32) throws(CrispError) -> SpawnedChild {
+        let parent = readSmallFile("/proc/\(pid)/stat").flatMap { stat -> Int32? in
+            // "pid (comm) S ppid ...": the fields after the command name, which may hold spaces.
+            guard let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 ? Int32(fields[1]) : nil
+        }
+        guard parent == getpid() else {
+            throw CrispError(.internal, "process \(pid) is not a child of crispd (parent \(parent.map(String.init) ?? "unknown")); cannot wait for it")
+        }
+        ChildReaper.state.withLock { _ = $0.own.insert(pid) }
+        let pidfd = crisp_pidfd_open(pid)
+        guard pidfd >= 0 else {
+            let e = errno
+            ChildReaper.forget(pid)
+            throw CrispError(.internal, "cannot watch adopted process \(pid)", cause: SystemCallError("pidfd_open", String(pid), errno: e))
+        }
+        return SpawnedChild(pid: pid, pidfd: pidfd)
     }
 }

@@ -183,6 +183,52 @@ import Testing
         }
     }
 
+    /// Without a terminal the command writes into crispd's own pipes: runc runs detached and is
+    /// gone while the command runs, the command is crispd's adopted child, and once the session
+    /// ends it is reaped (no zombie) with its status reported.
+    @Test func execWithoutTerminalHasCrispdsPipesAndNoRuncInBetween() async throws {
+        if let why = Self.skipReason() { print("skipped: \(why)"); return }
+        try await Self.withContainer("detached") { runtime, world, _, id in
+            let crispd = world.crispd.processIdentifier
+            func processes() -> [Int32] {
+                ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }
+            }
+            func command(_ pid: Int32) -> String {
+                (readSmallFile("/proc/\(pid)/cmdline") ?? "").split(separator: "\0").joined(separator: " ")
+            }
+            func status(_ pid: Int32, _ field: String) -> String? {
+                (readSmallFile("/proc/\(pid)/status") ?? "").split(separator: "\n").first { $0.hasPrefix(field + ":") }
+                    .map { $0.dropFirst(field.count + 1).trimmingCharacters(in: .whitespaces) }
+            }
+            func pipes(_ pid: Int32) -> Set<String> {
+                let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+                return Set(fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") }
+                    .filter { $0.hasPrefix("pipe:") })
+            }
+            for transport in [StreamTransportKind.spdy, .webSocket] {
+                let s = try await Self.exec(runtime, id, ["/bin/sh", "-c", "echo started; read line; exit 7"], transport: transport, stdin: true)
+                #expect(await s.read { $0.stdoutText.contains("started") }, "\(transport): \(s)")
+                let shell = try #require(processes().first { command($0).hasPrefix("/bin/sh -c echo started") }, "\(transport): no command")
+                // runc exits right after it started the command, and crispd adopts it then.
+                var runcs: [Int32] = []
+                let adopted = try await Self.eventually {
+                    runcs = processes().filter { status($0, "PPid") == "\(crispd)" && status($0, "Name") == "runc" }
+                    return runcs.isEmpty && status(shell, "PPid") == "\(crispd)"
+                }
+                #expect(adopted, "\(transport): the command's parent is \(status(shell, "PPid") ?? "?"), runc children of crispd: \(runcs)")
+                for fd in 0...1 {
+                    let link = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(shell)/fd/\(fd)")
+                    #expect(pipes(crispd).contains(link), "\(transport): the command's fd \(fd) (\(link)) is not a pipe crispd holds")
+                }
+                try await s.client.send(stdin: Array("go\n".utf8))
+                await s.read()
+                #expect(s.outcome.exitCode == 7, "\(transport): \(s)")
+                let reaped = try await Self.eventually { status(shell, "PPid") != "\(crispd)" }
+                #expect(reaped, "\(transport): the command \(shell) was not reaped")
+            }
+        }
+    }
+
     /// 50 sessions at once, half over SPDY and half over WebSocket, each with its own output.
     @Test func fiftyConcurrentExecSessions() async throws {
         if let why = Self.skipReason() { print("skipped: \(why)"); return }

@@ -3,10 +3,16 @@ public import CrispOCI
 public import CrispOS
 import Foundation
 import Glibc
+import Synchronization
 
 /// A command started in a container for a streaming exec session. The caller takes the
-/// descriptors (and closes them); `wait` reaps the runtime process and removes the scratch
-/// directory; `terminate` kills the command when the client went away.
+/// descriptors (and closes them); `wait` reaps the command and removes the scratch directory;
+/// `terminate` kills the command when the client went away.
+///
+/// Without a terminal, runc runs detached and the command has crisp's pipes as its own stdio:
+/// in the foreground runc would copy every byte through pipes of its own, which costs a third of
+/// the path's CPU on a stream. The command is then an orphan that crispd, as subreaper, adopts
+/// (`OrphanHold`); `child` is runc until then.
 public final class StreamedExec: Sendable {
     /// Write end of the command's stdin (pipe), or the terminal master when `tty`.
     public let stdin: Int32?
@@ -18,8 +24,13 @@ public final class StreamedExec: Sendable {
     let child: SpawnedChild
     let pidFile: String
     let directory: String
+    /// Set for a detached runc: the reaper stands back until the command is adopted.
+    let hold: OrphanHold?
+    /// The adopted command, once runc has exited; nil before, and for a foreground runc.
+    private let adopted = Mutex<SpawnedChild?>(nil)
 
-    init(stdin: Int32?, stdout: Int32?, stderr: Int32?, terminal: Int32?, child: SpawnedChild, pidFile: String, directory: String) {
+    init(stdin: Int32?, stdout: Int32?, stderr: Int32?, terminal: Int32?, child: SpawnedChild, pidFile: String, directory: String,
+         hold: OrphanHold? = nil) {
         self.stdin = stdin
         self.stdout = stdout
         self.stderr = stderr
@@ -27,13 +38,27 @@ public final class StreamedExec: Sendable {
         self.child = child
         self.pidFile = pidFile
         self.directory = directory
+        self.hold = hold
     }
 
-    /// The command's exit status (the runtime exits with it; 128+N for a signal).
+    /// The command's exit status (128+N for a signal); runc's own when it could not start it.
     public func wait() async -> Int32 {
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let status = await child.wait()
-        try? FileManager.default.removeItem(atPath: directory)
-        return status
+        guard let hold else { return status }
+        defer { hold.release() }
+        guard status == 0, let pid = pidFromFile() else { return status == 0 ? 255 : status }
+        // runc has exited, so its command is now this process's child (or a zombie of it).
+        guard let command = try? hold.adopt(pid) else { return 255 }
+        adopted.withLock { $0 = command }
+        hold.release()
+        return await command.wait()
+    }
+
+    func pidFromFile() -> Int32? {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 else { return nil }
+        return pid
     }
 
     /// Resizes the terminal. runc copies between its own stdio (our slave) and the container's
@@ -45,10 +70,12 @@ public final class StreamedExec: Sendable {
         child.signal(SIGWINCH)
     }
 
-    /// Kills the command (by the PID runc wrote) and runc itself; `wait` then returns.
+    /// Kills the command and runc itself; `wait` then returns. The PID in the pid file is safe
+    /// to signal until the command is reaped: it is a child of runc's or of this process.
     public func terminate() {
-        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 {
+        if let command = adopted.withLock({ $0 }) {
+            command.signal(SIGKILL)
+        } else if let pid = pidFromFile() {
             Glibc.kill(pid, SIGKILL)
         }
         child.signal(SIGKILL)
@@ -56,9 +83,16 @@ public final class StreamedExec: Sendable {
 }
 
 extension ConmonRuntime {
+    /// A streamed command's pipes hold this much (the default is 64 KiB): a command such as `cat`
+    /// and crispd then each move up to 1 MiB per wake-up instead of taking turns every 64 KiB.
+    /// It is the most an unprivileged process may ask for (fs.pipe-max-size), and the kernel
+    /// only allocates what is buffered.
+    static let streamPipeSize: Int32 = 1 << 20
+
     /// Starts `process` in container `id` through `runc exec`, with pipes for the requested
     /// streams or a pseudo-terminal (as CRI-O does: the runtime runs in the foreground with the
-    /// terminal's slave as its stdio).
+    /// terminal's slave as its stdio). Pipes go to the command itself through a detached runc
+    /// when this process is a subreaper (crispd); elsewhere runc stays in the foreground.
     public func startExec(id: String, handler: RuntimeHandler, process: RuntimeSpec.Process,
                           tty: Bool, stdin: Bool, stdout: Bool, stderr: Bool) throws(CrispError) -> StreamedExec {
         let dir = try scratch("exec")
@@ -72,8 +106,10 @@ extension ConmonRuntime {
         }
         do {
             try Bundle.writeJSON(p, to: processFile, durable: false)
+            let hold = tty ? nil : ChildReaper.holdOrphans()
             var o = Spawn.Options(path: handler.path,
-                                  arguments: handler.globalArguments + ["exec", "--process", processFile, "--pid-file", pidFile, id])
+                                  arguments: handler.globalArguments + ["exec"] + (hold == nil ? [] : ["--detach"])
+                                      + ["--process", processFile, "--pid-file", pidFile, id])
             var childEnds: [Int32] = []
             var ours: (stdin: Int32?, stdout: Int32?, stderr: Int32?, terminal: Int32?) = (nil, nil, nil, nil)
             if tty {
@@ -88,6 +124,7 @@ extension ConmonRuntime {
                 if stdin {
                     let pipe = try Pipe2()
                     opened += [pipe.read, pipe.write]
+                    _ = enlargePipe(pipe.write, to: Self.streamPipeSize)
                     o.descriptors[0] = pipe.read
                     childEnds.append(pipe.read)
                     ours.stdin = pipe.write
@@ -95,6 +132,7 @@ extension ConmonRuntime {
                 for (fd, wanted) in [(Int32(1), stdout), (Int32(2), stderr)] where wanted {
                     let pipe = try Pipe2()
                     opened += [pipe.read, pipe.write]
+                    _ = enlargePipe(pipe.read, to: Self.streamPipeSize)
                     o.descriptors[fd] = pipe.write
                     childEnds.append(pipe.write)
                     if fd == 1 { ours.stdout = pipe.read } else { ours.stderr = pipe.read }
@@ -103,7 +141,7 @@ extension ConmonRuntime {
             let child = try Spawn.start(o)
             childEnds.forEach { close($0) }
             return StreamedExec(stdin: ours.stdin, stdout: ours.stdout, stderr: ours.stderr, terminal: ours.terminal,
-                                child: child, pidFile: pidFile, directory: dir)
+                                child: child, pidFile: pidFile, directory: dir, hold: hold)
         } catch {
             cleanUp()
             throw error
