@@ -43,6 +43,15 @@ final class FDPump: ChannelInboundHandler {
     }
 }
 
+/// Read and write sizes of a session's channels. NIO's defaults (reads of at most 64 KiB, a
+/// connection unwritable past 64 KiB queued) make a bulk stream (`cat` of a large file, `kubectl
+/// cp`) take a read, a frame, a pause and a resume per 64 KiB; reads grow to 1 MiB while data
+/// keeps coming, and shrink again when it does not.
+enum StreamBuffers {
+    static let receive = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 4096, maximum: 1 << 20)
+    static let waterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 256 << 10, high: 1 << 20)
+}
+
 /// Wraps descriptors handed over by the backend into channels on the session's event loop, so
 /// that a session and all its descriptors run on one thread without locks. The channels own the
 /// descriptors from then on.
@@ -53,6 +62,8 @@ enum FDChannels {
         let bound = pump.map { NIOLoopBound($0, eventLoop: loop) }
         let bootstrap = NIOPipeBootstrap(group: loop)
             .channelOption(.autoRead, value: false)
+            .channelOption(.recvAllocator, value: StreamBuffers.receive)
+            .channelOption(.writeBufferWaterMark, value: StreamBuffers.waterMark)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -107,12 +107,24 @@ extension Crispctl {
     }
 }
 
+/// Writes all of `bytes` to `fd`, or as much as it takes before an error (a closed pipe).
+func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
+    var done = 0
+    while done < bytes.count {
+        let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        done += n
+    }
+}
+
 /// The local terminal during exec and attach: raw mode while the session runs, window size
 /// changes (SIGWINCH) passed on as resizes.
 enum Terminal {
     static func session(url: String, transport: StreamTransportKind, stdin: Bool, tty: Bool) async throws -> Int32 {
         let client = try await StreamClient.remoteCommand(url: url, transport: transport,
-                                                          streams: .init(stdin: stdin, stdout: true, stderr: !tty, tty: tty))
+                                                          streams: .init(stdin: stdin, stdout: true, stderr: !tty, tty: tty),
+                                                          output: { isStderr, bytes in writeAll(isStderr ? 2 : 1, bytes) })
         var saved = termios()
         let raw = tty && isatty(0) == 1 && tcgetattr(0, &saved) == 0
         if raw {
@@ -159,8 +171,6 @@ enum Terminal {
         var status = ""
         for await e in client.events {
             switch e {
-            case .stdout(let b): write(1, b, b.count)
-            case .stderr(let b): write(2, b, b.count)
             case .status(let s): status = s
             default: break
             }

@@ -20,11 +20,13 @@ final class SPDYClientHandler: ChannelInboundHandler, StreamClientHandler {
     private var dataStream: [Int: UInt32] = [:]
     private var portErrors: [UInt32: String] = [:]
     private var requestID = 0
+    private let output: StreamOutputSink?
 
-    init(mode: StreamClientMode, loop: any EventLoop, events: AsyncStream<StreamClientEvent>.Continuation) {
+    init(mode: StreamClientMode, loop: any EventLoop, events: AsyncStream<StreamClientEvent>.Continuation, output: StreamOutputSink? = nil) {
         self.loop = loop
         self.mode = mode
         self.events = events
+        self.output = output
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -63,6 +65,10 @@ final class SPDYClientHandler: ChannelInboundHandler, StreamClientHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case let .data(id, fin, payload):
+            if let output, let c = channelOf[id], c == .stdout || c == .stderr {
+                payload.withUnsafeReadableBytes { output(c == .stderr, $0) }
+                return
+            }
             let bytes = Array(payload.readableBytesView)
             if let c = channelOf[id] {
                 switch c {

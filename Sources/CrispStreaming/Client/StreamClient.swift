@@ -39,19 +39,22 @@ public final class StreamClient: Sendable {
         .webSocket: ["v5.channel.k8s.io", "v4.channel.k8s.io"],
     ]
 
-    /// An exec or attach session. `protocols` overrides the offered sub-protocols (tests).
+    /// An exec or attach session. `protocols` overrides the offered sub-protocols (tests);
+    /// `output` takes stdout and stderr instead of `events`.
     public static func remoteCommand(url: String, transport: StreamTransportKind, streams: Streams,
-                                     protocols: [String]? = nil, tls: StreamClientTLS? = nil) async throws -> StreamClient {
+                                     protocols: [String]? = nil, tls: StreamClientTLS? = nil,
+                                     output: StreamOutputSink? = nil) async throws -> StreamClient {
         let offered = protocols ?? remoteCommandProtocols[transport]!
         let (events, continuation) = AsyncStream<StreamClientEvent>.makeStream()
         let box = HandlerBox()
         let channel = try await StreamClientConnection.open(url: url, transport: transport, protocols: offered, tls: tls) { ch, chosen in
             if transport == .spdy {
-                let h = SPDYClientHandler(mode: .remoteCommand(streams), loop: ch.eventLoop, events: continuation)
+                let h = SPDYClientHandler(mode: .remoteCommand(streams), loop: ch.eventLoop, events: continuation, output: output)
                 try ch.pipeline.syncOperations.addHandler(h)
                 box.set(NIOLoopBound(h, eventLoop: ch.eventLoop), chosen)
             } else {
-                let h = WebSocketClientHandler(mode: .remoteCommand(streams), protocolName: chosen, loop: ch.eventLoop, events: continuation)
+                let h = WebSocketClientHandler(mode: .remoteCommand(streams), protocolName: chosen, loop: ch.eventLoop, events: continuation,
+                                               output: output)
                 try ch.pipeline.syncOperations.addHandler(h)
                 box.set(NIOLoopBound(h, eventLoop: ch.eventLoop), chosen)
             }

@@ -13,6 +13,12 @@ public enum StreamTransportKind: String, Sendable, CaseIterable {
 }
 
 /// What a client sees of a streaming connection, as events in arrival order.
+/// Takes a remote command's output where it arrives, on the connection's event loop, in place
+/// of `.stdout`/`.stderr` events: a client that only writes the bytes out (crispctl) then copies
+/// them once and hops no thread per chunk. Blocking in it holds the connection back, which is
+/// the backpressure such a client wants.
+public typealias StreamOutputSink = @Sendable (_ isStderr: Bool, _ bytes: UnsafeRawBufferPointer) -> Void
+
 public enum StreamClientEvent: Sendable, Equatable {
     case stdout([UInt8])
     case stderr([UInt8])
@@ -80,6 +86,8 @@ enum StreamClientConnection {
         let upgraded = group.next().makePromise(of: Void.self)
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.recvAllocator, value: StreamBuffers.receive)
+            .channelOption(.writeBufferWaterMark, value: StreamBuffers.waterMark)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let sslContext {

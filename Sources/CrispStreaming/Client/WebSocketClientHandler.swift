@@ -18,12 +18,15 @@ final class WebSocketClientHandler: ChannelInboundHandler, StreamClientHandler {
     private var portErrors: [Int: String] = [:]
     /// Writes data frames with fast masking, when the pipeline has one (see WebSocketFrameWriter).
     private var writer: WebSocketFrameWriter?
+    private let output: StreamOutputSink?
 
-    init(mode: StreamClientMode, protocolName: String, loop: any EventLoop, events: AsyncStream<StreamClientEvent>.Continuation) {
+    init(mode: StreamClientMode, protocolName: String, loop: any EventLoop, events: AsyncStream<StreamClientEvent>.Continuation,
+         output: StreamOutputSink? = nil) {
         self.loop = loop
         self.mode = mode
         self.protocolName = protocolName
         self.events = events
+        self.output = output
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -58,6 +61,10 @@ final class WebSocketClientHandler: ChannelInboundHandler, StreamClientHandler {
         var d = data
         switch mode {
         case .remoteCommand:
+            if let output, let c = StreamChannel(rawValue: channel), c == .stdout || c == .stderr {
+                d.withUnsafeReadableBytes { output(c == .stderr, $0) }
+                return
+            }
             let bytes = Array(d.readableBytesView)
             switch channel {
             case StreamChannel.stdout.rawValue where !bytes.isEmpty: events.yield(.stdout(bytes))
