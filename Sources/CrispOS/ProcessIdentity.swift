@@ -32,6 +32,19 @@ public enum ProcessIdentity {
         return .sent
     }
 
+    /// A pidfd of `pid` while it is still the process that started at `startTime`; nil once it
+    /// has gone (or the PID names another process). The caller closes it.
+    public static func pidfd(pid: Int32, startedAt startTime: UInt64) -> Int32? {
+        guard pid > 0 else { return nil }
+        let fd = crisp_pidfd_open(pid)
+        if fd < 0 { return nil }
+        guard let stat = readSmallFile("/proc/\(pid)/stat"), Self.startTime(stat: stat) == startTime else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
     /// Field 22 of a /proc/PID/stat line. The command (field 2) may hold spaces and
     /// parentheses, so the fields are counted from after its last ')'.
     public static func startTime(stat: String) -> UInt64? {

@@ -62,6 +62,7 @@ public struct ConmonRuntime: OCIRuntime {
     }
 
     public func start(id: String, handler: RuntimeHandler) async throws(CrispError) {
+        if try await RuncExecFifo.start(root: handler.root, id: id) == .started { return }
         try await RuncCLI(handler: handler).start(id: id)
     }
 

@@ -10,8 +10,12 @@ struct RuncStateFile: Decodable, Equatable {
         var type: String
         var path: String?
     }
+    /// A hook's fields are not needed, only whether there are any.
+    struct Hook: Decodable, Equatable {}
     struct Config: Decodable, Equatable {
         var namespaces: [Namespace]?
+        /// Hook kind (`poststart`, …) → hooks, as libcontainer writes them.
+        var hooks: [String: [Hook]?]?
     }
 
     var initProcessPID: Int32

@@ -83,22 +83,33 @@ extension ContainerService {
     }
 
     /// Removes the container, its bundle and its read-write layer. Unknown ids succeed.
+    ///
+    /// For a container whose process has exited, the runtime's delete (a runc run of 10–25 ms)
+    /// and the removal of the root filesystem run side by side: neither uses the other, since
+    /// the container's mount namespace went with its last process. The bundle goes only after
+    /// both, as the runtime's poststop hooks may still read it. A failed runtime delete leaves
+    /// the record, and a retried remove finds the root filesystem gone, which it accepts.
     public func remove(_ id: String) async throws(CrispError) {
         let found: ContainerRecord
         do { found = try lookup(id) } catch where error.code == .notFound { return }
         try await serializer.exclusively(found.id) { () async throws(CrispError) in
             guard let c = containers[found.id] else { return }
             if case .running = c.lifecycle { try await stopHeld(c.id, timeout: .zero) }
-            try await runtime.delete(id: c.id, handler: try handler(c.runtimeHandler))
-            let cid = ContainerID(uncheckedRawValue: c.id)
-            if c.idmappedRootfs == true { unmountIdmappedRootfs(c.id) }
-            do {
-                _ = try await storage.unmountContainer(cid, force: true)
-                try await storage.removeContainer(cid)
-            } catch let e as CrispError where e.code == .notFound {
-                // Already gone: a crash came between storage's removal and the record's.
-            } catch {
-                throw error as? CrispError ?? CrispError(.internal, "removing the root filesystem of \(c.id) failed: \(error)")
+            let handler = try handler(c.runtimeHandler)
+            let exited = if case .exited = containers[c.id]?.lifecycle { true } else { false }
+            if exited {
+                let runtime = self.runtime
+                let deleting = Task { () async -> CrispError? in
+                    do throws(CrispError) { try await runtime.delete(id: c.id, handler: handler) } catch { return error }
+                    return nil
+                }
+                let storageFailure: CrispError?
+                do throws(CrispError) { try await removeRootFilesystem(c); storageFailure = nil } catch { storageFailure = error }
+                if let failure = await deleting.value { throw failure }
+                if let storageFailure { throw storageFailure }
+            } else {
+                try await runtime.delete(id: c.id, handler: handler)
+                try await removeRootFilesystem(c)
             }
             try? FileManager.default.removeItem(atPath: "\(recordsDirectory)/\(c.id)")
             try? FileManager.default.removeItem(atPath: settings.exitDirectory + "/" + c.id)
@@ -107,6 +118,20 @@ extension ContainerService {
             reservations.release(c.reservationKey)
             logger.info("container removed", metadata: ["container": "\(c.id)"])
             emit(.deleted, c)
+        }
+    }
+
+    /// Unmounts and removes the container's read-write layer; one already gone is not an error.
+    private func removeRootFilesystem(_ c: ContainerRecord) async throws(CrispError) {
+        let cid = ContainerID(uncheckedRawValue: c.id)
+        if c.idmappedRootfs == true { unmountIdmappedRootfs(c.id) }
+        do {
+            _ = try await storage.unmountContainer(cid, force: true)
+            try await storage.removeContainer(cid)
+        } catch let e as CrispError where e.code == .notFound {
+            // Already gone: a crash came between storage's removal and the record's.
+        } catch {
+            throw error as? CrispError ?? CrispError(.internal, "removing the root filesystem of \(c.id) failed: \(error)")
         }
     }
 
