@@ -99,6 +99,9 @@ stop)
   # Shim sockets live under /run/containerd/s whatever the state dir; leave the directories only
   # where another containerd still has something in them.
   rmdir /run/containerd/s /run/containerd 2>/dev/null || true
+  # The pods' cgroup parent (cgroupfs driver): only an empty one goes, so one that another
+  # containerd's pods are in stays.
+  for c in /sys/fs/cgroup/*/k8s.io; do [ -d "$c" ] && rmdir "$c" 2>/dev/null; done; true
   ;;
 *)
   echo "usage: $0 start|stop [DIR]" >&2

@@ -18,6 +18,11 @@
 #                                       # a crispd that dies fails the run, with its backtrace
 #   RUNTIME=crun scripts/bench-critest.sh   # the handler crispd runs containers with (default: runc,
 #                                           # crispd's own default; crun is configured where installed)
+#   CRISPD_FLAGS="--seccomp-use-default-when-empty false" scripts/bench-critest.sh
+#                                       # extra crispd flags; this one runs containers without a seccomp
+#                                       # filter when the request names none, as containerd 1.6 does
+#                                       # (crisp, like CRI-O, applies RuntimeDefault; runc then spends
+#                                       # ~28 ms of each create compiling it)
 #
 # crispd runs with the Swift runtime's backtracer on: a crash writes its backtrace to crispd's log,
 # kept in /var/tmp/crisp-bench-critest-last.
@@ -118,7 +123,7 @@ backtracer=/opt/swift/usr/libexec/swift/linux/swift-backtrace-static
 [ -x "$backtracer" ] || backtracer=$(dirname "$(command -v swift || echo /)")/../libexec/swift/linux/swift-backtrace-static
 SWIFT_BACKTRACE="enable=yes,interactive=no,color=no,symbolicate=fast,threads=crashed,swift-backtrace=$backtracer" "$CRISPD" --config "$tmp/crisp.conf" --config-dir "$tmp/conf.d" --root "$tmp/root" --runroot "$tmp/run" \
   --listen "$sock" --registries-conf "$SHARED/registries.conf" --network-dir "$tmp/net.d" \
-  --signature-policy "$tmp/policy.json" "${runtime_flags[@]}" \
+  --signature-policy "$tmp/policy.json" "${runtime_flags[@]}" ${CRISPD_FLAGS:-} \
   >"$tmp/crispd.log" 2>&1 &
 crispd_pid=$!
 for _ in $(seq 300); do
