@@ -36,10 +36,12 @@ public final class ExitWatcher: Sendable {
         self.exits = exits
         watcher.startLoop(name: "crisp-exit-watch") { events in
             for event in events {
-                // conmon writes through a temporary name and renames it into place. Container
-                // ids are hex, so a name that is not UTF-8 is not an exit file.
+                // conmon writes through a temporary name (glib's `ID.XXXXXX`) and renames it
+                // into place; the temporary file is whole at its close, so reading it would
+                // record an exit under that name, kept for good. Container ids are hex: a name
+                // with a dot, or one that is not UTF-8, is not an exit file.
                 let name = event.nameString
-                if name.isEmpty || name.hasPrefix(".") || name.contains(".tmp") { continue }
+                if name.isEmpty || name.contains(".") { continue }
                 if let exit = Self.read(directory: directory, id: name) { continuation.yield(exit) }
             }
         } finished: {

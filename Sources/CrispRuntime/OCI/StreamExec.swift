@@ -1,6 +1,6 @@
 public import CrispCore
 public import CrispOCI
-public import CrispOS
+import CrispOS
 import Foundation
 import Glibc
 import Synchronization
