@@ -36,9 +36,6 @@ public enum ChildReaper {
 
     static func forget(_ pid: Int32) { _ = state.withLock { $0.own.remove(pid) } }
 
-    /// Whether `start` made this process a subreaper, so that orphans below it can be adopted.
-    public static var isRunning: Bool { state.withLock { $0.running } }
-
     /// Keeps the reaper off orphans until the hold is released (nil when this process is not a
     /// subreaper, and an orphan would go to init instead).
     public static func holdOrphans() -> OrphanHold? {
@@ -101,9 +98,7 @@ public enum ChildReaper {
             let list = readSmallFile("/proc/self/task/\(task.name.description)/children") ?? ""
             for field in list.split(whereSeparator: \.isWhitespace) {
                 guard let pid = Int32(field) else { continue }
-                // The state follows the command name, which may hold spaces or parentheses.
-                guard let stat = readSmallFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { continue }
-                if stat[close...].dropFirst(2).first == "Z" { out.append(pid) }
+                if ProcStat.fields(pid: pid)?.first == "Z" { out.append(pid) }
             }
         }
         return out
@@ -126,12 +121,7 @@ public final class OrphanHold: Sendable {
     /// Makes `pid`, an orphan this process has inherited as subreaper, a child it waits for
     /// like one it spawned. Fails when `pid` is not (or no longer) a child of this process.
     public func adopt(_ pid: Int32) throws(CrispError) -> SpawnedChild {
-        let parent = readSmallFile("/proc/\(pid)/stat").flatMap { stat -> Int32? in
-            // "pid (comm) S ppid ...": the fields after the command name, which may hold spaces.
-            guard let close = stat.lastIndex(of: ")") else { return nil }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 ? Int32(fields[1]) : nil
-        }
+        let parent = ProcStat.fields(pid: pid).flatMap { $0.count > 1 ? Int32($0[1]) : nil }
         guard parent == getpid() else {
             throw CrispError(.internal, "process \(pid) is not a child of crispd (parent \(parent.map(String.init) ?? "unknown")); cannot wait for it")
         }

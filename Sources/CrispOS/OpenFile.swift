@@ -32,16 +32,7 @@ public struct OpenFile: ~Copyable {
 
     /// Writes all of `bytes`, resuming after short writes.
     public func write(_ bytes: [UInt8]) throws(SystemCallError) {
-        var offset = 0
-        let fd = self.fd, path = self.path
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { p in Glibc.write(fd, p.baseAddress! + offset, p.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SystemCallError("write", path, errno: errno)
-            }
-            offset += n
-        }
+        try writeAll(fd, bytes, path: path)
     }
 
     public func sync() throws(SystemCallError) {

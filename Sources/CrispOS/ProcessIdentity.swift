@@ -15,16 +15,8 @@ public enum ProcessIdentity {
     /// Sends `signal` to `pid` if it is still the process that started at `startTime` (clock
     /// ticks after boot, field 22 of /proc/PID/stat).
     public static func signal(pid: Int32, startedAt startTime: UInt64, _ signal: Int32) throws(SystemCallError) -> Delivery {
-        guard pid > 0 else { return .gone }
-        let fd = crisp_pidfd_open(pid)
-        if fd < 0 {
-            if errno == ESRCH { return .gone }
-            throw SystemCallError("pidfd_open", "\(pid)", errno: errno)
-        }
+        guard let fd = try openVerified(pid: pid, startedAt: startTime) else { return .gone }
         defer { close(fd) }
-        // Read with the pidfd open: if /proc/PID is still the process that started then, the
-        // pidfd is that process, and a later exit only makes the send fail with ESRCH.
-        guard let stat = readSmallFile("/proc/\(pid)/stat"), Self.startTime(stat: stat) == startTime else { return .gone }
         if crisp_pidfd_send_signal(fd, signal) != 0 {
             if errno == ESRCH { return .gone }
             throw SystemCallError("pidfd_send_signal", "\(pid)", errno: errno)
@@ -35,9 +27,19 @@ public enum ProcessIdentity {
     /// A pidfd of `pid` while it is still the process that started at `startTime`; nil once it
     /// has gone (or the PID names another process). The caller closes it.
     public static func pidfd(pid: Int32, startedAt startTime: UInt64) -> Int32? {
+        (try? openVerified(pid: pid, startedAt: startTime)) ?? nil
+    }
+
+    /// A pidfd of `pid` if it is still the process that started at `startTime`, nil if it has
+    /// gone. Read with the pidfd open: if /proc/PID is still the process that started then, the
+    /// pidfd is that process, and a later exit only makes a send fail with ESRCH.
+    static func openVerified(pid: Int32, startedAt startTime: UInt64) throws(SystemCallError) -> Int32? {
         guard pid > 0 else { return nil }
         let fd = crisp_pidfd_open(pid)
-        if fd < 0 { return nil }
+        if fd < 0 {
+            if errno == ESRCH { return nil }
+            throw SystemCallError("pidfd_open", "\(pid)", errno: errno)
+        }
         guard let stat = readSmallFile("/proc/\(pid)/stat"), Self.startTime(stat: stat) == startTime else {
             close(fd)
             return nil
@@ -48,11 +50,8 @@ public enum ProcessIdentity {
     /// Field 22 of a /proc/PID/stat line. The command (field 2) may hold spaces and
     /// parentheses, so the fields are counted from after its last ')'.
     public static func startTime(stat: String) -> UInt64? {
-        guard let close = stat.utf8.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-        // After ")": field 3 (state) is the first; the start time is field 22, the 20th.
-        let fields = stat.utf8[stat.utf8.index(after: close)...].split(separator: UInt8(ascii: " "))
-        guard fields.count >= 20 else { return nil }
-        return UInt64(String(decoding: fields[19], as: UTF8.self))
+        guard let fields = ProcStat.fieldsAfterCommand(stat), fields.count >= 20 else { return nil }
+        return UInt64(fields[19])
     }
 }
 

@@ -32,13 +32,7 @@ public func writeFileAtomically(_ path: String, bytes: [UInt8], mode: UInt32 = 0
         close(fd)
         if !ok { unlink(tmp) }
     }
-    var off = 0
-    while off < bytes.count {
-        let n = try bytes.withUnsafeBytes { p in
-            try syscallChecked("write", tmp) { write(fd, p.baseAddress! + off, p.count - off) }
-        }
-        off += n
-    }
+    try writeAll(fd, bytes, path: tmp)
     if durable { _ = try syscallChecked("fsync", tmp) { fsync(fd) } }
     _ = try syscallChecked("rename", path) { rename(tmp, path) }
     ok = true

@@ -107,24 +107,16 @@ extension Crispctl {
     }
 }
 
-/// Writes all of `bytes` to `fd`, or as much as it takes before an error (a closed pipe).
-func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) {
-    var done = 0
-    while done < bytes.count {
-        let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { return }
-        done += n
-    }
-}
-
 /// The local terminal during exec and attach: raw mode while the session runs, window size
 /// changes (SIGWINCH) passed on as resizes.
 enum Terminal {
     static func session(url: String, transport: StreamTransportKind, stdin: Bool, tty: Bool) async throws -> Int32 {
         let client = try await StreamClient.remoteCommand(url: url, transport: transport,
                                                           streams: .init(stdin: stdin, stdout: true, stderr: !tty, tty: tty),
-                                                          output: { isStderr, bytes in writeAll(isStderr ? 2 : 1, bytes) })
+                                                          output: { isStderr, bytes in
+                                                              // A closed stdout ends nothing here: the session's end does.
+                                                              try? writeAll(isStderr ? 2 : 1, bytes, path: isStderr ? "stderr" : "stdout")
+                                                          })
         var saved = termios()
         let raw = tty && isatty(0) == 1 && tcgetattr(0, &saved) == 0
         if raw {
@@ -239,12 +231,7 @@ enum Forwarder {
         loop: for await e in client.events {
             switch e {
             case .portData(_, let b):
-                var off = 0
-                while off < b.count {
-                    let n = b[off...].withUnsafeBytes { write(conn, $0.baseAddress, $0.count) }
-                    if n <= 0 { break loop }
-                    off += n
-                }
+                do { try writeAll(conn, b, path: "connection") } catch { break loop }
             case .portError(_, let text): FileHandle.standardError.write(Data("\(text)\n".utf8))
             case .portClosed: break loop
             default: break

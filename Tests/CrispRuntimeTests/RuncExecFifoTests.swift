@@ -36,24 +36,26 @@ import Testing
         return dir
     }
 
-    /// A stand-in init running `script` with the fifo as $1.
-    static func initProcess(_ script: String, fifo: String) throws -> SpawnedChild {
-        try Spawn.start(Spawn.Options(path: "/bin/sh", arguments: ["-c", script, "sh", fifo]))
-    }
-
-    @Test func theByteAndTheEndStartTheContainerAndTheFifoGoes() async throws {
-        var dir: TempDirectory?
-        defer { dir?.remove() }
-        // The init blocks in open() until the reader comes; it then writes and execs.
+    /// A stand-in init running `script` with the fifo as $1, and a runc root naming it: the fifo
+    /// is made first (the init blocks in open() until a reader comes) and moved into the root
+    /// once the init's PID is known.
+    static func withInit(_ script: String, _ body: (TempDirectory) async throws -> Void) async throws {
         let pending = try TempDirectory("runc-fifo-init")
         defer { pending.remove() }
         #expect(mkfifo(pending.sub("exec.fifo"), 0o622) == 0)
-        let child = try Self.initProcess(#"printf 0 > "$1"; exec sleep 30"#, fifo: pending.sub("exec.fifo"))
+        let child = try Spawn.start(Spawn.Options(path: "/bin/sh", arguments: ["-c", script, "sh", pending.sub("exec.fifo")]))
         defer { child.signal(SIGKILL); _ = child.waitBlocking() }
-        dir = try Self.root(pid: child.pid, fifo: false)
-        #expect(rename(pending.sub("exec.fifo"), dir!.sub("c1/exec.fifo")) == 0)
-        #expect(try await RuncExecFifo.start(root: dir!.path, id: "c1") == .started)
-        #expect(access(dir!.sub("c1/exec.fifo"), F_OK) != 0, "the fifo is removed, as runc start does")
+        let dir = try root(pid: child.pid, fifo: false)
+        defer { dir.remove() }
+        #expect(rename(pending.sub("exec.fifo"), dir.sub("c1/exec.fifo")) == 0)
+        try await body(dir)
+    }
+
+    @Test func theByteAndTheEndStartTheContainerAndTheFifoGoes() async throws {
+        try await Self.withInit(#"printf 0 > "$1"; exec sleep 30"#) { (dir) async throws in
+            #expect(try await RuncExecFifo.start(root: dir.path, id: "c1") == .started)
+            #expect(access(dir.sub("c1/exec.fifo"), F_OK) != 0, "the fifo is removed, as runc start does")
+        }
     }
 
     @Test func anInitThatDiedIsNotWaitedFor() async throws {
@@ -61,8 +63,7 @@ import Testing
         // A zombie until reaped: its PID and start time still name it.
         var zombie = false
         for _ in 0..<5000 where !zombie {
-            if let stat = readSmallFile("/proc/\(child.pid)/stat"), let close = stat.lastIndex(of: ")"),
-               stat[close...].dropFirst(2).first == "Z" { zombie = true } else { usleep(1000) }
+            if ProcStat.fields(pid: child.pid)?.first == "Z" { zombie = true } else { usleep(1000) }
         }
         #expect(zombie)
         let dir = try Self.root(pid: child.pid)
@@ -76,19 +77,13 @@ import Testing
     }
 
     @Test func aWriterThatLeavesWithoutTheByteMeansAlreadyRunning() async throws {
-        let pending = try TempDirectory("runc-fifo-init")
-        defer { pending.remove() }
-        #expect(mkfifo(pending.sub("exec.fifo"), 0o622) == 0)
-        let child = try Self.initProcess(#"exec 3>"$1"; exec 3>&-; exec sleep 30"#, fifo: pending.sub("exec.fifo"))
-        defer { child.signal(SIGKILL); _ = child.waitBlocking() }
-        let dir = try Self.root(pid: child.pid, fifo: false)
-        defer { dir.remove() }
-        #expect(rename(pending.sub("exec.fifo"), dir.sub("c1/exec.fifo")) == 0)
-        do {
-            _ = try await RuncExecFifo.start(root: dir.path, id: "c1")
-            Issue.record("a start without the init's byte succeeded")
-        } catch {
-            #expect(error.code == .failedPrecondition && error.message.contains("already running"), "\(error)")
+        try await Self.withInit(#"exec 3>"$1"; exec 3>&-; exec sleep 30"#) { dir in
+            do throws(CrispError) {
+                _ = try await RuncExecFifo.start(root: dir.path, id: "c1")
+                Issue.record("a start without the init's byte succeeded")
+            } catch {
+                #expect(error.code == .failedPrecondition && error.message.contains("already running"), "\(error)")
+            }
         }
     }
 

@@ -50,6 +50,8 @@ enum RuncExecFifo {
         let deadline = ContinuousClock.now + .milliseconds(Int(timeoutMilliseconds))
         var received = 0
         var initGone = false
+        // The writer came and went: a read that then finds nothing is runc's "already running".
+        var hungUp = false
         var buffer = [UInt8](repeating: 0, count: 16)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -58,28 +60,22 @@ enum RuncExecFifo {
             if n < 0 && errno != EAGAIN && errno != EINTR {
                 throw CrispError(.internal, "starting container \(id) failed", cause: SystemCallError("read", fifo, errno: errno))
             }
-            // Nothing yet (n == 0 with no writer so far also reads as EOF).
+            // Nothing yet (n == 0 with no writer so far also reads as EOF). An init that exited
+            // after its byte and exec was read above: the command may have ended at once.
             if initGone {
                 throw CrispError(.failedPrecondition, "container \(id) cannot be started: its process has already exited")
             }
+            if hungUp { throw CrispError(.failedPrecondition, "container \(id) cannot be started: it is already running") }
             let left = deadline - ContinuousClock.now
             guard left > .zero else {
                 throw CrispError(.deadlineExceeded, "container \(id) did not start within \(timeoutMilliseconds) ms: its process never took the start signal")
             }
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
-            let wait = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
-            if poll(&fds, 2, wait) < 0 && errno != EINTR {
+            if poll(&fds, 2, Int32(clamping: Int64(left / .milliseconds(1)) + 1)) < 0 && errno != EINTR {
                 throw CrispError(.internal, "starting container \(id) failed", cause: SystemCallError("poll", fifo, errno: errno))
             }
-            // One more read after the init's exit: it may have written and exec'd a command
-            // that ended at once, in which case the byte is there.
-            if fds[1].revents != 0 { initGone = true }
-            if fds[0].revents & Int16(POLLHUP) != 0 && received == 0 && !initGone {
-                // The writer came and went without a byte: runc's "already running".
-                let again = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if again > 0 { received += again; continue }
-                throw CrispError(.failedPrecondition, "container \(id) cannot be started: it is already running")
-            }
+            initGone = fds[1].revents != 0
+            hungUp = fds[0].revents & Int16(POLLHUP) != 0
         }
         if unlink(fifo) != 0 && errno != ENOENT {
             throw CrispError(.internal, "container \(id) started, but its start fifo could not be removed",

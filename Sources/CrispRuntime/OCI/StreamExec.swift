@@ -46,12 +46,12 @@ public final class StreamedExec: Sendable {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let status = await child.wait()
         guard let hold else { return status }
-        defer { hold.release() }
-        guard status == 0, let pid = pidFromFile() else { return status == 0 ? 255 : status }
         // runc has exited, so its command is now this process's child (or a zombie of it).
-        guard let command = try? hold.adopt(pid) else { return 255 }
-        adopted.withLock { $0 = command }
+        let command = status == 0 ? pidFromFile().flatMap { try? hold.adopt($0) } : nil
         hold.release()
+        guard status == 0 else { return status }
+        guard let command else { return 255 }
+        adopted.withLock { $0 = command }
         return await command.wait()
     }
 
