@@ -29,7 +29,8 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir.sub("c1"), withIntermediateDirectories: true)
         let stat = try #require(readSmallFile("/proc/\(pid)/stat"))
         let start = try #require(ProcessIdentity.startTime(stat: stat))
-        let hookField = hooks.isEmpty ? "" : #","hooks":\#(hooks)"#
+        // runc 1.1 writes the hooks under libcontainer's untagged Go field name.
+        let hookField = hooks.isEmpty ? "" : #","Hooks":\#(hooks)"#
         try #"{"id":"c1","init_process_pid":\#(pid),"init_process_start":\#(start),"config":{"rootfs":"/r"\#(hookField)}}"#
             .write(toFile: dir.sub("c1/state.json"), atomically: true, encoding: .utf8)
         if fifo { #expect(mkfifo(dir.sub("c1/exec.fifo"), 0o622) == 0) }

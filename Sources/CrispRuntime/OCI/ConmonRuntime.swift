@@ -121,9 +121,11 @@ public struct ConmonRuntime: OCIRuntime {
                           truncated: out.stdoutTruncated || out.stderrTruncated)
     }
 
-    /// Deletes the container from the runtime, then removes whatever of its cgroups the runtime
+    /// Deletes the container: crisp itself when runc's state shows nothing left to run or kill
+    /// (`RuncStoppedDelete`); otherwise the runtime, and then whatever of its cgroups the runtime
     /// left (see `CgroupLeftovers`); runc's record of them goes with its state, so it is read first.
     public func delete(id: String, handler: RuntimeHandler) async throws(CrispError) {
+        if await RuncStoppedDelete.delete(root: handler.root, id: id) == .deleted { return }
         let cgroups = RuncStateFile.read(root: handler.root, id: id)?.cgroupPaths
         let cli = RuncCLI(handler: handler)
         var failure: CrispError?

@@ -23,7 +23,7 @@ enum RuncExecFifo {
 
     static func start(root: String, id: String, timeout: Duration = .seconds(60)) async throws(CrispError) -> Outcome {
         guard let state = RuncStateFile.read(root: root, id: id) else { return .useRuntime }
-        if let hooks = state.config?.hooks, !((hooks["poststart"] ?? nil) ?? []).isEmpty { return .useRuntime }
+        if state.config?.hasHooks("poststart") == true { return .useRuntime }
         let fifo = root + "/" + id + "/exec.fifo"
         var st = stat()
         guard lstat(fifo, &st) == 0, (st.st_mode & S_IFMT) == S_IFIFO else { return .useRuntime }

@@ -12,10 +12,20 @@ struct RuncStateFile: Decodable, Equatable {
     }
     /// A hook's fields are not needed, only whether there are any.
     struct Hook: Decodable, Equatable {}
-    struct Config: Decodable, Equatable {
+    struct Cgroups: Decodable, Equatable {
+        /// Whether systemd manages them (a transient unit to stop on delete), not cgroupfs.
+        var systemd: Bool?
+        enum CodingKeys: String, CodingKey { case systemd = "Systemd" }
+    }
+    struct Config: Equatable {
         var namespaces: [Namespace]?
-        /// Hook kind (`poststart`, …) → hooks, as libcontainer writes them.
+        /// Hook kind (`poststart`, …) → hooks.
         var hooks: [String: [Hook]?]?
+        var cgroups: Cgroups?
+
+        func hasHooks(_ kind: String) -> Bool {
+            !((hooks?[kind] ?? nil) ?? []).isEmpty
+        }
     }
 
     var initProcessPID: Int32
@@ -23,12 +33,14 @@ struct RuncStateFile: Decodable, Equatable {
     var config: Config?
     /// Controller → absolute directory (`memory` → /sys/fs/cgroup/memory/PARENT/crisp-ID).
     var cgroupPaths: [String: String]?
+    var intelRdtPath: String?
 
     enum CodingKeys: String, CodingKey {
         case initProcessPID = "init_process_pid"
         case initProcessStart = "init_process_start"
         case config
         case cgroupPaths = "cgroup_paths"
+        case intelRdtPath = "intel_rdt_path"
     }
 
     /// Killing its init kills every process of the container only when the container has a PID
@@ -48,5 +60,23 @@ struct RuncStateFile: Decodable, Equatable {
     func signalInit(_ signal: Int32, wholeContainer: Bool) -> ProcessIdentity.Delivery? {
         guard !wholeContainer || ownsPIDNamespace else { return nil }
         return try? ProcessIdentity.signal(pid: initProcessPID, startedAt: initProcessStart, signal)
+    }
+}
+
+extension RuncStateFile.Config: Decodable {
+    /// libcontainer's Go field `Hooks` has no JSON tag, so runc 1.1 writes the key capitalised;
+    /// the lower-case key is read too, should a later runc tag it.
+    enum CodingKeys: String, CodingKey {
+        case namespaces, cgroups
+        case hooks = "Hooks"
+        case hooksTagged = "hooks"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        namespaces = try c.decodeIfPresent([RuncStateFile.Namespace].self, forKey: .namespaces)
+        cgroups = try c.decodeIfPresent(RuncStateFile.Cgroups.self, forKey: .cgroups)
+        hooks = try c.decodeIfPresent([String: [RuncStateFile.Hook]?].self, forKey: .hooks)
+            ?? c.decodeIfPresent([String: [RuncStateFile.Hook]?].self, forKey: .hooksTagged)
     }
 }

@@ -84,8 +84,9 @@ extension ContainerService {
 
     /// Removes the container, its bundle and its read-write layer. Unknown ids succeed.
     ///
-    /// For a container whose process has exited, the runtime's delete (a runc run of 10–25 ms)
-    /// and the removal of the root filesystem run side by side: neither uses the other, since
+    /// For a container whose process has exited, the runtime's delete (crisp's own rmdirs, or a
+    /// runc run of 10–25 ms when runc has more to do) and the removal of the root filesystem
+    /// run side by side: neither uses the other, since
     /// the container's mount namespace went with its last process. The bundle goes only after
     /// both, as the runtime's poststop hooks may still read it. A failed runtime delete leaves
     /// the record, and a retried remove finds the root filesystem gone, which it accepts.
