@@ -55,6 +55,16 @@ int crisp_set_pipe_size(int fd, int bytes) { return fcntl(fd, F_SETPIPE_SZ, byte
 
 int crisp_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
 
+int crisp_x32_syscalls_work(void) {
+#if defined(__x86_64__)
+    long answer = syscall(0x40000000L | SYS_getpid); /* __X32_SYSCALL_BIT */
+    if (answer == (long)getpid()) return 1;
+    return answer == -1 && errno == ENOSYS ? 0 : -1;
+#else
+    return -1;
+#endif
+}
+
 int crisp_open_pty(int *master, int *slave) {
     int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (m < 0) return -1;

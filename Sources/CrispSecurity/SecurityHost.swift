@@ -12,15 +12,20 @@ public struct SecurityHost: Sendable, Equatable {
     public var loadedAppArmorProfiles: Set<String>
     /// selinuxfs is mounted and the policy is loaded.
     public var selinuxEnabled: Bool
+    /// Secondary ABIs of the machine (libseccomp names) this kernel does not run: x32 on a kernel
+    /// built without it, or with it turned off. Only what was probed; empty means all run.
+    public var kernelLacksArchitectures: Set<String>
 
     public init(machine: String, kernelMajor: Int = 0, kernelMinor: Int = 0, appArmorEnabled: Bool = false,
-                loadedAppArmorProfiles: Set<String> = [], selinuxEnabled: Bool = false) {
+                loadedAppArmorProfiles: Set<String> = [], selinuxEnabled: Bool = false,
+                kernelLacksArchitectures: Set<String> = []) {
         self.machine = machine
         self.kernelMajor = kernelMajor
         self.kernelMinor = kernelMinor
         self.appArmorEnabled = appArmorEnabled
         self.loadedAppArmorProfiles = loadedAppArmorProfiles
         self.selinuxEnabled = selinuxEnabled
+        self.kernelLacksArchitectures = kernelLacksArchitectures
     }
 
     /// The host's architecture in libseccomp's names; nil for one crisp does not know.

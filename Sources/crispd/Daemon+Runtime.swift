@@ -81,7 +81,8 @@ extension Daemon {
             }
         }
         logger.info("security", metadata: ["seccomp": "on", "apparmor": "\(host.appArmorEnabled ? "on" : "off")",
-                                           "selinux": "\(host.selinuxEnabled ? "on" : "off")", "arch": "\(host.machine)"])
+                                           "selinux": "\(host.selinuxEnabled ? "on" : "off")", "arch": "\(host.machine)",
+                                           "kernel_lacks": "\(host.kernelLacksArchitectures.sorted().joined(separator: ","))"])
         return try SecuritySettings.load(config: config, host: host)
     }
 

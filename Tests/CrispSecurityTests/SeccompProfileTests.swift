@@ -86,6 +86,18 @@ import Testing
         #expect(unknown.architectures == nil)
     }
 
+    /// A kernel without x32 gets no x32 rules (runc compiles each architecture at every create);
+    /// a profile that names its architectures keeps them all.
+    @Test func anArchitectureTheKernelDoesNotRunIsLeftOut() throws {
+        var host = Self.x86
+        host.kernelLacksArchitectures = ["SCMP_ARCH_X32"]
+        let x = SeccompCompiler.compile(SeccompPolicy.builtInDefault, capabilities: [], host: host)
+        #expect(x.architectures == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"])
+        #expect(x.syscalls == SeccompCompiler.compile(SeccompPolicy.builtInDefault, capabilities: [], host: Self.x86).syscalls)
+        let named = try SeccompProfile.parse(Array(#"{"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"], "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}"#.utf8), source: "/p.json")
+        #expect(SeccompCompiler.compile(named, capabilities: [], host: host).architectures == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"])
+    }
+
     @Test func compiledDefaultEncodesAsOCISeccomp() throws {
         let spec = SeccompCompiler.compile(SeccompPolicy.builtInDefault, capabilities: [], host: Self.x86)
         let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(spec)) as? [String: Any]

@@ -26,4 +26,8 @@ int crisp_open_pty(int *master, int *slave);
 /* TIOCSWINSZ/TIOCGWINSZ: ioctl is variadic, which Swift does not import. */
 int crisp_set_window_size(int fd, unsigned short rows, unsigned short cols);
 int crisp_get_window_size(int fd, unsigned short *rows, unsigned short *cols);
+/* Whether the kernel serves x32 system calls (x86_64 only): 1 when an x32 getpid answers, 0 when
+ * the kernel says ENOSYS (built without x32, or x32 turned off), -1 on other machines. Call it
+ * only in a process under no seccomp filter: a filter without x32 kills the caller instead. */
+int crisp_x32_syscalls_work(void);
 #endif

@@ -1,5 +1,6 @@
 public import CrispCore
 public import CrispSecurity
+import CCrispShim
 import CrispOS
 import Foundation
 import Glibc
@@ -17,7 +18,23 @@ public enum SecurityProbe {
         return SecurityHost(machine: machine, kernelMajor: numbers.first ?? 0, kernelMinor: numbers.dropFirst().first ?? 0,
                             appArmorEnabled: appArmor,
                             loadedAppArmorProfiles: appArmor ? loadedAppArmorProfiles(root: root) : [],
-                            selinuxEnabled: selinuxEnabled(root: root))
+                            selinuxEnabled: selinuxEnabled(root: root),
+                            kernelLacksArchitectures: lackedArchitectures(machine: machine))
+    }
+
+    /// x32 on an x86_64 kernel that answers an x32 call with ENOSYS. Asked only when crispd runs
+    /// under no seccomp filter of its own (one without x32 would kill it for asking); then
+    /// nothing is assumed missing.
+    static func lackedArchitectures(machine: String) -> Set<String> {
+        guard machine == "x86_64", underNoSeccompFilter(status: readSmallFile("/proc/self/status") ?? "") else { return [] }
+        return crisp_x32_syscalls_work() == 0 ? ["SCMP_ARCH_X32"] : []
+    }
+
+    /// `Seccomp:` in /proc/PID/status is 0 for a process with no filter (and no strict mode).
+    static func underNoSeccompFilter(status: String) -> Bool {
+        status.split(separator: "\n").contains { line in
+            line.hasPrefix("Seccomp:") && line.dropFirst("Seccomp:".count).trimmingCharacters(in: .whitespaces) == "0"
+        }
     }
 
     /// The module says it is on, and securityfs shows its tree (without securityfs nothing can
