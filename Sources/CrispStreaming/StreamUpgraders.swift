@@ -126,7 +126,7 @@ final class SPDYUpgrader: HTTPServerProtocolUpgrader {
             let ops = ctx.pipeline.syncOperations
             try idle.install(in: ops)
             try ops.addHandler(ByteToMessageHandler(SPDYFrameDecoder()))
-            try ops.addHandler(MessageToByteHandler(SPDYFrameEncoder()))
+            try ops.addHandler(SPDYFrameWriter())
             try ops.addHandler(handler)
         }
     }
@@ -155,7 +155,7 @@ extension StreamingContext {
                     if tunnel {
                         try ops.addHandler(WebSocketTunnel(masking: false))
                         try ops.addHandler(ByteToMessageHandler(SPDYFrameDecoder()))
-                        try ops.addHandler(MessageToByteHandler(SPDYFrameEncoder()))
+                        try ops.addHandler(SPDYFrameWriter())
                     }
                     try ops.addHandler(handler)
                 }

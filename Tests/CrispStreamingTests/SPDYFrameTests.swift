@@ -40,7 +40,7 @@ import Testing
     }
 
     @Test func roundTripsThroughChannelHandlers() throws {
-        let sender = EmbeddedChannel(handler: MessageToByteHandler(try SPDYFrameEncoder()))
+        let sender = EmbeddedChannel(handler: try SPDYFrameWriter())
         let receiver = EmbeddedChannel(handler: ByteToMessageHandler(try SPDYFrameDecoder()))
         for frame in Self.everyFrameType {
             try sender.writeOutbound(frame)
@@ -87,7 +87,43 @@ import Testing
             try channel.writeInbound(ByteBuffer(bytes: [byte]))
             while let frame = try channel.readInbound(as: SPDYFrame.self) { received.append(frame) }
         }
-        #expect(received == frames)
+        // "hello, world" came as 12 pieces of one byte, FIN on none (its frame had none).
+        #expect(received.filter { if case .data(1, false, _) = $0 { true } else { false } }.count == 12)
+        #expect(joiningData(received) == frames)
+        #expect(try channel.finish().isClean)
+    }
+
+    /// A DATA frame's payload goes on as it arrives, not once the frame is whole; FIN comes
+    /// with its last byte.
+    @Test func dataIsPassedOnAsItArrives() throws {
+        let payload = ByteBuffer(repeating: 7, count: 100_000)
+        var wire = try encode([.data(streamID: 5, fin: true, payload: payload), .ping(id: 1)])
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(try SPDYFrameDecoder()))
+        try channel.writeInbound(wire.readSlice(length: 8 + 1000)!)
+        #expect(try channel.readInbound(as: SPDYFrame.self) == .data(streamID: 5, fin: false, payload: ByteBuffer(repeating: 7, count: 1000)))
+        #expect(try channel.readInbound(as: SPDYFrame.self) == nil)
+        try channel.writeInbound(wire.readSlice(length: 99_000)!)
+        #expect(try channel.readInbound(as: SPDYFrame.self) == .data(streamID: 5, fin: true, payload: ByteBuffer(repeating: 7, count: 99_000)))
+        try channel.writeInbound(wire)
+        #expect(try channel.readInbound(as: SPDYFrame.self) == .ping(id: 1))
+        #expect(try channel.finish().isClean)
+    }
+
+    /// The writer sends a DATA frame's header and payload as two buffers, the payload untouched.
+    @Test func theWriterDoesNotCopyPayloads() throws {
+        let channel = EmbeddedChannel(handler: try SPDYFrameWriter())
+        let payload = ByteBuffer(string: "some output")
+        try channel.writeOutbound(SPDYFrame.data(streamID: 3, fin: false, payload: payload))
+        let header = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        let body = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(Array(header.readableBytesView) == [0, 0, 0, 3, 0, 0, 0, 11])
+        #expect(body == payload)
+        let same = body.withUnsafeReadableBytes { b in payload.withUnsafeReadableBytes { $0.baseAddress == b.baseAddress } }
+        #expect(same, "the payload was copied")
+        // An empty DATA frame (a FIN) and control frames are one buffer each.
+        try channel.writeOutbound(SPDYFrame.data(streamID: 3, fin: true, payload: ByteBuffer()))
+        #expect(try channel.readOutbound(as: ByteBuffer.self).map { Array($0.readableBytesView) } == [0, 0, 0, 3, 1, 0, 0, 0])
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
         #expect(try channel.finish().isClean)
     }
 
@@ -216,6 +252,21 @@ import Testing
     }
 
     // MARK: helpers
+
+    /// Consecutive DATA pieces of one stream joined into one frame, FIN from the last piece.
+    private func joiningData(_ frames: [SPDYFrame]) -> [SPDYFrame] {
+        var joined: [SPDYFrame] = []
+        for frame in frames {
+            if case let .data(id, fin, payload) = frame, case let .data(lastID, false, last)? = joined.last, lastID == id {
+                var merged = last
+                merged.writeImmutableBuffer(payload)
+                joined[joined.count - 1] = .data(streamID: id, fin: fin, payload: merged)
+            } else {
+                joined.append(frame)
+            }
+        }
+        return joined
+    }
 
     private func encode(_ frames: [SPDYFrame]) throws -> ByteBuffer {
         let encoder = try SPDYFrameEncoder()

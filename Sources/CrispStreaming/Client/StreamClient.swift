@@ -80,7 +80,7 @@ public final class StreamClient: Sendable {
                 if tunnel {
                     try ch.pipeline.syncOperations.addHandler(WebSocketTunnel(masking: true))
                     try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(SPDYFrameDecoder()))
-                    try ch.pipeline.syncOperations.addHandler(MessageToByteHandler(SPDYFrameEncoder()))
+                    try ch.pipeline.syncOperations.addHandler(SPDYFrameWriter())
                 }
                 let h = SPDYClientHandler(mode: .portForward([]), loop: ch.eventLoop, events: continuation)
                 try ch.pipeline.syncOperations.addHandler(h)

@@ -203,7 +203,7 @@ final class SPDYClientUpgrader: NIOHTTPClientProtocolUpgrader {
     func upgrade(context: ChannelHandlerContext, upgradeResponse: HTTPResponseHead) -> EventLoopFuture<Void> {
         context.eventLoop.makeCompletedFuture {
             try context.pipeline.syncOperations.addHandler(ByteToMessageHandler(SPDYFrameDecoder()))
-            try context.pipeline.syncOperations.addHandler(MessageToByteHandler(SPDYFrameEncoder()))
+            try context.pipeline.syncOperations.addHandler(SPDYFrameWriter())
             try install(context.channel, upgradeResponse.headers["X-Stream-Protocol-Version"].first ?? "")
         }
     }

@@ -27,6 +27,11 @@ enum SPDYWire {
 
 /// Bytes to `SPDYFrame`s. Holds the connection's inbound header decompression context, so one
 /// instance per connection, and it cannot recover from an error.
+///
+/// A DATA frame's payload is passed on in pieces as its bytes arrive, each piece a `.data` of
+/// the same stream with FIN on the last one only. Waiting for whole frames would make
+/// ByteToMessageHandler merge every read that ends inside a frame into the one before, a copy
+/// of each streamed byte; a stream's bytes mean the same however they are split.
 final class SPDYFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = SPDYFrame
 
@@ -34,6 +39,8 @@ final class SPDYFrameDecoder: ByteToMessageDecoder {
     /// Payload bytes of an unknown control frame still to be thrown away. Skipped as they arrive
     /// instead of buffering the frame, since we never look at them.
     private var bytesToSkip = 0
+    /// The DATA frame whose payload is still arriving.
+    private var dataInFlight: (streamID: UInt32, fin: Bool, remaining: Int)?
 
     init() throws {
         inflater = try SPDYHeaderInflater()
@@ -49,9 +56,17 @@ final class SPDYFrameDecoder: ByteToMessageDecoder {
         try decode(context: context, buffer: &buffer)
     }
 
-    /// The next whole frame in `buffer`, consuming it; nil when more bytes are needed.
+    /// The next frame in `buffer` (or the next piece of a DATA frame's payload), consuming it;
+    /// nil when more bytes are needed.
     func decodeFrame(from buffer: inout ByteBuffer) throws -> SPDYFrame? {
         while true {
+            if let data = dataInFlight {
+                guard buffer.readableBytes > 0 else { return nil }
+                let piece = buffer.readSlice(length: min(data.remaining, buffer.readableBytes))!
+                let remaining = data.remaining - piece.readableBytes
+                dataInFlight = remaining > 0 ? (data.streamID, data.fin, remaining) : nil
+                return .data(streamID: data.streamID, fin: data.fin && remaining == 0, payload: piece)
+            }
             if bytesToSkip > 0 {
                 let skipped = min(bytesToSkip, buffer.readableBytes)
                 buffer.moveReaderIndex(forwardBy: skipped)
@@ -75,6 +90,10 @@ final class SPDYFrameDecoder: ByteToMessageDecoder {
                     bytesToSkip = length
                     continue
                 }
+            } else if length > 0 {
+                buffer.moveReaderIndex(forwardBy: SPDYWire.headerLength)
+                dataInFlight = (word0 & SPDYWire.streamIDMask, flags & SPDYWire.Flag.fin != 0, length)
+                continue
             }
             guard buffer.readableBytes >= SPDYWire.headerLength + length else { return nil }
             buffer.moveReaderIndex(forwardBy: SPDYWire.headerLength)
@@ -151,6 +170,39 @@ final class SPDYFrameDecoder: ByteToMessageDecoder {
     }
 }
 
+/// `SPDYFrameEncoder` as the pipeline's writer of frames. A DATA frame goes out as two buffers,
+/// its 8-byte header and the payload as it came, which the socket writes together (writev):
+/// MessageToByteHandler would copy every payload into one new buffer first.
+final class SPDYFrameWriter: ChannelOutboundHandler {
+    typealias OutboundIn = SPDYFrame
+    typealias OutboundOut = ByteBuffer
+
+    private let encoder: SPDYFrameEncoder
+
+    init() throws {
+        encoder = try SPDYFrameEncoder()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let frame = unwrapOutboundIn(data)
+        do {
+            if case let .data(streamID, fin, payload) = frame, payload.readableBytes > 0 {
+                var header = context.channel.allocator.buffer(capacity: SPDYWire.headerLength)
+                try encoder.encodeDataHeader(streamID: streamID, fin: fin, length: payload.readableBytes, out: &header)
+                context.write(wrapOutboundOut(header), promise: nil)
+                context.write(wrapOutboundOut(payload), promise: promise)
+            } else {
+                var out = context.channel.allocator.buffer(capacity: 64)
+                try encoder.encode(data: frame, out: &out)
+                context.write(wrapOutboundOut(out), promise: promise)
+            }
+        } catch {
+            promise?.fail(error)
+            context.fireErrorCaught(error)
+        }
+    }
+}
+
 /// `SPDYFrame`s to bytes. Holds the connection's outbound header compression context, so one
 /// instance per connection; frames must be encoded in the order they are sent.
 final class SPDYFrameEncoder: MessageToByteEncoder {
@@ -165,11 +217,7 @@ final class SPDYFrameEncoder: MessageToByteEncoder {
     func encode(data frame: SPDYFrame, out: inout ByteBuffer) throws {
         switch frame {
         case .data(let streamID, let fin, let payload):
-            try check("stream id", streamID, fitsIn: SPDYWire.streamIDMask)
-            guard payload.readableBytes <= SPDYWire.maxLength else {
-                throw SPDYProtocolError.frameTooLarge(length: payload.readableBytes)
-            }
-            out.writeMultipleIntegers(streamID, UInt32(fin ? SPDYWire.Flag.fin : 0) << 24 | UInt32(payload.readableBytes))
+            try encodeDataHeader(streamID: streamID, fin: fin, length: payload.readableBytes, out: &out)
             out.writeImmutableBuffer(payload)
 
         case .synStream(let streamID, let associated, let priority, let fin, let unidirectional, let headers):
@@ -214,6 +262,13 @@ final class SPDYFrameEncoder: MessageToByteEncoder {
             try check("window delta", delta, fitsIn: SPDYWire.streamIDMask)
             try writeControl(SPDYWire.ControlType.windowUpdate, flags: 0, into: &out) { $0.writeMultipleIntegers(streamID, delta) }
         }
+    }
+
+    /// The 8 bytes that go before a DATA frame's payload of `length` bytes.
+    func encodeDataHeader(streamID: UInt32, fin: Bool, length: Int, out: inout ByteBuffer) throws {
+        try check("stream id", streamID, fitsIn: SPDYWire.streamIDMask)
+        guard length <= SPDYWire.maxLength else { throw SPDYProtocolError.frameTooLarge(length: length) }
+        out.writeMultipleIntegers(streamID, UInt32(fin ? SPDYWire.Flag.fin : 0) << 24 | UInt32(length))
     }
 
     private func writeHeaderFrame(
