@@ -42,11 +42,18 @@ import Testing
         }
     }
 
-    @Test func anExitedContainerIsDeletedWithoutRunc() async throws {
-        if let why = RuntimeWorld.unavailable(runtime: Self.handler.path) { print("skipped: \(why)"); return }
+    /// A container world with an id for the test's container; skipped where runc cannot run,
+    /// and cleaned up (container deleted by runc, cgroups removed) whatever the body did.
+    static func withWorld(_ body: (RuntimeWorld, String) async throws -> Void) async throws {
+        if let why = RuntimeWorld.unavailable(runtime: handler.path) { print("skipped: \(why)"); return }
         let world = try RuntimeWorld()
         let id = randomID()
-        do {
+        do { try await body(world, id) } catch { Issue.record("\(error)") }
+        await world.cleanup(handler: handler, ids: [id])
+    }
+
+    @Test func anExitedContainerIsDeletedWithoutRunc() async throws {
+        try await Self.withWorld { world, id in
             try await Self.create(world, id: id, command: ["/bin/true"])
             try await Self.runs(world, id)
             let cgroups = try #require(RuncStateFile.read(root: Self.handler.root, id: id)?.cgroupPaths)
@@ -59,40 +66,28 @@ import Testing
             // A second delete, as a retried RemoveContainer makes, finds nothing and asks runc.
             #expect(await RuncStoppedDelete.delete(root: Self.handler.root, id: id) == .useRuntime)
             try await world.runtime().delete(id: id, handler: Self.handler)
-        } catch {
-            Issue.record("\(error)")
         }
-        await world.cleanup(handler: Self.handler, ids: [id])
     }
 
     @Test func aContainerNotStartedIsRuncsToDelete() async throws {
-        if let why = RuntimeWorld.unavailable(runtime: Self.handler.path) { print("skipped: \(why)"); return }
-        let world = try RuntimeWorld()
-        let id = randomID()
-        do {
+        try await Self.withWorld { world, id in
             try await Self.create(world, id: id, command: ["/bin/true"])
             // Its init waits on the exec fifo: a process runc's delete must kill.
             #expect(await RuncStoppedDelete.delete(root: Self.handler.root, id: id) == .useRuntime)
             #expect(await Self.runcKnows(world, id))
             try await world.runtime().delete(id: id, handler: Self.handler)
             #expect(await Self.runcKnows(world, id) == false)
-        } catch {
-            Issue.record("\(error)")
         }
-        await world.cleanup(handler: Self.handler, ids: [id])
     }
 
     /// Hooks as real runc records them (its state file names them `Hooks`): a poststart hook
     /// sends the start to runc, and a poststop hook the delete.
     @Test func hooksAreRuncsToRun() async throws {
-        if let why = RuntimeWorld.unavailable(runtime: Self.handler.path) { print("skipped: \(why)"); return }
-        let world = try RuntimeWorld()
-        let id = randomID()
-        let marks = world.dir + "/hook-marks"
-        let hook: (String) -> [String: Any] = { kind in
-            ["path": "/bin/sh", "args": ["sh", "-c", "echo \(kind) >> \(marks)"]]
-        }
-        do {
+        try await Self.withWorld { world, id in
+            let marks = world.dir + "/hook-marks"
+            let hook: (String) -> [String: Any] = { kind in
+                ["path": "/bin/sh", "args": ["sh", "-c", "echo \(kind) >> \(marks)"]]
+            }
             try await Self.create(world, id: id, command: ["/bin/true"],
                                   hooks: ["poststart": [hook("poststart")], "poststop": [hook("poststop")]])
             let config = try #require(RuncStateFile.read(root: Self.handler.root, id: id)?.config)
@@ -105,41 +100,34 @@ import Testing
             #expect(await Self.runcKnows(world, id) == false)
             let ran = (try? String(contentsOfFile: marks, encoding: .utf8)) ?? ""
             #expect(ran.split(separator: "\n") == ["poststart", "poststop"], "hooks run: \(ran)")
-        } catch {
-            Issue.record("\(error)")
         }
-        await world.cleanup(handler: Self.handler, ids: [id])
     }
 
     /// A process left in the container's cgroup after its init exited (what a pod's shared PID
     /// namespace allows) is runc's to kill: the delete goes to it, and nothing stays.
     @Test func aProcessLeftInTheCgroupGoesToRunc() async throws {
-        if let why = RuntimeWorld.unavailable(runtime: Self.handler.path) { print("skipped: \(why)"); return }
-        let world = try RuntimeWorld()
-        let id = randomID()
-        var sleeper: SpawnedChild?
-        do {
+        try await Self.withWorld { world, id in
             try await Self.create(world, id: id, command: ["/bin/true"])
             try await Self.runs(world, id)
             let cgroups = try #require(RuncStateFile.read(root: Self.handler.root, id: id)?.cgroupPaths)
             let memory = try #require(cgroups["memory"])
-            let child = try Spawn.start(Spawn.Options(path: "/bin/sleep", arguments: ["600"]))
-            sleeper = child
-            try "\(child.pid)\n".write(toFile: memory + "/cgroup.procs", atomically: false, encoding: .utf8)
-            #expect(await RuncStoppedDelete.delete(root: Self.handler.root, id: id) == .useRuntime)
-            #expect(await Self.runcKnows(world, id))
-            try await world.runtime().delete(id: id, handler: Self.handler)
-            #expect(await child.wait() == 128 + SIGKILL, "the process left in the cgroup is killed")
-            sleeper = nil
+            let sleeper = try Spawn.start(Spawn.Options(path: "/bin/sleep", arguments: ["600"]))
+            do {
+                try "\(sleeper.pid)\n".write(toFile: memory + "/cgroup.procs", atomically: false, encoding: .utf8)
+                #expect(await RuncStoppedDelete.delete(root: Self.handler.root, id: id) == .useRuntime)
+                #expect(await Self.runcKnows(world, id))
+                try await world.runtime().delete(id: id, handler: Self.handler)
+            } catch {
+                sleeper.signal(SIGKILL)
+                _ = await sleeper.wait()
+                throw error
+            }
+            // A cgroup that stays still holds the process: it must not be waited on for 600 s.
+            if FileManager.default.fileExists(atPath: memory) { sleeper.signal(SIGKILL) }
+            let status = await sleeper.wait()
+            #expect(status == 128 + SIGKILL, "the process left in the cgroup is killed")
             let left = cgroups.values.filter { FileManager.default.fileExists(atPath: $0) }
             #expect(left.isEmpty, "cgroups left: \(left)")
-        } catch {
-            Issue.record("\(error)")
         }
-        if let sleeper {
-            sleeper.signal(SIGKILL)
-            _ = await sleeper.wait()
-        }
-        await world.cleanup(handler: Self.handler, ids: [id])
     }
 }
