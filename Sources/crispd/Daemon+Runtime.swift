@@ -46,7 +46,7 @@ extension Daemon {
                                                minimumOOMScoreAdj: Self.minimumOOMScoreAdj(status: status),
                                                boundingCapabilities: Self.boundingCapabilities(status: status))
         settings.handlers.merge(handlers) { $1 }
-        settings.security = try await Self.security(config, logger: logger)
+        settings.security = try await Self.security(config, status: status, logger: logger)
         let events = EventHub()
         let sandboxes = SandboxService(settings: settings, runtime: runtime, network: network, namespaces: Self.pinns(),
                                        infraImages: StorageInfraImages(storage: storage, images: images), live: live,
@@ -72,8 +72,8 @@ extension Daemon {
     /// Host facts for seccomp, AppArmor and SELinux, crisp's AppArmor profile loaded where
     /// AppArmor is on, and `seccomp_profile` read. A bad `seccomp_profile` stops the daemon:
     /// running every RuntimeDefault container without the profile the operator chose is worse.
-    static func security(_ config: CrispConfiguration, logger: Logger) async throws -> SecuritySettings {
-        var host = SecurityProbe.detect()
+    static func security(_ config: CrispConfiguration, status: String, logger: Logger) async throws -> SecuritySettings {
+        var host = SecurityProbe.detect(selfStatus: status)
         if host.appArmorEnabled && config.runtime.appArmorProfile == AppArmorPolicy.defaultProfileName {
             do { host = try await AppArmorLoader.ensureDefault(host) } catch {
                 logger.error("crisp's AppArmor profile could not be loaded; RuntimeDefault AppArmor requests will fail",
@@ -156,20 +156,15 @@ extension Daemon {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
 
-    /// A field of /proc/self/status ("CapBnd" gives the text after "CapBnd:").
-    static func field(_ name: String, in status: String) -> String? {
-        status.split(separator: "\n").first { $0.hasPrefix(name + ":") }.map { String($0.dropFirst(name.count + 1)) }
-    }
-
     /// This process's capability bounding set: containers cannot get more than it.
     static func boundingCapabilities(status: String) -> [String]? {
-        field("CapBnd", in: status).flatMap(LinuxCapabilities.names(inMask:))
+        ProcStatus.field("CapBnd", in: status).flatMap(LinuxCapabilities.names(inMask:))
     }
 
     /// The lowest oom_score_adj this process may give its children: anything with
     /// CAP_SYS_RESOURCE, otherwise no lower than its own.
     static func minimumOOMScoreAdj(status: String) -> Int {
-        if let effective = field("CapEff", in: status), LinuxCapabilities.names(inMask: effective)?.contains("CAP_SYS_RESOURCE") == true {
+        if let effective = ProcStatus.field("CapEff", in: status), LinuxCapabilities.names(inMask: effective)?.contains("CAP_SYS_RESOURCE") == true {
             return -1000
         }
         let own = (try? String(contentsOfFile: "/proc/self/oom_score_adj", encoding: .utf8))?

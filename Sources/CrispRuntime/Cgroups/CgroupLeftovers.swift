@@ -39,7 +39,7 @@ public enum CgroupLeftovers {
             if rmdir(dir) == 0 || errno == ENOENT { return nil }
             let failure = errno
             guard failure == EBUSY else { return "rmdir: \(String(cString: strerror(failure)))" }
-            let pids = (readSmallFile(dir + "/cgroup.procs") ?? "").split(whereSeparator: \.isNewline).compactMap { Int32($0) }
+            let pids = processes(in: dir)
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return "still busy, processes \(pids)" }
             let milliseconds = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
@@ -55,6 +55,12 @@ public enum CgroupLeftovers {
                 }
             }
         }
+    }
+
+    /// The processes in the cgroup directory `dir` itself; none when it is gone.
+    static func processes(in dir: String) -> [Int32] {
+        guard !dir.isEmpty else { return [] }
+        return (readSmallFile(dir + "/cgroup.procs") ?? "").split(whereSeparator: \.isNewline).compactMap { Int32($0) }
     }
 
     /// Whether /proc/PID/cgroup puts `pid` in `dir`: some hierarchy's path of it (after the

@@ -125,8 +125,9 @@ public struct ConmonRuntime: OCIRuntime {
     /// (`RuncStoppedDelete`); otherwise the runtime, and then whatever of its cgroups the runtime
     /// left (see `CgroupLeftovers`); runc's record of them goes with its state, so it is read first.
     public func delete(id: String, handler: RuntimeHandler) async throws(CrispError) {
-        if await RuncStoppedDelete.delete(root: handler.root, id: id) == .deleted { return }
-        let cgroups = RuncStateFile.read(root: handler.root, id: id)?.cgroupPaths
+        let state = RuncStateFile.read(root: handler.root, id: id)
+        if let state, await RuncStoppedDelete.delete(state, root: handler.root, id: id) == .deleted { return }
+        let cgroups = state?.cgroupPaths
         let cli = RuncCLI(handler: handler)
         var failure: CrispError?
         // runc fails the delete of a stopped container whose cgroups it could not remove (and

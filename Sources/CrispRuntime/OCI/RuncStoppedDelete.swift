@@ -19,9 +19,9 @@ enum RuncStoppedDelete {
         case useRuntime
     }
 
-    static func delete(root: String, id: String) async -> Outcome {
-        guard let state = RuncStateFile.read(root: root, id: id),
-              state.config?.hasHooks("poststop") == false,
+    /// `state`: the container's runc state file, as the caller read it from `root`.
+    static func delete(_ state: RuncStateFile, root: String, id: String) async -> Outcome {
+        guard state.config?.hasHooks("poststop") == false,
               state.config?.cgroups?.systemd != true,
               (state.intelRdtPath ?? "").isEmpty else { return .useRuntime }
         if let pidfd = ProcessIdentity.pidfd(pid: state.initProcessPID, startedAt: state.initProcessStart) {
@@ -29,8 +29,10 @@ enum RuncStoppedDelete {
             return .useRuntime
         }
         let cgroups = Array((state.cgroupPaths ?? [:]).values)
-        // Empty cgroups only; a short patience covers a last thread still on its way out.
-        guard cgroups.allSatisfy(hasNoProcesses),
+        // Empty cgroups only; a short patience covers a last thread still on its way out. A
+        // process in a cgroup nested in one (the container made it) is killed by CgroupLeftovers,
+        // as runc kills it.
+        guard cgroups.allSatisfy({ CgroupLeftovers.processes(in: $0).isEmpty }),
               await CgroupLeftovers.remove(cgroups, patience: .milliseconds(200)).isEmpty else { return .useRuntime }
         // runc removes its state directory after the cgroups, as here; without it, runc no longer
         // knows the container, which is what a delete leaves.
@@ -38,12 +40,5 @@ enum RuncStoppedDelete {
             return FileManager.default.fileExists(atPath: root + "/" + id) ? .useRuntime : .deleted
         }
         return .deleted
-    }
-
-    /// No process in the cgroup directory `dir` (or no such directory). A process in a cgroup
-    /// nested in it (the container made one) is killed by CgroupLeftovers, as runc kills it.
-    static func hasNoProcesses(_ dir: String) -> Bool {
-        guard !dir.isEmpty, let procs = readSmallFile(dir + "/cgroup.procs") else { return true }
-        return procs.allSatisfy(\.isWhitespace)
     }
 }

@@ -8,7 +8,8 @@ import Glibc
 /// Reads the host facts the security decisions need: once at start-up, and again for AppArmor
 /// after crisp loads its profile.
 public enum SecurityProbe {
-    public static func detect(root: String = "") -> SecurityHost {
+    /// `selfStatus`: this process's /proc/self/status, when the caller has read it already.
+    public static func detect(root: String = "", selfStatus: String? = nil) -> SecurityHost {
         var u = utsname()
         uname(&u)
         let machine = withUnsafeBytes(of: &u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -19,22 +20,20 @@ public enum SecurityProbe {
                             appArmorEnabled: appArmor,
                             loadedAppArmorProfiles: appArmor ? loadedAppArmorProfiles(root: root) : [],
                             selinuxEnabled: selinuxEnabled(root: root),
-                            kernelLacksArchitectures: lackedArchitectures(machine: machine))
+                            kernelLacksArchitectures: lackedArchitectures(machine: machine, selfStatus: selfStatus))
     }
 
     /// x32 on an x86_64 kernel that answers an x32 call with ENOSYS. Asked only when crispd runs
     /// under no seccomp filter of its own (one without x32 would kill it for asking); then
     /// nothing is assumed missing.
-    static func lackedArchitectures(machine: String) -> Set<String> {
-        guard machine == "x86_64", underNoSeccompFilter(status: readSmallFile("/proc/self/status") ?? "") else { return [] }
+    static func lackedArchitectures(machine: String, selfStatus: String?) -> Set<String> {
+        guard machine == "x86_64", underNoSeccompFilter(status: selfStatus ?? readSmallFile("/proc/self/status") ?? "") else { return [] }
         return crisp_x32_syscalls_work() == 0 ? ["SCMP_ARCH_X32"] : []
     }
 
     /// `Seccomp:` in /proc/PID/status is 0 for a process with no filter (and no strict mode).
     static func underNoSeccompFilter(status: String) -> Bool {
-        status.split(separator: "\n").contains { line in
-            line.hasPrefix("Seccomp:") && line.dropFirst("Seccomp:".count).trimmingCharacters(in: .whitespaces) == "0"
-        }
+        ProcStatus.field("Seccomp", in: status)?.trimmingCharacters(in: .whitespaces) == "0"
     }
 
     /// The module says it is on, and securityfs shows its tree (without securityfs nothing can

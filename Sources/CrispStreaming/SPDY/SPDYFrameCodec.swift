@@ -205,9 +205,7 @@ final class SPDYFrameWriter: ChannelOutboundHandler {
 
 /// `SPDYFrame`s to bytes. Holds the connection's outbound header compression context, so one
 /// instance per connection; frames must be encoded in the order they are sent.
-final class SPDYFrameEncoder: MessageToByteEncoder {
-    typealias OutboundIn = SPDYFrame
-
+final class SPDYFrameEncoder {
     private let deflater: SPDYHeaderDeflater
 
     init() throws {
