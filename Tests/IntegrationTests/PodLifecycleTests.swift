@@ -118,6 +118,8 @@ import Testing
         if let why = CRI.skipReason() { print("skipped: \(why)"); return }
         let world = try await CRI.world()
         defer { world.cleanup() }
+        let gateDirectory = world.crispd.dir + "/gate"
+        try FileManager.default.createDirectory(atPath: gateDirectory, withIntermediateDirectories: true)
         let (pod, running, early, late) = try await world.crispd.withClients { runtime, _ in
             let pod = try await CRI.runPod(runtime, "survivor", world: world)
             var running: [String] = []
@@ -126,12 +128,20 @@ import Testing
             }
             let early = try await CRI.startContainer(runtime, pod: pod, "early", ["/bin/sh", "-c", "exit 3"])
             #expect(try await CRI.waitExited(runtime, early).exitCode == 3)
-            // Running at the crash, exits while crispd is down.
-            let late = try await CRI.startContainer(runtime, pod: pod, "late", ["/bin/sh", "-c", "sleep 2; exit 5"])
+            // Running at the crash, exits while crispd is down: it waits for a gate the test opens
+            // only after the kill (a fixed sleep lost to a slow client teardown under CI's load).
+            var gate = Runtime_V1_Mount()
+            gate.hostPath = gateDirectory
+            gate.containerPath = "/gate"
+            let late = try await CRI.startContainer(runtime, pod: pod, "late",
+                                                    ["/bin/sh", "-c", "while [ ! -e /gate/open ]; do sleep 0.05; done; exit 5"]) {
+                $0.mounts = [gate]
+            }
             return (pod, running, early, late)
         }
         let crashedAt = Int64(Date().timeIntervalSince1970 * 1e9)
         #expect(world.crispd.signal(SIGKILL) != 0)
+        #expect(FileManager.default.createFile(atPath: gateDirectory + "/open", contents: nil))
         // conmon, which outlives crispd, writes the exit file when `late` exits.
         #expect(try await FileAppearance.wait(for: world.crispd.runRoot + "/exits/" + late, timeout: .seconds(20)))
         let again = try await world.restart()
